@@ -1,0 +1,52 @@
+//! Collects every error of a formula so that all are reported at once (as serde_derive does).
+
+use std::fmt::Display;
+
+use proc_macro2::{Span, TokenStream};
+use quote::ToTokens;
+
+#[derive(Default)]
+pub struct Ctxt {
+    errors: Vec<syn::Error>,
+}
+
+impl Ctxt {
+    /// An error spanning the tokens of `node`.
+    pub fn error_at<N: ToTokens, M: Display>(&mut self, node: N, msg: M) {
+        self.errors
+            .push(syn::Error::new_spanned(node.into_token_stream(), msg));
+    }
+    /// An error at `span`.
+    pub fn error_span<M: Display>(&mut self, span: Span, msg: M) {
+        self.errors.push(syn::Error::new(span, msg));
+    }
+    pub fn push(&mut self, e: syn::Error) {
+        self.errors.push(e);
+    }
+    pub fn has_errors(&self) -> bool {
+        !self.errors.is_empty()
+    }
+    /// All errors combined into one, or `Ok` when there were none.
+    pub fn check(self) -> Result<(), Errors> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Errors(self.errors))
+        }
+    }
+}
+
+/// The errors of one formula.
+#[derive(Debug)]
+pub struct Errors(pub Vec<syn::Error>);
+
+impl Errors {
+    /// One `compile_error!` per error, each at its own span.
+    pub fn to_compile_errors(&self) -> TokenStream {
+        self.0.iter().map(syn::Error::to_compile_error).collect()
+    }
+    /// The messages, in order (for tests).
+    pub fn messages(&self) -> Vec<String> {
+        self.0.iter().map(|e| e.to_string()).collect()
+    }
+}

@@ -1,0 +1,744 @@
+//! Emits the Rust code of a formula: a parameter-capturing value with a builder that binds data by
+//! variable name, a bound struct that checks dimensions once, and per run-time dimension a
+//! monomorphised row kernel (`prepare` for what depends on the output row only, `eval` per pair)
+//! that the runtime's tiled engine drives.
+
+use proc_macro2::{Ident, Literal, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+
+use crate::ir::*;
+use crate::op::Op;
+
+/// Path of the runtime support the generated code uses.
+fn kr() -> TokenStream {
+    quote!(::keops::__private)
+}
+
+fn node_ident(i: NodeId) -> Ident {
+    format_ident!("n{}", i)
+}
+
+fn var_field(v: &Var) -> Ident {
+    format_ident!("v_{}", v.name)
+}
+
+fn param_field(p: &Param) -> Ident {
+    format_ident!("p_{}", p.ident)
+}
+
+/// Len value and capacity of vector class `k` inside an arm.
+fn len_of(k: usize) -> Ident {
+    format_ident!("l{}", k)
+}
+
+struct Emitter<'f> {
+    f: &'f Formula,
+    kr: TokenStream,
+}
+
+/// Generated code for `f`: an expression whose value captures the formula's parameters.
+pub fn emit(f: &Formula) -> TokenStream {
+    Emitter { f, kr: kr() }.emit()
+}
+
+impl Emitter<'_> {
+    fn cap(&self, k: usize) -> TokenStream {
+        match self.f.classes[k].fixed {
+            Some(n) => {
+                let n = Literal::usize_unsuffixed(n);
+                quote!(#n)
+            }
+            None => {
+                let c = format_ident!("C{}", k);
+                quote!(#c)
+            }
+        }
+    }
+
+    fn ty(&self, s: Shape) -> TokenStream {
+        match s {
+            Shape::Scalar => quote!(T),
+            Shape::Vector(k) => {
+                let c = self.cap(k);
+                quote!([T; #c])
+            }
+        }
+    }
+
+    fn real(&self) -> TokenStream {
+        let kr = &self.kr;
+        quote!(<T as #kr::Real>)
+    }
+
+    /// The operation on scalar expressions.
+    fn scalar_op(&self, op: Op, a: &[TokenStream]) -> TokenStream {
+        let r = self.real();
+        match op {
+            Op::Neg => quote!(-#(#a)*),
+            Op::Add => {
+                let (x, y) = (&a[0], &a[1]);
+                quote!(#x + #y)
+            }
+            Op::Sub => {
+                let (x, y) = (&a[0], &a[1]);
+                quote!(#x - #y)
+            }
+            Op::Mul => {
+                let (x, y) = (&a[0], &a[1]);
+                quote!(#x * #y)
+            }
+            Op::Div => {
+                let (x, y) = (&a[0], &a[1]);
+                quote!(#x / #y)
+            }
+            Op::Exp => quote!(#r::exp(#(#a),*)),
+            Op::Log => quote!(#r::ln(#(#a),*)),
+            Op::Sqrt => quote!(#r::sqrt(#(#a),*)),
+            Op::Rsqrt => quote!(#r::rsqrt(#(#a),*)),
+            Op::Inv => quote!(#r::inv(#(#a),*)),
+            Op::Square => quote!(#r::square(#(#a),*)),
+            Op::Abs => quote!(#r::abs(#(#a),*)),
+            Op::Sign => quote!(#r::sign(#(#a),*)),
+            Op::Step => quote!(#r::step(#(#a),*)),
+            Op::Relu => quote!(#r::relu(#(#a),*)),
+            Op::Sin => quote!(#r::sin(#(#a),*)),
+            Op::Cos => quote!(#r::cos(#(#a),*)),
+            Op::Pow(n) => {
+                let n = Literal::i32_unsuffixed(n);
+                quote!(#r::powi(#(#a),*, #n))
+            }
+            Op::Powf => quote!(#r::powf(#(#a),*)),
+            Op::Min => quote!(#r::fmin(#(#a),*)),
+            Op::Max => quote!(#r::fmax(#(#a),*)),
+            Op::Clamp => quote!(#r::clamp_to(#(#a),*)),
+            Op::IfElse => quote!(#r::if_else(#(#a),*)),
+            other => unreachable!("{other:?} is not entrywise"),
+        }
+    }
+
+    /// The expression computing node `i` from its arguments (`n<k>` locals).
+    fn node_expr(&self, i: NodeId, outer: Role) -> TokenStream {
+        let kr = &self.kr;
+        let f = self.f;
+        let n = &f.nodes[i];
+        let arg = |k: usize| node_ident(n.args[k]);
+        let arg_shape = |k: usize| f.nodes[n.args[k]].shape;
+        match n.op {
+            Op::Var(v) => {
+                let var = &f.vars[v];
+                let field = var_field(var);
+                let idx = if var.role == outer {
+                    quote!(o)
+                } else {
+                    quote!(r)
+                };
+                match var.shape {
+                    Shape::Scalar => quote!(b.#field.as_slice()[#idx]),
+                    Shape::Vector(k) => {
+                        let (l, c) = (len_of(k), self.cap(k));
+                        quote!(#kr::ops::load::<T, _, #c>(#l, b.#field.as_slice(), #idx))
+                    }
+                }
+            }
+            Op::Param(p) => {
+                let field = param_field(&f.params[p]);
+                match f.params[p].shape {
+                    Shape::Scalar => quote!(b.#field[0]),
+                    Shape::Vector(k) => {
+                        let (l, c) = (len_of(k), self.cap(k));
+                        quote!(#kr::ops::load_param::<T, _, #c>(#l, &b.#field))
+                    }
+                }
+            }
+            Op::Const(c) => {
+                let lit = Literal::f64_suffixed(c.0);
+                let r = self.real();
+                quote!(#r::from_f64(#lit))
+            }
+            op if op.typing() == crate::op::Typing::Entrywise => match n.shape {
+                Shape::Scalar => {
+                    let args: Vec<TokenStream> = (0..n.args.len())
+                        .map(|k| arg(k).into_token_stream())
+                        .collect();
+                    self.scalar_op(op, &args)
+                }
+                Shape::Vector(cl) => {
+                    let (l, c) = (len_of(cl), self.cap(cl));
+                    let args: Vec<TokenStream> = (0..n.args.len())
+                        .map(|k| {
+                            let a = arg(k);
+                            match arg_shape(k) {
+                                Shape::Scalar => quote!(#kr::ops::splat::<T, _, #c>(#l, #a)),
+                                Shape::Vector(_) => quote!(#a),
+                            }
+                        })
+                        .collect();
+                    let xs: Vec<Ident> =
+                        (0..n.args.len()).map(|k| format_ident!("x{}", k)).collect();
+                    let body =
+                        self.scalar_op(op, &xs.iter().map(|x| quote!(#x)).collect::<Vec<_>>());
+                    let map = format_ident!("map{}", n.args.len());
+                    quote!(#kr::ops::#map(#l, #(#args,)* |#(#xs: T),*| #body))
+                }
+            },
+            Op::SqNorm | Op::Norm | Op::Sum | Op::Normalize => {
+                let a = arg(0);
+                let r = self.real();
+                match (n.op, arg_shape(0)) {
+                    (Op::SqNorm, Shape::Scalar) => quote!(#a * #a),
+                    (Op::Norm, Shape::Scalar) => quote!(#r::abs(#a)),
+                    (Op::Sum, Shape::Scalar) => quote!(#a),
+                    (_, Shape::Scalar) => quote!(#a * #r::rsqrt(#a * #a)),
+                    (op, Shape::Vector(k)) => {
+                        let l = len_of(k);
+                        match op {
+                            Op::SqNorm => quote!(#kr::ops::sqnorm(#l, #a)),
+                            Op::Norm => quote!(#r::sqrt(#kr::ops::sqnorm(#l, #a))),
+                            Op::Sum => quote!(#kr::ops::sum(#l, #a)),
+                            _ => quote!(#kr::ops::normalize(#l, #a)),
+                        }
+                    }
+                }
+            }
+            Op::Dot | Op::SqDist => {
+                let (a, b) = (arg(0), arg(1));
+                match (n.op, arg_shape(0)) {
+                    (Op::Dot, Shape::Scalar) => quote!(#a * #b),
+                    (_, Shape::Scalar) => quote!((#a - #b) * (#a - #b)),
+                    (Op::Dot, Shape::Vector(k)) => {
+                        let l = len_of(k);
+                        quote!(#kr::ops::dot(#l, #a, #b))
+                    }
+                    (_, Shape::Vector(k)) => {
+                        let l = len_of(k);
+                        quote!(#kr::ops::sqdist(#l, #a, #b))
+                    }
+                }
+            }
+            Op::Elem(idx) => {
+                let a = arg(0);
+                match arg_shape(0) {
+                    Shape::Scalar => quote!(#a),
+                    Shape::Vector(_) => {
+                        let idx = Literal::usize_unsuffixed(idx);
+                        quote!(#a[#idx])
+                    }
+                }
+            }
+            Op::Concat => {
+                let Shape::Vector(cl) = n.shape else {
+                    unreachable!("concat is a vector")
+                };
+                let c = self.cap(cl);
+                let part = |k: usize| {
+                    let a = arg(k);
+                    match arg_shape(k) {
+                        Shape::Scalar => quote!(&[#a]),
+                        Shape::Vector(ak) => {
+                            let l = len_of(ak);
+                            quote!(#kr::ops::head(#l, &#a))
+                        }
+                    }
+                };
+                let (pa, pb) = (part(0), part(1));
+                quote!(#kr::ops::concat::<T, #c>(#pa, #pb))
+            }
+            op => unreachable!("no Rust emitter for {op:?}"),
+        }
+    }
+
+    /// Nodes reachable from the root, in topological order.
+    fn live(&self) -> Vec<bool> {
+        let mut live = vec![false; self.f.nodes.len()];
+        live[self.f.root] = true;
+        for i in (0..self.f.nodes.len()).rev() {
+            if live[i] {
+                for &a in &self.f.nodes[i].args {
+                    live[a] = true;
+                }
+            }
+        }
+        live
+    }
+
+    fn emit(&self) -> TokenStream {
+        let f = self.f;
+        let kr = &self.kr;
+        let outer = f.reduction.outer();
+        let inner = f.reduction.inner();
+        let live = self.live();
+        let inner_dep = inner.dep();
+        // Hoisted nodes (no dependence on the reduction index) that the per-pair code needs.
+        let hoisted = |i: usize| f.nodes[i].deps & inner_dep == 0;
+        let mut needed = vec![false; f.nodes.len()];
+        for i in 0..f.nodes.len() {
+            if !live[i] {
+                continue;
+            }
+            if !hoisted(i) {
+                for &a in &f.nodes[i].args {
+                    if hoisted(a) {
+                        needed[a] = true;
+                    }
+                }
+            }
+        }
+        if hoisted(f.root) {
+            needed[f.root] = true;
+        }
+        let lets = |pred: &dyn Fn(usize) -> bool| -> Vec<TokenStream> {
+            (0..f.nodes.len())
+                .filter(|&i| live[i] && pred(i))
+                .map(|i| {
+                    let id = node_ident(i);
+                    let ty = self.ty(f.nodes[i].shape);
+                    let e = self.node_expr(i, outer);
+                    quote!(let #id: #ty = #e;)
+                })
+                .collect()
+        };
+        let prepare_lets = lets(&|i| hoisted(i));
+        let eval_lets = lets(&|i| !hoisted(i));
+        let prepared: Vec<Ident> = (0..f.nodes.len())
+            .filter(|&i| needed[i])
+            .map(node_ident)
+            .collect();
+        let prepared_tys: Vec<TokenStream> = (0..f.nodes.len())
+            .filter(|&i| needed[i])
+            .map(|i| self.ty(f.nodes[i].shape))
+            .collect();
+        let root = node_ident(f.root);
+        let value_ty = self.ty(f.nodes[f.root].shape);
+
+        // Class lengths inside an arm: fixed classes are constants, run-time ones come from the arm.
+        let class_lens: Vec<TokenStream> = f
+            .classes
+            .iter()
+            .enumerate()
+            .map(|(k, c)| {
+                let l = len_of(k);
+                match c.fixed {
+                    Some(n) => {
+                        let n = Literal::usize_unsuffixed(n);
+                        quote!(let #l = #kr::Fixed::<#n>;)
+                    }
+                    None => quote!(let #l = self.#l;),
+                }
+            })
+            .collect();
+        let slot_l: Vec<Ident> = f.slots.iter().map(|&k| len_of(k)).collect();
+        let slot_lt: Vec<Ident> = f.slots.iter().map(|&k| format_ident!("L{}", k)).collect();
+        let slot_c: Vec<Ident> = f.slots.iter().map(|&k| format_ident!("C{}", k)).collect();
+
+        // Variables and parameters.
+        let vfields: Vec<Ident> = f.vars.iter().map(var_field).collect();
+        let vnames: Vec<&str> = f.vars.iter().map(|v| v.name.as_str()).collect();
+        let vmethods: Vec<Ident> = f.vars.iter().map(|v| format_ident!("{}", v.name)).collect();
+        let pfields: Vec<Ident> = f.params.iter().map(param_field).collect();
+        let pnames: Vec<String> = f.params.iter().map(|p| p.ident.to_string()).collect();
+        let states: Vec<Ident> = (0..f.vars.len()).map(|k| format_ident!("S{}", k)).collect();
+        let view = quote!(#kr::View<'a, T>);
+
+        let class_opt = |s: Shape| match s {
+            Shape::Scalar => quote!(::core::option::Option::None),
+            Shape::Vector(k) => {
+                let k = Literal::usize_unsuffixed(k);
+                quote!(::core::option::Option::Some(#k))
+            }
+        };
+        let class_specs: Vec<TokenStream> = f
+            .classes
+            .iter()
+            .map(|c| {
+                let fixed = match c.fixed {
+                    Some(n) => {
+                        let n = Literal::usize_unsuffixed(n);
+                        quote!(::core::option::Option::Some(#n))
+                    }
+                    None => quote!(::core::option::Option::None),
+                };
+                let concat = match c.concat {
+                    Some((a, b)) => {
+                        let (a, b) = (class_opt(a), class_opt(b));
+                        quote!(::core::option::Option::Some((#a, #b)))
+                    }
+                    None => quote!(::core::option::Option::None),
+                };
+                let label = &c.label;
+                quote!(#kr::ClassSpec { fixed: #fixed, concat: #concat, label: #label })
+            })
+            .collect();
+        let var_specs: Vec<TokenStream> = f
+            .vars
+            .iter()
+            .map(|v| {
+                let (name, class) = (&v.name, class_opt(v.shape));
+                quote!(#kr::OperandSpec { name: #name, class: #class })
+            })
+            .collect();
+        let param_specs: Vec<TokenStream> = f
+            .params
+            .iter()
+            .zip(&pnames)
+            .map(|(p, name)| {
+                let class = class_opt(p.shape);
+                quote!(#kr::OperandSpec { name: #name, class: #class })
+            })
+            .collect();
+        let elem_specs: Vec<TokenStream> = f
+            .elems
+            .iter()
+            .map(|e| {
+                let (c, i) = (
+                    Literal::usize_unsuffixed(e.class),
+                    Literal::usize_unsuffixed(e.index),
+                );
+                quote!(#kr::ElemSpec { class: #c, index: #i })
+            })
+            .collect();
+
+        // Builder: one state type per variable (Unbound until its setter is called).
+        let entry_methods = f.vars.iter().enumerate().map(|(k, _)| {
+            let m = &vmethods[k];
+            let inits = vfields.iter().enumerate().map(|(q, fd)| {
+                if q == k {
+                    quote!(#fd: data.into_view())
+                } else {
+                    quote!(#fd: __KeopsUnbound)
+                }
+            });
+            let tys = (0..f.vars.len()).map(|q| {
+                if q == k {
+                    view.clone()
+                } else {
+                    quote!(__KeopsUnbound)
+                }
+            });
+            let doc = format!(
+                "Binds `{}` to a point set, starting the binding of this formula's variables.",
+                vnames[k]
+            );
+            quote! {
+                #[doc = #doc]
+                #[inline]
+                pub fn #m<'a, T: #kr::Real>(&'a self, data: impl #kr::IntoView<'a, T>)
+                    -> __KeopsBuilder<'a, T, #(#tys),*>
+                {
+                    __KeopsBuilder { __formula: self, #(#inits,)* __t: ::core::marker::PhantomData }
+                }
+            }
+        });
+        let setters = f.vars.iter().enumerate().map(|(k, _)| {
+            let m = &vmethods[k];
+            let others: Vec<&Ident> = states
+                .iter()
+                .enumerate()
+                .filter(|(q, _)| *q != k)
+                .map(|(_, s)| s)
+                .collect();
+            let in_tys = states.iter().enumerate().map(|(q, s)| {
+                if q == k {
+                    quote!(__KeopsUnbound)
+                } else {
+                    quote!(#s)
+                }
+            });
+            let out_tys = states.iter().enumerate().map(|(q, s)| {
+                if q == k {
+                    view.clone()
+                } else {
+                    quote!(#s)
+                }
+            });
+            let moves = vfields.iter().enumerate().map(|(q, fd)| {
+                if q == k {
+                    quote!(#fd: data.into_view())
+                } else {
+                    quote!(#fd: self.#fd)
+                }
+            });
+            let doc = format!("Binds `{}` to a point set.", vnames[k]);
+            quote! {
+                #[allow(non_camel_case_types, non_snake_case, clippy::all)]
+                impl<'a, T: #kr::Real, #(#others),*> __KeopsBuilder<'a, T, #(#in_tys),*> {
+                    #[doc = #doc]
+                    #[inline]
+                    pub fn #m(self, data: impl #kr::IntoView<'a, T>) -> __KeopsBuilder<'a, T, #(#out_tys),*> {
+                        __KeopsBuilder { __formula: self.__formula, #(#moves,)* __t: ::core::marker::PhantomData }
+                    }
+                }
+            }
+        });
+        let all_bound: Vec<TokenStream> = (0..f.vars.len()).map(|_| view.clone()).collect();
+
+        let rows_of = |role: Role| -> TokenStream {
+            let entries = f.vars_of(role).map(|(k, v)| {
+                let (name, fd) = (&v.name, &vfields[k]);
+                quote!((#name, self.#fd.rows()))
+            });
+            let l = role.letter();
+            quote!(#kr::common_rows(#l, &[#(#entries),*])?)
+        };
+        let rows_i = rows_of(Role::I);
+        let rows_j = rows_of(Role::J);
+        let (n_out, n_red) = match outer {
+            Role::I => (quote!(self.__rows_i), quote!(self.__rows_j)),
+            Role::J => (quote!(self.__rows_j), quote!(self.__rows_i)),
+        };
+        let out_dim = match f.nodes[f.root].shape {
+            Shape::Scalar => quote!(1),
+            Shape::Vector(k) => {
+                let k = Literal::usize_unsuffixed(k);
+                quote!(self.__dims[#k])
+            }
+        };
+
+        // Dispatch: one arm per combination of run-time dimension buckets.
+        let run_leaf = |lens: &[TokenStream], caps: &[TokenStream]| -> TokenStream {
+            let body = match f.reduction {
+                Reduction::Kernel => {
+                    quote!(#kr::matvec(&arm, self.__rows_i, self.__rows_j, v, nv, out))
+                }
+                _ => quote!(#kr::sum_reduce(&arm, #n_out, #n_red, #out_dim, out)),
+            };
+            let generics = lens.iter().zip(caps).map(|(l, c)| quote!(#l, #c));
+            quote! {{
+                let arm = __KeopsArm::<T, #(#generics),*> { b: self, #(#slot_l),* };
+                #body
+            }}
+        };
+        let dispatch = self.dispatch(0, &mut Vec::new(), &mut Vec::new(), &run_leaf);
+
+        let (run_trait, run_method) = match f.reduction {
+            Reduction::Kernel => (
+                quote!(#kr::BoundKernel<T>),
+                quote! {
+                    fn nrows(&self) -> usize { self.__rows_i }
+                    fn ncols(&self) -> usize { self.__rows_j }
+                    fn matvec_run(&self, v: &[T], nv: usize, out: &mut [T]) {
+                        let b = self;
+                        #dispatch
+                    }
+                },
+            ),
+            _ => (
+                quote!(#kr::BoundReduction<T>),
+                quote! {
+                    fn out_rows(&self) -> usize { #n_out }
+                    fn out_dim(&self) -> usize { #out_dim }
+                    fn run_into(&self, out: &mut [T]) {
+                        let b = self;
+                        #dispatch
+                    }
+                },
+            ),
+        };
+        let finishers = match f.reduction {
+            Reduction::Kernel => quote! {
+                /// The kernel matrix `K_ij` over the bound points: a lazy operator whose products
+                /// never store it.
+                pub fn matrix(self) -> ::core::result::Result<#kr::KernelMatrix<T, __KeopsBound<'a, T>>, #kr::KeopsError> {
+                    ::core::result::Result::Ok(#kr::KernelMatrix::new(self.__bind()?))
+                }
+            },
+            _ => quote! {
+                /// Checks the bound data once; the result can be evaluated many times.
+                pub fn bind(self) -> ::core::result::Result<#kr::Reduction<T, __KeopsBound<'a, T>>, #kr::KeopsError> {
+                    ::core::result::Result::Ok(#kr::Reduction::new(self.__bind()?))
+                }
+                /// Evaluates the reduction: one row per output index.
+                pub fn eval(self) -> ::core::result::Result<#kr::Rows<T>, #kr::KeopsError> {
+                    ::core::result::Result::Ok(self.bind()?.eval())
+                }
+                /// Evaluates the reduction into the caller's row-major buffer.
+                pub fn eval_into(self, out: &mut [T]) -> ::core::result::Result<(), #kr::KeopsError> {
+                    self.bind()?.eval_into(out)
+                }
+            },
+        };
+
+        let captures = f.params.iter().map(|p| {
+            let field = param_field(p);
+            let ident = &p.ident;
+            let span = ident.span();
+            match p.fixed_dim {
+                Some(n) => {
+                    let n = Literal::usize_unsuffixed(n);
+                    quote_spanned!(span=> #field: #kr::param_of_dim::<#n, _>(#ident))
+                }
+                None => quote_spanned!(span=> #field: #kr::param(#ident)),
+            }
+        });
+        let canonical = f.canonical();
+        let arm_generics = slot_lt
+            .iter()
+            .zip(&slot_c)
+            .map(|(l, c)| quote!(#l: #kr::Len, const #c: usize));
+        let arm_args: Vec<TokenStream> = slot_lt
+            .iter()
+            .zip(&slot_c)
+            .map(|(l, c)| quote!(#l, #c))
+            .collect();
+        let arm_fields = slot_l.iter().zip(&slot_lt).map(|(l, t)| quote!(#l: #t));
+
+        quote! {{
+            /// A compiled KeOps formula with its captured parameters.
+            #[allow(non_camel_case_types, non_snake_case, dead_code, clippy::all)]
+            #[derive(Clone, Debug)]
+            struct __KeopsFormula { #(#pfields: #kr::ParamValue,)* }
+
+            #[allow(non_camel_case_types, non_snake_case, dead_code, clippy::all)]
+            impl __KeopsFormula {
+                /// The formula's canonical text.
+                pub const CANONICAL: &'static str = #canonical;
+                #(#entry_methods)*
+            }
+
+            /// A variable not bound yet.
+            #[derive(Clone, Copy, Debug)]
+            struct __KeopsUnbound;
+
+            /// Binds the formula's variables by name.
+            #[allow(non_camel_case_types, non_snake_case, dead_code, clippy::all)]
+            struct __KeopsBuilder<'a, T: #kr::Real, #(#states),*> {
+                __formula: &'a __KeopsFormula,
+                #(#vfields: #states,)*
+                __t: ::core::marker::PhantomData<fn() -> T>,
+            }
+
+            #(#setters)*
+
+            #[allow(non_camel_case_types, non_snake_case, dead_code, clippy::all)]
+            impl<'a, T: #kr::Real> __KeopsBuilder<'a, T, #(#all_bound),*> {
+                fn __bind(self) -> ::core::result::Result<__KeopsBound<'a, T>, #kr::KeopsError> {
+                    const SPEC: #kr::DimSpec = #kr::DimSpec {
+                        classes: &[#(#class_specs),*],
+                        vars: &[#(#var_specs),*],
+                        params: &[#(#param_specs),*],
+                        elems: &[#(#elem_specs),*],
+                    };
+                    #(#kr::check_var(#vnames, &self.#vfields)?;)*
+                    let __rows_i = #rows_i;
+                    let __rows_j = #rows_j;
+                    let __dims = SPEC.resolve(
+                        &[#(self.#vfields.dim()),*],
+                        &[#(self.__formula.#pfields.dim()),*],
+                    )?;
+                    ::core::result::Result::Ok(__KeopsBound {
+                        #(#vfields: self.#vfields,)*
+                        #(#pfields: self.__formula.#pfields.to_real::<T>(#pnames)?,)*
+                        __dims,
+                        __rows_i,
+                        __rows_j,
+                    })
+                }
+                #finishers
+            }
+
+            /// The formula with its data bound and checked.
+            #[allow(non_camel_case_types, non_snake_case, dead_code, clippy::all)]
+            #[derive(Clone, Debug)]
+            struct __KeopsBound<'a, T: #kr::Real> {
+                #(#vfields: #view,)*
+                #(#pfields: ::std::vec::Vec<T>,)*
+                __dims: ::std::vec::Vec<usize>,
+                __rows_i: usize,
+                __rows_j: usize,
+            }
+
+            #[allow(non_camel_case_types, non_snake_case, unused_variables, clippy::all)]
+            impl<'a, T: #kr::Real> #run_trait for __KeopsBound<'a, T> {
+                #run_method
+            }
+
+            /// The formula at one combination of run-time dimensions.
+            #[allow(non_camel_case_types, non_snake_case, dead_code, clippy::all)]
+            struct __KeopsArm<'r, 'a, T: #kr::Real, #(#arm_generics),*> {
+                b: &'r __KeopsBound<'a, T>,
+                #(#arm_fields,)*
+            }
+
+            #[allow(non_camel_case_types, non_snake_case, unused_variables, unused_parens, clippy::all)]
+            impl<'r, 'a, T: #kr::Real, #(#slot_lt: #kr::Len, const #slot_c: usize),*> #kr::RowKernel<T>
+                for __KeopsArm<'r, 'a, T, #(#arm_args),*>
+            {
+                type Prepared = (#(#prepared_tys,)*);
+                type Value = #value_ty;
+                #[inline(always)]
+                fn prepare(&self, o: usize) -> Self::Prepared {
+                    let b = self.b;
+                    #(#class_lens)*
+                    #(#prepare_lets)*
+                    (#(#prepared,)*)
+                }
+                #[inline(always)]
+                fn eval(&self, p: &Self::Prepared, r: usize) -> Self::Value {
+                    let b = self.b;
+                    #(#class_lens)*
+                    let (#(#prepared,)*) = *p;
+                    #(#eval_lets)*
+                    #root
+                }
+            }
+
+            __KeopsFormula { #(#captures,)* }
+        }}
+    }
+
+    /// Nested matches over the run-time dimension of each slot; `leaf` gets the chosen lengths.
+    fn dispatch(
+        &self,
+        s: usize,
+        lens: &mut Vec<TokenStream>,
+        caps: &mut Vec<TokenStream>,
+        leaf: &dyn Fn(&[TokenStream], &[TokenStream]) -> TokenStream,
+    ) -> TokenStream {
+        let kr = &self.kr;
+        if s == self.f.slots.len() {
+            return leaf(lens, caps);
+        }
+        let k = self.f.slots[s];
+        let l = len_of(k);
+        let kl = Literal::usize_unsuffixed(k);
+        // (pattern, Len type, capacity): exact small dimensions, then buckets.
+        let (exact, buckets): (&[usize], &[usize]) = match s {
+            0 => (&[1, 2, 3, 4], &[8, 16, 64, 256]),
+            1 => (&[1, 2, 3], &[16]),
+            _ => (&[1], &[]),
+        };
+        let mut arms = Vec::new();
+        for &n in exact {
+            let nl = Literal::usize_unsuffixed(n);
+            lens.push(quote!(#kr::Fixed<#nl>));
+            caps.push(quote!(#nl));
+            let inner = self.dispatch(s + 1, lens, caps, leaf);
+            lens.pop();
+            caps.pop();
+            arms.push(quote!(#nl => { let #l = #kr::Fixed::<#nl>; #inner }));
+        }
+        let mut lo = exact.last().copied().unwrap_or(0) + 1;
+        for &cap in buckets.iter().chain(std::iter::once(&crate::MAX_DIM)) {
+            let (lol, capl) = (
+                Literal::usize_unsuffixed(lo),
+                Literal::usize_unsuffixed(cap),
+            );
+            lens.push(quote!(#kr::Upto));
+            caps.push(quote!(#capl));
+            let inner = self.dispatch(s + 1, lens, caps, leaf);
+            lens.pop();
+            caps.pop();
+            let pat = if cap == crate::MAX_DIM {
+                quote!(_)
+            } else {
+                quote!(#lol..=#capl)
+            };
+            arms.push(quote!(#pat => { let #l = #kr::Upto(d); #inner }));
+            lo = cap + 1;
+        }
+        quote! {
+            match self.__dims[#kl] { #(d @ #arms)* }
+        }
+    }
+}
+
+use quote::ToTokens;

@@ -1,0 +1,786 @@
+//! syn's expression tree -> the IR: names to roles, functions to operations, shapes inferred.
+//!
+//! Dimension inference: every data variable and parameter starts in a class of its own; an
+//! entrywise operation between two vectors merges their classes (union-find), a scalar broadcasts.
+//! A class holding only parameters is scalar unless annotated. Errors are collected, and a
+//! sub-expression that failed yields `None`, which its parents pass on silently: one mistake, one
+//! message.
+
+use std::collections::{HashMap, HashSet};
+
+use proc_macro2::Span;
+use quote::ToTokens;
+use syn::spanned::Spanned;
+use syn::{BinOp, Expr, Lit, UnOp};
+
+use crate::ctxt::Ctxt;
+use crate::ir::*;
+use crate::op::{self, Const, Op, Typing};
+use crate::parse::Input;
+
+/// A shape during inference: classes are union-find entries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum RShape {
+    Scalar,
+    Vec(usize),
+}
+
+struct RawClass {
+    fixed: Option<(usize, Span)>,
+    concats: Vec<(RShape, RShape, Span)>,
+    has_data: bool,
+    label: String,
+}
+
+struct BNode {
+    op: Op,
+    args: Vec<usize>,
+    shape: RShape,
+    deps: u8,
+}
+
+struct Builder<'c> {
+    cx: &'c mut Ctxt,
+    nodes: Vec<BNode>,
+    memo: HashMap<(Op, Vec<usize>), usize>,
+    parent: Vec<usize>,
+    classes: Vec<RawClass>,
+    vars: Vec<(String, Role, RShape)>,
+    params: Vec<(proc_macro2::Ident, RShape, Option<usize>)>,
+    names: HashMap<String, usize>,
+    decls: HashMap<String, (usize, Span)>,
+    used_decls: HashSet<String>,
+    elems: Vec<(usize, usize, Span)>,
+    /// Indices reduced by a reduction nested inside the formula (an error, but it tells which
+    /// variables are out of place).
+    nested: HashSet<Role>,
+    /// Reductions enclosing the expression being lowered.
+    red_stack: Vec<Role>,
+}
+
+/// Lowers a parsed `kernel!` input to a checked formula, reporting every error.
+pub fn lower(input: &Input, cx: &mut Ctxt) -> Option<Formula> {
+    let mut b = Builder {
+        cx,
+        nodes: Vec::new(),
+        memo: HashMap::new(),
+        parent: Vec::new(),
+        classes: Vec::new(),
+        vars: Vec::new(),
+        params: Vec::new(),
+        names: HashMap::new(),
+        decls: HashMap::new(),
+        used_decls: HashSet::new(),
+        elems: Vec::new(),
+        nested: HashSet::new(),
+        red_stack: Vec::new(),
+    };
+    for d in &input.decls {
+        let name = d.name.to_string();
+        match d.dim.base10_parse::<usize>() {
+            Ok(0) | Err(_) => {
+                b.cx.error_at(&d.dim, "a dimension must be a positive integer")
+            }
+            Ok(n) => {
+                if b.decls.insert(name.clone(), (n, d.name.span())).is_some() {
+                    b.cx.error_at(&d.name, format!("`{name}` is annotated twice"));
+                }
+            }
+        }
+    }
+    let body = strip(&input.body);
+    let (reduction, arg) = match top_reduction(body) {
+        Some((role, call)) => {
+            let red = if role == Role::J {
+                Reduction::SumJ
+            } else {
+                Reduction::SumI
+            };
+            if call.args.len() != 1 {
+                b.cx.error_at(
+                    call,
+                    format!(
+                        "`sum_{}` takes 1 argument, but {} were given",
+                        role.letter(),
+                        call.args.len()
+                    ),
+                );
+                return None;
+            }
+            (red, &call.args[0])
+        }
+        None => (Reduction::Kernel, body),
+    };
+    find_nested(arg, &mut b.nested);
+    if reduction != Reduction::Kernel {
+        b.red_stack.push(reduction.inner());
+    }
+    let root = b.lower(arg);
+    for d in &input.decls {
+        if !b.used_decls.contains(&d.name.to_string()) {
+            b.cx.error_at(
+                &d.name,
+                format!(
+                    "`{}` is annotated but does not appear in the formula",
+                    d.name
+                ),
+            );
+        }
+    }
+    let root = root?;
+    b.finish(root, reduction, arg)
+}
+
+fn strip(mut e: &Expr) -> &Expr {
+    loop {
+        match e {
+            Expr::Paren(p) => e = &p.expr,
+            Expr::Group(g) => e = &g.expr,
+            _ => return e,
+        }
+    }
+}
+
+fn call_name(c: &syn::ExprCall) -> Option<&syn::Ident> {
+    match &*c.func {
+        Expr::Path(p) if p.qself.is_none() => p.path.get_ident(),
+        _ => None,
+    }
+}
+
+fn reduction_role(name: &str) -> Option<Role> {
+    match name {
+        "sum_j" => Some(Role::J),
+        "sum_i" => Some(Role::I),
+        _ => None,
+    }
+}
+
+fn top_reduction(e: &Expr) -> Option<(Role, &syn::ExprCall)> {
+    if let Expr::Call(c) = e {
+        let role = reduction_role(&call_name(c)?.to_string())?;
+        return Some((role, c));
+    }
+    None
+}
+
+fn find_nested(e: &Expr, out: &mut HashSet<Role>) {
+    use syn::visit::Visit;
+    struct V<'a>(&'a mut HashSet<Role>);
+    impl<'ast> Visit<'ast> for V<'_> {
+        fn visit_expr_call(&mut self, c: &'ast syn::ExprCall) {
+            if let Some(role) = call_name(c).and_then(|n| reduction_role(&n.to_string())) {
+                self.0.insert(role);
+            }
+            syn::visit::visit_expr_call(self, c);
+        }
+    }
+    V(out).visit_expr(e);
+}
+
+fn role_of(name: &str) -> Option<Role> {
+    let stem_ok = |s: &str| s.len() > 2;
+    if name.ends_with("_i") && stem_ok(name) {
+        Some(Role::I)
+    } else if name.ends_with("_j") && stem_ok(name) {
+        Some(Role::J)
+    } else {
+        None
+    }
+}
+
+fn int_arg(e: &Expr) -> Option<i64> {
+    match strip(e) {
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Int(i), ..
+        }) => i.base10_parse().ok(),
+        Expr::Unary(u) if matches!(u.op, UnOp::Neg(_)) => int_arg(&u.expr).map(|v| -v),
+        _ => None,
+    }
+}
+
+impl Builder<'_> {
+    fn find(&mut self, c: usize) -> usize {
+        let mut r = c;
+        while self.parent[r] != r {
+            r = self.parent[r];
+        }
+        let mut c = c;
+        while self.parent[c] != r {
+            let next = self.parent[c];
+            self.parent[c] = r;
+            c = next;
+        }
+        r
+    }
+
+    fn new_class(&mut self, fixed: Option<(usize, Span)>, has_data: bool, label: String) -> usize {
+        let id = self.classes.len();
+        self.classes.push(RawClass {
+            fixed,
+            concats: Vec::new(),
+            has_data,
+            label,
+        });
+        self.parent.push(id);
+        id
+    }
+
+    fn describe(&mut self, c: usize) -> String {
+        let r = self.find(c);
+        let c = &self.classes[r];
+        match c.fixed {
+            Some((n, _)) => format!("`{}` (dimension {n})", c.label),
+            None => format!("`{}`", c.label),
+        }
+    }
+
+    /// Merges two classes that must share a dimension; a clash of fixed dimensions is an error at `at`.
+    fn unify(&mut self, a: usize, b: usize, at: &dyn ToTokens) -> bool {
+        let (ra, rb) = (self.find(a), self.find(b));
+        if ra == rb {
+            return true;
+        }
+        if let (Some((na, _)), Some((nb, _))) = (self.classes[ra].fixed, self.classes[rb].fixed) {
+            if na != nb {
+                let (da, db) = (self.describe(ra), self.describe(rb));
+                self.cx.error_at(
+                    at,
+                    format!(
+                        "dimension mismatch: {da} has dimension {na} but {db} has dimension {nb}"
+                    ),
+                );
+                return false;
+            }
+        }
+        self.parent[rb] = ra;
+        let moved = std::mem::take(&mut self.classes[rb].concats);
+        self.classes[ra].concats.extend(moved);
+        if self.classes[ra].fixed.is_none() {
+            self.classes[ra].fixed = self.classes[rb].fixed;
+        }
+        self.classes[ra].has_data |= self.classes[rb].has_data;
+        true
+    }
+
+    /// Adds a node, folding constants and trivial identities, sharing equal sub-expressions.
+    fn mk(&mut self, op: Op, args: Vec<usize>, shape: RShape) -> usize {
+        let konst = |b: &Self, i: usize| match b.nodes[i].op {
+            Op::Const(c) => Some(c.0),
+            _ => None,
+        };
+        let consts: Option<Vec<f64>> = args.iter().map(|&a| konst(self, a)).collect();
+        if let Some(vals) = consts.filter(|v| !v.is_empty()) {
+            if let Some(v) = op.eval_f64(&vals).filter(|v| v.is_finite()) {
+                return self.mk(Op::Const(Const(v)), vec![], RShape::Scalar);
+            }
+        }
+        let is = |b: &Self, i: usize, v: f64| konst(b, i) == Some(v);
+        match op {
+            Op::Add if is(self, args[1], 0.0) => return args[0],
+            Op::Add if is(self, args[0], 0.0) => return args[1],
+            Op::Sub if is(self, args[1], 0.0) => return args[0],
+            Op::Mul if is(self, args[1], 1.0) => return args[0],
+            Op::Mul if is(self, args[0], 1.0) => return args[1],
+            Op::Div if is(self, args[1], 1.0) => return args[0],
+            Op::Neg if self.nodes[args[0]].op == Op::Neg => return self.nodes[args[0]].args[0],
+            _ => {}
+        }
+        let key = (op, args.clone());
+        if let Some(&id) = self.memo.get(&key) {
+            return id;
+        }
+        let deps = match op {
+            Op::Var(v) => self.vars[v].1.dep(),
+            _ => args.iter().fold(0, |d, &a| d | self.nodes[a].deps),
+        };
+        let id = self.nodes.len();
+        self.nodes.push(BNode {
+            op,
+            args,
+            shape,
+            deps,
+        });
+        self.memo.insert(key, id);
+        id
+    }
+
+    fn shape(&self, id: usize) -> RShape {
+        self.nodes[id].shape
+    }
+
+    fn lower(&mut self, e: &Expr) -> Option<usize> {
+        match e {
+            Expr::Paren(p) => self.lower(&p.expr),
+            Expr::Group(g) => self.lower(&g.expr),
+            Expr::Lit(l) => {
+                let v = match &l.lit {
+                    Lit::Int(i) => i.base10_parse::<f64>(),
+                    Lit::Float(f) => f.base10_parse::<f64>(),
+                    _ => {
+                        self.cx
+                            .error_at(e, "only number literals can appear in a formula");
+                        return None;
+                    }
+                };
+                match v {
+                    Ok(v) => Some(self.mk(Op::Const(Const(v)), vec![], RShape::Scalar)),
+                    Err(err) => {
+                        self.cx.push(err);
+                        None
+                    }
+                }
+            }
+            Expr::Unary(u) => match u.op {
+                UnOp::Neg(_) => {
+                    let a = self.lower(&u.expr)?;
+                    let s = self.shape(a);
+                    Some(self.mk(Op::Neg, vec![a], s))
+                }
+                _ => {
+                    self.cx.error_at(
+                        e,
+                        "unsupported operator: a formula uses `+ - * /` and functions",
+                    );
+                    None
+                }
+            },
+            Expr::Binary(bin) => {
+                let op = match bin.op {
+                    BinOp::Add(_) => Some(Op::Add),
+                    BinOp::Sub(_) => Some(Op::Sub),
+                    BinOp::Mul(_) => Some(Op::Mul),
+                    BinOp::Div(_) => Some(Op::Div),
+                    _ => None,
+                };
+                let l = self.lower(&bin.left);
+                let r = self.lower(&bin.right);
+                let Some(op) = op else {
+                    self.cx.error_at(
+                        bin.op,
+                        "unsupported operator: a formula uses `+ - * /` and functions",
+                    );
+                    return None;
+                };
+                let (l, r) = (l?, r?);
+                self.apply(op, vec![l, r], e)
+            }
+            Expr::Path(p) if p.qself.is_none() && p.path.get_ident().is_some() => {
+                let ident = p.path.get_ident().expect("checked").clone();
+                self.leaf(&ident)
+            }
+            Expr::Call(c) => self.call(c),
+            _ => {
+                self.cx.error_at(
+                    e,
+                    "unsupported syntax in a formula: use numbers, variables (`x_i`, `y_j`), \
+                     parameters, `+ - * /`, parentheses and function calls such as `exp(..)`",
+                );
+                None
+            }
+        }
+    }
+
+    fn leaf(&mut self, ident: &syn::Ident) -> Option<usize> {
+        let name = ident.to_string();
+        if let Some(role) = role_of(&name) {
+            if self.nested.contains(&role) && !self.red_stack.contains(&role) {
+                let l = role.letter();
+                self.cx.error_at(
+                    ident,
+                    format!(
+                        "`{name}` is indexed by {l}, but it is outside `sum_{l}(..)`: \
+                         the result of a reduction over {l} has no {l} index"
+                    ),
+                );
+                return None;
+            }
+        }
+        if let Some(&node) = self.names.get(&name) {
+            return Some(node);
+        }
+        let decl = self.decls.get(&name).copied();
+        if decl.is_some() {
+            self.used_decls.insert(name.clone());
+        }
+        let role = role_of(&name);
+        let shape = match decl {
+            Some((1, _)) => RShape::Scalar,
+            _ => RShape::Vec(self.new_class(decl, role.is_some(), name.clone())),
+        };
+        let op = match role {
+            Some(role) => {
+                self.vars.push((name.clone(), role, shape));
+                Op::Var(self.vars.len() - 1)
+            }
+            None => {
+                self.params
+                    .push((ident.clone(), shape, decl.map(|(n, _)| n)));
+                Op::Param(self.params.len() - 1)
+            }
+        };
+        let node = self.mk(op, vec![], shape);
+        self.names.insert(name, node);
+        Some(node)
+    }
+
+    fn call(&mut self, c: &syn::ExprCall) -> Option<usize> {
+        let Some(fname) = call_name(c) else {
+            self.cx.error_at(
+                &c.func,
+                "a formula calls functions by their plain name, e.g. `exp(..)`",
+            );
+            return None;
+        };
+        let name = fname.to_string();
+        if let Some(role) = reduction_role(&name) {
+            self.cx.error_at(
+                c,
+                format!(
+                    "a reduction cannot be nested inside a formula: `{name}(..)` must be the whole formula"
+                ),
+            );
+            self.red_stack.push(role);
+            for a in &c.args {
+                self.lower(a);
+            }
+            self.red_stack.pop();
+            return None;
+        }
+        let Some(def) = op::lookup(&name) else {
+            let hint = op::suggest(&name)
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_default();
+            self.cx
+                .error_at(fname, format!("unknown function `{name}`{hint}"));
+            for a in &c.args {
+                self.lower(a);
+            }
+            return None;
+        };
+        if c.args.len() != def.arity {
+            let plural = if def.arity == 1 { "" } else { "s" };
+            self.cx.error_at(
+                c,
+                format!(
+                    "`{name}` takes {} argument{plural}, but {} {} given",
+                    def.arity,
+                    c.args.len(),
+                    if c.args.len() == 1 { "was" } else { "were" }
+                ),
+            );
+            for a in &c.args {
+                self.lower(a);
+            }
+            return None;
+        }
+        let args: Vec<&Expr> = c.args.iter().collect();
+        match def.op {
+            Op::Pow(_) | Op::Elem(_) => {
+                let a = self.lower(args[0]);
+                let k = int_arg(args[1]);
+                let op = match (def.op, k) {
+                    (Op::Pow(_), Some(n)) if i32::try_from(n).is_ok() => Op::Pow(n as i32),
+                    (Op::Elem(_), Some(k)) if k >= 0 => Op::Elem(k as usize),
+                    (Op::Pow(_), _) => {
+                        self.cx.error_at(
+                            args[1],
+                            "the exponent of `pow` must be an integer literal; use `powf(f, g)` for a real exponent",
+                        );
+                        return None;
+                    }
+                    _ => {
+                        self.cx.error_at(
+                            args[1],
+                            "the index of `elem` must be a non-negative integer literal",
+                        );
+                        return None;
+                    }
+                };
+                self.apply(op, vec![a?], c)
+            }
+            op => {
+                let lowered: Vec<Option<usize>> = args.iter().map(|a| self.lower(a)).collect();
+                let ids: Option<Vec<usize>> = lowered.into_iter().collect();
+                self.apply(op, ids?, c)
+            }
+        }
+    }
+
+    /// Types an operation on lowered arguments, then adds it.
+    fn apply(&mut self, op: Op, args: Vec<usize>, at: &dyn ToTokens) -> Option<usize> {
+        let shapes: Vec<RShape> = args.iter().map(|&a| self.shape(a)).collect();
+        let shape = match op.typing() {
+            Typing::Entrywise => {
+                let mut out = RShape::Scalar;
+                for s in &shapes {
+                    if let RShape::Vec(c) = *s {
+                        match out {
+                            RShape::Scalar => out = RShape::Vec(c),
+                            RShape::Vec(o) => {
+                                if !self.unify(o, c, at) {
+                                    return None;
+                                }
+                            }
+                        }
+                    }
+                }
+                out
+            }
+            Typing::ToScalar => RShape::Scalar,
+            Typing::PairToScalar => match (shapes[0], shapes[1]) {
+                (RShape::Scalar, RShape::Scalar) => RShape::Scalar,
+                (RShape::Vec(a), RShape::Vec(b)) => {
+                    if !self.unify(a, b, at) {
+                        return None;
+                    }
+                    RShape::Scalar
+                }
+                _ => {
+                    self.cx.error_at(
+                        at,
+                        format!(
+                            "`{}` needs two operands of the same dimension, but one is a scalar and the other a vector",
+                            op.canonical_name()
+                        ),
+                    );
+                    return None;
+                }
+            },
+            Typing::SameShape => shapes[0],
+            Typing::Elem => {
+                let Op::Elem(k) = op else { unreachable!() };
+                match shapes[0] {
+                    RShape::Scalar if k != 0 => {
+                        self.cx.error_at(
+                            at,
+                            format!("elem(.., {k}) of a scalar: the only index of a scalar is 0"),
+                        );
+                        return None;
+                    }
+                    RShape::Scalar => {}
+                    RShape::Vec(c) => self.elems.push((c, k, at.to_token_stream().span())),
+                }
+                RShape::Scalar
+            }
+            Typing::Concat => {
+                let label = at.to_token_stream().to_string();
+                let c = self.new_class(None, false, label);
+                let span = at.to_token_stream().span();
+                self.classes[c].concats.push((shapes[0], shapes[1], span));
+                RShape::Vec(c)
+            }
+            Typing::Leaf => unreachable!("leaves are made by `leaf`"),
+        };
+        Some(self.mk(op, args, shape))
+    }
+
+    /// Resolves classes, checks what needs resolved dimensions, and builds the [`Formula`].
+    fn finish(mut self, root: usize, reduction: Reduction, body: &Expr) -> Option<Formula> {
+        // Dimensions of concat classes whose operands are fixed.
+        loop {
+            let mut progress = false;
+            for c in 0..self.classes.len() {
+                if self.find(c) != c || self.classes[c].concats.is_empty() {
+                    continue;
+                }
+                for k in 0..self.classes[c].concats.len() {
+                    let (a, b, span) = self.classes[c].concats[k];
+                    let (da, db) = (self.fixed_dim(a), self.fixed_dim(b));
+                    if let (Some(da), Some(db)) = (da, db) {
+                        match self.classes[c].fixed {
+                            Some((n, _)) if n != da + db => {
+                                self.cx.error_span(
+                                    span,
+                                    format!(
+                                        "dimension mismatch: this concatenation has dimension {} but must have dimension {n}",
+                                        da + db
+                                    ),
+                                );
+                                self.classes[c].concats.clear();
+                            }
+                            Some(_) => {}
+                            None => {
+                                self.classes[c].fixed = Some((da + db, span));
+                                progress = true;
+                            }
+                        }
+                    }
+                }
+            }
+            if !progress {
+                break;
+            }
+        }
+        // Final classes.
+        let mut final_of: HashMap<usize, Shape> = HashMap::new();
+        let mut classes: Vec<DimClass> = Vec::new();
+        let mut slots = Vec::new();
+        for c in 0..self.classes.len() {
+            if self.find(c) != c {
+                continue;
+            }
+            let rc = &self.classes[c];
+            if rc.concats.len() > 1 && rc.fixed.is_none() {
+                let span = rc.concats[1].2;
+                self.cx.error_span(
+                    span,
+                    "this formula ties two concatenations to one dimension; annotate the variables' dimensions",
+                );
+            }
+            let shape = match rc.fixed {
+                Some((1, _)) => Shape::Scalar,
+                None if !rc.has_data && rc.concats.is_empty() => Shape::Scalar,
+                fixed => {
+                    let slot = if fixed.is_none() {
+                        slots.push(classes.len());
+                        Some(slots.len() - 1)
+                    } else {
+                        None
+                    };
+                    classes.push(DimClass {
+                        fixed: fixed.map(|(n, _)| n),
+                        concat: None,
+                        label: rc.label.clone(),
+                        slot,
+                    });
+                    Shape::Vector(classes.len() - 1)
+                }
+            };
+            final_of.insert(c, shape);
+        }
+        let resolve = |b: &mut Self, s: RShape| match s {
+            RShape::Scalar => Shape::Scalar,
+            RShape::Vec(c) => {
+                let r = b.find(c);
+                final_of[&r]
+            }
+        };
+        for c in 0..self.classes.len() {
+            if self.find(c) != c || self.classes[c].fixed.is_some() {
+                continue;
+            }
+            if let Some(&(a, b, _)) = self.classes[c].concats.first() {
+                let (a, b) = (resolve(&mut self, a), resolve(&mut self, b));
+                if let Shape::Vector(k) = final_of[&c] {
+                    classes[k].concat = Some((a, b));
+                }
+            }
+        }
+        let mut elems = Vec::new();
+        for (c, k, span) in std::mem::take(&mut self.elems) {
+            match resolve(&mut self, RShape::Vec(c)) {
+                Shape::Scalar if k > 0 => self.cx.error_span(
+                    span,
+                    format!("elem(.., {k}) of a scalar: the only index of a scalar is 0"),
+                ),
+                Shape::Scalar => {}
+                Shape::Vector(cl) => match classes[cl].fixed {
+                    Some(n) if k >= n => self.cx.error_span(
+                        span,
+                        format!("elem(.., {k}) is out of range for a vector of dimension {n}"),
+                    ),
+                    Some(_) => {}
+                    None => elems.push(ElemCheck {
+                        class: cl,
+                        index: k,
+                    }),
+                },
+            }
+        }
+        let nodes: Vec<Node> = (0..self.nodes.len())
+            .map(|i| {
+                let s = self.nodes[i].shape;
+                let shape = resolve(&mut self, s);
+                let n = &self.nodes[i];
+                Node {
+                    op: n.op,
+                    args: n.args.clone(),
+                    shape,
+                    deps: n.deps,
+                }
+            })
+            .collect();
+        let vars: Vec<Var> = (0..self.vars.len())
+            .map(|i| {
+                let (name, role, s) = self.vars[i].clone();
+                Var {
+                    name,
+                    role,
+                    shape: resolve(&mut self, s),
+                }
+            })
+            .collect();
+        let params: Vec<Param> = (0..self.params.len())
+            .map(|i| {
+                let (ident, s, fixed_dim) = self.params[i].clone();
+                Param {
+                    ident,
+                    shape: resolve(&mut self, s),
+                    fixed_dim,
+                }
+            })
+            .collect();
+        let roles: HashSet<Role> = vars.iter().map(|v| v.role).collect();
+        let need = |r: Role, why: &str| (!roles.contains(&r)).then(|| (r, why.to_string()));
+        let missing: Vec<(Role, String)> = match reduction {
+            Reduction::Kernel => {
+                if nodes[root].shape != Shape::Scalar {
+                    self.cx.error_at(
+                        body,
+                        "a formula without a reduction is a kernel matrix K_ij and must be scalar, \
+                         but this one is a vector; reduce it (`sqnorm`, `sum`, `dot`), annotate \
+                         scalar variables `x_i: 1`, or wrap it in `sum_j(..)`",
+                    );
+                }
+                [
+                    need(Role::I, "the kernel matrix's rows"),
+                    need(Role::J, "its columns"),
+                ]
+                .into_iter()
+                .flatten()
+                .collect()
+            }
+            r => {
+                let (o, i) = (r.outer(), r.inner());
+                [
+                    need(o, "the number of output rows"),
+                    need(i, "the number of terms to sum"),
+                ]
+                .into_iter()
+                .flatten()
+                .collect()
+            }
+        };
+        for (r, why) in missing {
+            let l = r.letter();
+            self.cx.error_at(
+                body,
+                format!("the formula needs at least one variable indexed by {l} (a name ending in `_{l}`) to know {why}"),
+            );
+        }
+        if self.cx.has_errors() {
+            return None;
+        }
+        Some(Formula {
+            nodes,
+            root,
+            reduction,
+            vars,
+            params,
+            classes,
+            elems,
+            slots,
+        })
+    }
+
+    fn fixed_dim(&mut self, s: RShape) -> Option<usize> {
+        match s {
+            RShape::Scalar => Some(1),
+            RShape::Vec(c) => {
+                let r = self.find(c);
+                self.classes[r].fixed.map(|(n, _)| n)
+            }
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! Dimensions decided when data is bound: the macro describes the formula's dimension classes
+//! (sets of operands that must share a dimension) and this module fills them from the data.
+
+use crate::KeopsError;
+
+/// Largest dimension a vector operand may have: vectors live on the stack, in arrays of up to this size.
+pub const MAX_DIM: usize = 1024;
+
+/// One dimension class of a formula, as the macro inferred it.
+#[derive(Debug, Clone, Copy)]
+pub struct ClassSpec {
+    /// Fixed at compile time (an annotation such as `x_i: 3`, or `concat` of fixed classes).
+    pub fixed: Option<usize>,
+    /// `concat(a, b)`: the dimension is `dim(a) + dim(b)` (`None` operand = scalar, dimension 1).
+    pub concat: Option<(Option<usize>, Option<usize>)>,
+    /// How the class is shown in messages, e.g. "concat(x_i, y_j)".
+    pub label: &'static str,
+}
+
+/// A variable or parameter and its class (`None`: scalar).
+#[derive(Debug, Clone, Copy)]
+pub struct OperandSpec {
+    pub name: &'static str,
+    pub class: Option<usize>,
+}
+
+/// An `elem(f, index)` whose operand is in `class`.
+#[derive(Debug, Clone, Copy)]
+pub struct ElemSpec {
+    pub class: usize,
+    pub index: usize,
+}
+
+/// Everything the runtime needs to know about a formula's dimensions.
+#[derive(Debug, Clone, Copy)]
+pub struct DimSpec {
+    pub classes: &'static [ClassSpec],
+    pub vars: &'static [OperandSpec],
+    pub params: &'static [OperandSpec],
+    pub elems: &'static [ElemSpec],
+}
+
+fn mismatch(var: &str, expected: usize, found: usize, hint: &str) -> KeopsError {
+    KeopsError::DimensionMismatch {
+        var: var.to_string(),
+        expected,
+        found,
+        hint: hint.to_string(),
+    }
+}
+
+impl DimSpec {
+    /// Dimension of every class, from the data's dimensions (`var_dims`, in `vars` order) and the
+    /// parameters' (`param_dims`). A scalar operand must have dimension 1; a parameter in a vector
+    /// class is a scalar (broadcast) or has the class's dimension.
+    pub fn resolve(
+        &self,
+        var_dims: &[usize],
+        param_dims: &[usize],
+    ) -> Result<Vec<usize>, KeopsError> {
+        let mut dims: Vec<Option<usize>> = self.classes.iter().map(|c| c.fixed).collect();
+        let mut source: Vec<&str> = vec!["the formula's annotation"; self.classes.len()];
+        for (v, &d) in self.vars.iter().zip(var_dims) {
+            match v.class {
+                None if d != 1 => {
+                    return Err(mismatch(
+                        v.name,
+                        1,
+                        d,
+                        " (it is used as a scalar: it was annotated `: 1`)",
+                    ))
+                }
+                None => {}
+                Some(c) => match dims[c] {
+                    Some(e) if e != d => {
+                        return Err(mismatch(
+                            v.name,
+                            e,
+                            d,
+                            &format!(
+                                " (it must match {}; to broadcast a scalar variable annotate it `{}: 1`)",
+                                source[c], v.name
+                            ),
+                        ))
+                    }
+                    Some(_) => {}
+                    None => {
+                        if d > crate::MAX_DIM {
+                            return Err(KeopsError::DimensionTooLarge {
+                                var: v.name.to_string(),
+                                dim: d,
+                                max: crate::MAX_DIM,
+                            });
+                        }
+                        dims[c] = Some(d);
+                        source[c] = v.name;
+                    }
+                },
+            }
+        }
+        // concat classes: dim = dim(a) + dim(b), to a fixed point.
+        loop {
+            let mut progress = false;
+            for (c, spec) in self.classes.iter().enumerate() {
+                let Some((a, b)) = spec.concat else { continue };
+                let da = a.map_or(Some(1), |a| dims[a]);
+                let db = b.map_or(Some(1), |b| dims[b]);
+                if let (Some(da), Some(db)) = (da, db) {
+                    match dims[c] {
+                        Some(e) if e != da + db => {
+                            return Err(mismatch(spec.label, e, da + db, ""));
+                        }
+                        Some(_) => {}
+                        None => {
+                            if da + db > crate::MAX_DIM {
+                                return Err(KeopsError::DimensionTooLarge {
+                                    var: spec.label.to_string(),
+                                    dim: da + db,
+                                    max: crate::MAX_DIM,
+                                });
+                            }
+                            dims[c] = Some(da + db);
+                            progress = true;
+                        }
+                    }
+                }
+            }
+            if !progress {
+                break;
+            }
+        }
+        for (p, &d) in self.params.iter().zip(param_dims) {
+            match p.class {
+                None if d != 1 => {
+                    return Err(mismatch(
+                        p.name,
+                        1,
+                        d,
+                        &format!(
+                            " (it is used as a scalar; to use a vector parameter, annotate it `{}: {d}`)",
+                            p.name
+                        ),
+                    ))
+                }
+                None => {}
+                Some(c) => {
+                    let e = dims[c].unwrap_or(1);
+                    if d != 1 && d != e {
+                        return Err(mismatch(p.name, e, d, &format!(" (it must match {})", source[c])));
+                    }
+                }
+            }
+        }
+        let dims: Vec<usize> = dims.into_iter().map(|d| d.unwrap_or(1)).collect();
+        for e in self.elems {
+            if e.index >= dims[e.class] {
+                return Err(KeopsError::IndexOutOfRange {
+                    index: e.index,
+                    dim: dims[e.class],
+                });
+            }
+        }
+        Ok(dims)
+    }
+}

@@ -1,0 +1,190 @@
+//! The CPU reduction engine: blocks of output rows in parallel (rayon), the reduction index in tiles
+//! that stay in cache, block sums for accuracy.
+//!
+//! Accumulation ("block sums"): within a tile of [`TILE`] reduction indices the formula's values are
+//! added in the data's precision `T`; each tile's partial sum is then added to an f64 accumulator.
+//! For f32 data the rounding error therefore grows with the tile size (256 terms), not with the
+//! number of points, so 10^6 terms keep about 1e-6 relative accuracy where a running f32 sum loses
+//! about three digits. The inner loop over one tile is the one a SIMD engine vectorises.
+
+use std::ops::Range;
+
+use rayon::prelude::*;
+
+use crate::Real;
+
+/// Reduction indices per tile: the unit of block summation and of cache reuse.
+pub const TILE: usize = 256;
+/// Output rows per parallel task.
+pub const BLOCK: usize = 64;
+
+/// A formula's value, scalar or vector.
+pub trait Value<T: Real>: Copy + Send + Sync {
+    fn zero() -> Self;
+    fn add(self, other: Self) -> Self;
+    /// Adds the first `acc.len()` entries to `acc`, in f64.
+    fn add_to(self, acc: &mut [f64]);
+}
+
+impl<T: Real> Value<T> for T {
+    #[inline(always)]
+    fn zero() -> Self {
+        T::ZERO
+    }
+    #[inline(always)]
+    fn add(self, other: Self) -> Self {
+        self + other
+    }
+    #[inline(always)]
+    fn add_to(self, acc: &mut [f64]) {
+        acc[0] += self.to_f64();
+    }
+}
+
+impl<T: Real, const C: usize> Value<T> for [T; C] {
+    #[inline(always)]
+    fn zero() -> Self {
+        [T::ZERO; C]
+    }
+    #[inline(always)]
+    fn add(mut self, other: Self) -> Self {
+        for (a, b) in self.iter_mut().zip(other.iter()) {
+            *a += *b;
+        }
+        self
+    }
+    #[inline(always)]
+    fn add_to(self, acc: &mut [f64]) {
+        for (a, v) in acc.iter_mut().zip(self.iter()) {
+            *a += v.to_f64();
+        }
+    }
+}
+
+/// A formula with its data bound, seen from one output row: the generated code implements it.
+///
+/// `prepare(o)` computes everything that depends only on the output row `o` (its variables and
+/// the parameters), once per row; `eval(p, r)` computes the formula for the pair `(o, r)`.
+pub trait RowKernel<T: Real>: Sync {
+    type Prepared: Send + Sync;
+    type Value: Value<T>;
+    fn prepare(&self, o: usize) -> Self::Prepared;
+    fn eval(&self, p: &Self::Prepared, r: usize) -> Self::Value;
+}
+
+/// `out[o] = sum_r F(o, r)` for `o < n_out`, `r < n_red`; `out` is `(n_out, dim)` row-major.
+pub fn sum_reduce<T: Real, K: RowKernel<T>>(
+    k: &K,
+    n_out: usize,
+    n_red: usize,
+    dim: usize,
+    out: &mut [T],
+) {
+    run(n_out, n_red, dim, out, k, |p, rs, _scratch, acc| {
+        let mut a = K::Value::zero();
+        for r in rs {
+            a = a.add(k.eval(p, r));
+        }
+        a.add_to(acc);
+    });
+}
+
+/// `out = K v`: `out[o] = sum_r K(o, r) v[r]` for a scalar formula `K`; `v` is `(n_red, nv)` and
+/// `out` is `(n_out, nv)`, row-major. Each kernel value is computed once for all `nv` columns.
+pub fn matvec<T: Real, K: RowKernel<T, Value = T>>(
+    k: &K,
+    n_out: usize,
+    n_red: usize,
+    v: &[T],
+    nv: usize,
+    out: &mut [T],
+) {
+    if nv == 1 {
+        run(n_out, n_red, 1, out, k, |p, rs, _scratch, acc| {
+            let mut a = T::ZERO;
+            for (r, vr) in rs.clone().zip(&v[rs]) {
+                a += k.eval(p, r) * *vr;
+            }
+            acc[0] += a.to_f64();
+        });
+    } else {
+        run(n_out, n_red, nv, out, k, |p, rs, scratch, acc| {
+            scratch.fill(T::ZERO);
+            for r in rs {
+                let kr = k.eval(p, r);
+                for (s, vr) in scratch.iter_mut().zip(&v[r * nv..(r + 1) * nv]) {
+                    *s += kr * *vr;
+                }
+            }
+            for (a, s) in acc.iter_mut().zip(scratch.iter()) {
+                *a += s.to_f64();
+            }
+        });
+    }
+}
+
+/// The tiled, parallel driver. `tile(p, rs, scratch, acc)` adds the contribution of the reduction
+/// indices `rs` (one tile) for one prepared output row to its f64 accumulator `acc` (`dim` values).
+///
+/// With many output rows, tasks are blocks of [`BLOCK`] rows. With few rows (fewer blocks than
+/// twice the threads), the reduction range is split too and the partial sums are combined at the end.
+fn run<T, K, F>(n_out: usize, n_red: usize, dim: usize, out: &mut [T], k: &K, tile: F)
+where
+    T: Real,
+    K: RowKernel<T>,
+    F: Fn(&K::Prepared, Range<usize>, &mut [T], &mut [f64]) + Sync,
+{
+    debug_assert_eq!(out.len(), n_out * dim);
+    if n_out == 0 || dim == 0 {
+        return;
+    }
+    let blocks = n_out.div_ceil(BLOCK);
+    let threads = rayon::current_num_threads().max(1);
+    let tiles = n_red.div_ceil(TILE).max(1);
+    let splits = if blocks >= 2 * threads {
+        1
+    } else {
+        (2 * threads).div_ceil(blocks).min(tiles.div_ceil(4)).max(1)
+    };
+    // Reduction range of split `s`: whole tiles, so block sums stay aligned.
+    let tiles_per_split = tiles.div_ceil(splits);
+    let block_sums = |b: usize, s: usize| -> Vec<f64> {
+        let o0 = b * BLOCK;
+        let rows = BLOCK.min(n_out - o0);
+        let prepared: Vec<K::Prepared> = (o0..o0 + rows).map(|o| k.prepare(o)).collect();
+        let mut acc = vec![0f64; rows * dim];
+        let mut scratch = vec![T::ZERO; dim];
+        let r_start = (s * tiles_per_split * TILE).min(n_red);
+        let r_end = ((s + 1) * tiles_per_split * TILE).min(n_red);
+        let mut r0 = r_start;
+        while r0 < r_end {
+            let r1 = (r0 + TILE).min(r_end);
+            for (p, acc) in prepared.iter().zip(acc.chunks_exact_mut(dim)) {
+                tile(p, r0..r1, &mut scratch, acc);
+            }
+            r0 = r1;
+        }
+        acc
+    };
+    if splits == 1 {
+        out.par_chunks_mut(BLOCK * dim)
+            .enumerate()
+            .for_each(|(b, chunk)| {
+                let acc = block_sums(b, 0);
+                for (o, a) in chunk.iter_mut().zip(&acc) {
+                    *o = T::from_f64(*a);
+                }
+            });
+    } else {
+        let partials: Vec<Vec<f64>> = (0..blocks * splits)
+            .into_par_iter()
+            .map(|t| block_sums(t / splits, t % splits))
+            .collect();
+        for (b, chunk) in out.chunks_mut(BLOCK * dim).enumerate() {
+            for (i, o) in chunk.iter_mut().enumerate() {
+                let total: f64 = (0..splits).map(|s| partials[b * splits + s][i]).sum();
+                *o = T::from_f64(total);
+            }
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! Typed errors for everything that can go wrong once data meets a formula.
+
+/// Why binding data to a formula, or running it, failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeopsError {
+    /// A flat slice whose length is not a multiple of the declared dimension.
+    #[error("a slice of length {len} cannot be viewed as rows of dimension {dim}")]
+    RaggedData { len: usize, dim: usize },
+    /// A dimension of zero was requested.
+    #[error("dimension must be at least 1 (got 0)")]
+    ZeroDimension,
+    /// A variable was bound to a set with no points.
+    #[error("variable `{var}` is bound to an empty set (0 rows)")]
+    Empty { var: String },
+    /// Two variables indexed by the same index have different numbers of rows.
+    #[error("variables indexed by {index} must have the same number of rows: `{first}` has {first_rows}, `{var}` has {rows}")]
+    LengthMismatch {
+        index: char,
+        first: String,
+        first_rows: usize,
+        var: String,
+        rows: usize,
+    },
+    /// A variable's (or parameter's) dimension disagrees with the formula.
+    #[error("`{var}` has dimension {found}, but the formula needs {expected} here{hint}")]
+    DimensionMismatch {
+        var: String,
+        expected: usize,
+        found: usize,
+        hint: String,
+    },
+    /// A dimension larger than the engine's stack vectors hold.
+    #[error("`{var}` has dimension {dim}; this engine supports dimensions up to {max}")]
+    DimensionTooLarge { var: String, dim: usize, max: usize },
+    /// An `elem(f, k)` index is not below the dimension of `f`.
+    #[error("elem(.., {index}) is out of range for a vector of dimension {dim}")]
+    IndexOutOfRange { index: usize, dim: usize },
+    /// NaN or infinity in the input: rejected, because it would silently poison every output row.
+    #[error("`{var}` holds a non-finite value ({value}) at row {row}, column {col}")]
+    NonFinite {
+        var: String,
+        row: usize,
+        col: usize,
+        value: f64,
+    },
+    /// The caller's output buffer has the wrong length.
+    #[error(
+        "output buffer has length {found}, expected {expected} ({rows} rows x dimension {dim})"
+    )]
+    OutputLength {
+        expected: usize,
+        found: usize,
+        rows: usize,
+        dim: usize,
+    },
+    /// A vector multiplied by a kernel matrix has the wrong number of rows.
+    #[error("the vector has {found} rows, but the kernel matrix has {expected} columns")]
+    OperandLength { expected: usize, found: usize },
+}

@@ -1,0 +1,130 @@
+//! Parameters: the values a formula captures from its enclosing scope, as a closure would.
+
+use crate::{KeopsError, Real};
+
+/// A captured parameter: a scalar (dimension 1, broadcast where a vector is needed) or a vector.
+/// Held in f64 and converted to the data's precision when data is bound.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamValue {
+    values: Vec<f64>,
+}
+
+impl ParamValue {
+    pub fn scalar(v: f64) -> Self {
+        ParamValue { values: vec![v] }
+    }
+    pub fn vector(values: Vec<f64>) -> Self {
+        ParamValue { values }
+    }
+    /// Number of entries (1 for a scalar).
+    pub fn dim(&self) -> usize {
+        self.values.len()
+    }
+    pub fn values(&self) -> &[f64] {
+        &self.values
+    }
+    /// The values in precision `T`, after checking they are finite and non-empty.
+    pub fn to_real<T: Real>(&self, name: &str) -> Result<Vec<T>, KeopsError> {
+        if self.values.is_empty() {
+            return Err(KeopsError::Empty {
+                var: name.to_string(),
+            });
+        }
+        if let Some((p, v)) = self
+            .values
+            .iter()
+            .enumerate()
+            .find(|(_, v)| !T::from_f64(**v).is_finite())
+        {
+            return Err(KeopsError::NonFinite {
+                var: name.to_string(),
+                row: 0,
+                col: p,
+                value: *v,
+            });
+        }
+        Ok(self.values.iter().map(|v| T::from_f64(*v)).collect())
+    }
+}
+
+/// What a formula may capture as a parameter: numbers, fixed-size arrays, slices and vectors of numbers.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a formula parameter",
+    note = "a parameter is a number (f32, f64, an integer) or a fixed-size array or Vec of f32/f64"
+)]
+pub trait IntoParam {
+    fn into_param(self) -> ParamValue;
+}
+
+/// A parameter whose dimension is checked at compile time against the formula's annotation `N`:
+/// arrays must have exactly `N` entries; scalars broadcast.
+#[diagnostic::on_unimplemented(
+    message = "parameter of type `{Self}` does not have the dimension {N} that the formula requires",
+    label = "expected a scalar or an array of length {N}"
+)]
+pub trait ParamOfDim<const N: usize>: IntoParam {}
+
+macro_rules! scalar_param {
+    ($($t:ty),*) => {$(
+        impl IntoParam for $t {
+            #[inline]
+            fn into_param(self) -> ParamValue {
+                ParamValue::scalar(self as f64)
+            }
+        }
+        impl IntoParam for &$t {
+            #[inline]
+            fn into_param(self) -> ParamValue {
+                ParamValue::scalar(*self as f64)
+            }
+        }
+        impl<const N: usize> ParamOfDim<N> for $t {}
+        impl<const N: usize> ParamOfDim<N> for &$t {}
+    )*};
+}
+scalar_param!(f32, f64, i8, i16, i32, i64, u8, u16, u32, u64, isize, usize);
+
+macro_rules! vector_param {
+    ($($t:ty),*) => {$(
+        impl<const D: usize> IntoParam for [$t; D] {
+            fn into_param(self) -> ParamValue {
+                ParamValue::vector(self.iter().map(|v| *v as f64).collect())
+            }
+        }
+        impl<const D: usize> IntoParam for &[$t; D] {
+            fn into_param(self) -> ParamValue {
+                ParamValue::vector(self.iter().map(|v| *v as f64).collect())
+            }
+        }
+        impl<const D: usize> ParamOfDim<D> for [$t; D] {}
+        impl<const D: usize> ParamOfDim<D> for &[$t; D] {}
+        impl IntoParam for &[$t] {
+            fn into_param(self) -> ParamValue {
+                ParamValue::vector(self.iter().map(|v| *v as f64).collect())
+            }
+        }
+        impl IntoParam for Vec<$t> {
+            fn into_param(self) -> ParamValue {
+                ParamValue::vector(self.iter().map(|v| *v as f64).collect())
+            }
+        }
+        impl IntoParam for &Vec<$t> {
+            fn into_param(self) -> ParamValue {
+                ParamValue::vector(self.iter().map(|v| *v as f64).collect())
+            }
+        }
+    )*};
+}
+vector_param!(f32, f64);
+
+/// Captures `p` (used by the macro's expansion).
+#[inline]
+pub fn param<P: IntoParam>(p: P) -> ParamValue {
+    p.into_param()
+}
+
+/// Captures `p`, whose dimension the formula fixes to `N` (used by the macro's expansion).
+#[inline]
+pub fn param_of_dim<const N: usize, P: ParamOfDim<N>>(p: P) -> ParamValue {
+    p.into_param()
+}

@@ -1,0 +1,248 @@
+//! Row-major `(N, D)` views of point sets, and the row-major results of reductions.
+
+use std::borrow::Cow;
+
+use crate::{KeopsError, Real};
+
+/// A row-major `(rows, dim)` array of points: row `r` is `data[r * dim..(r + 1) * dim]`.
+///
+/// Borrowed when the caller's memory is already row-major, owned (packed once) otherwise, e.g. for a
+/// column-major nalgebra matrix. Either way the engine reads contiguous rows.
+#[derive(Debug, Clone)]
+pub struct View<'a, T: Clone> {
+    data: Cow<'a, [T]>,
+    rows: usize,
+    dim: usize,
+}
+
+impl<'a, T: Real> View<'a, T> {
+    /// Views a flat row-major slice as rows of dimension `dim`.
+    pub fn new(data: &'a [T], dim: usize) -> Result<Self, KeopsError> {
+        if dim == 0 {
+            return Err(KeopsError::ZeroDimension);
+        }
+        if data.len() % dim != 0 {
+            return Err(KeopsError::RaggedData {
+                len: data.len(),
+                dim,
+            });
+        }
+        Ok(View {
+            rows: data.len() / dim,
+            data: Cow::Borrowed(data),
+            dim,
+        })
+    }
+
+    /// Takes ownership of a flat row-major buffer.
+    pub fn from_vec(data: Vec<T>, dim: usize) -> Result<View<'static, T>, KeopsError> {
+        if dim == 0 {
+            return Err(KeopsError::ZeroDimension);
+        }
+        if data.len() % dim != 0 {
+            return Err(KeopsError::RaggedData {
+                len: data.len(),
+                dim,
+            });
+        }
+        Ok(View {
+            rows: data.len() / dim,
+            data: Cow::Owned(data),
+            dim,
+        })
+    }
+
+    /// Views fixed-size points `[[T; D]]` without copying.
+    pub fn from_points<const D: usize>(points: &'a [[T; D]]) -> Self {
+        assert!(D > 0, "points of dimension 0");
+        View {
+            rows: points.len(),
+            data: Cow::Borrowed(points.as_flattened()),
+            dim: D,
+        }
+    }
+
+    /// Number of points.
+    #[inline]
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Dimension of each point.
+    #[inline]
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// The flat row-major data.
+    #[inline]
+    pub fn as_slice(&self) -> &[T] {
+        &self.data
+    }
+
+    /// Row `r`.
+    #[inline]
+    pub fn row(&self, r: usize) -> &[T] {
+        &self.data[r * self.dim..(r + 1) * self.dim]
+    }
+
+    /// A view borrowing this one.
+    pub fn reborrow(&self) -> View<'_, T> {
+        View {
+            data: Cow::Borrowed(&self.data),
+            rows: self.rows,
+            dim: self.dim,
+        }
+    }
+
+    /// First non-finite entry, as (row, column, value).
+    pub fn find_non_finite(&self) -> Option<(usize, usize, f64)> {
+        self.data
+            .iter()
+            .position(|v| !v.is_finite())
+            .map(|p| (p / self.dim, p % self.dim, self.data[p].to_f64()))
+    }
+}
+
+/// Anything that can be seen as a row-major point set: `&[T]` and `&Vec<T>` (dimension 1),
+/// `&[[T; D]]` and `&Vec<[T; D]>`, a [`View`], and nalgebra matrices whose rows are points.
+pub trait IntoView<'a, T: Real> {
+    fn into_view(self) -> View<'a, T>;
+}
+
+impl<'a, T: Real> IntoView<'a, T> for View<'a, T> {
+    fn into_view(self) -> View<'a, T> {
+        self
+    }
+}
+impl<'a, T: Real> IntoView<'a, T> for &'a View<'_, T> {
+    fn into_view(self) -> View<'a, T> {
+        self.reborrow()
+    }
+}
+impl<'a, T: Real> IntoView<'a, T> for &'a [T] {
+    fn into_view(self) -> View<'a, T> {
+        View {
+            rows: self.len(),
+            data: Cow::Borrowed(self),
+            dim: 1,
+        }
+    }
+}
+impl<'a, T: Real> IntoView<'a, T> for &'a Vec<T> {
+    fn into_view(self) -> View<'a, T> {
+        self.as_slice().into_view()
+    }
+}
+impl<'a, T: Real, const D: usize> IntoView<'a, T> for &'a [[T; D]] {
+    fn into_view(self) -> View<'a, T> {
+        View::from_points(self)
+    }
+}
+impl<'a, T: Real, const D: usize> IntoView<'a, T> for &'a Vec<[T; D]> {
+    fn into_view(self) -> View<'a, T> {
+        View::from_points(self.as_slice())
+    }
+}
+impl<'a, T: Real> IntoView<'a, T> for &'a Rows<T> {
+    fn into_view(self) -> View<'a, T> {
+        View {
+            rows: self.rows,
+            data: Cow::Borrowed(&self.data),
+            dim: self.dim,
+        }
+    }
+}
+
+#[cfg(feature = "nalgebra")]
+mod nalgebra_views {
+    use super::*;
+    use nalgebra::{Dim, Matrix, RawStorage, Scalar};
+
+    /// An `(N, D)` nalgebra matrix: row `r` is point `r`. nalgebra stores columns contiguously, so the
+    /// rows are packed once into a row-major buffer (`N * D` values) unless `D == 1`.
+    impl<'a, T, R, C, S> IntoView<'a, T> for &'a Matrix<T, R, C, S>
+    where
+        T: Real + Scalar,
+        R: Dim,
+        C: Dim,
+        S: RawStorage<T, R, C>,
+    {
+        fn into_view(self) -> View<'a, T> {
+            let (rows, dim) = self.shape();
+            let mut data = Vec::with_capacity(rows * dim);
+            for r in 0..rows {
+                for c in 0..dim {
+                    data.push(self[(r, c)]);
+                }
+            }
+            View {
+                rows,
+                dim,
+                data: Cow::Owned(data),
+            }
+        }
+    }
+}
+
+/// A row-major `(rows, dim)` result: one row per output index of a reduction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rows<T> {
+    data: Vec<T>,
+    rows: usize,
+    dim: usize,
+}
+
+impl<T: Real> Rows<T> {
+    /// Wraps a row-major buffer; `data.len()` must be `rows * dim`.
+    pub fn from_vec(data: Vec<T>, dim: usize) -> Result<Self, KeopsError> {
+        let view = View::new(&data, dim)?;
+        let rows = view.rows();
+        Ok(Rows { data, rows, dim })
+    }
+    pub(crate) fn zeros(rows: usize, dim: usize) -> Self {
+        Rows {
+            data: vec![T::ZERO; rows * dim],
+            rows,
+            dim,
+        }
+    }
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+    /// Entries per row.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+    /// Row `r`.
+    pub fn row(&self, r: usize) -> &[T] {
+        &self.data[r * self.dim..(r + 1) * self.dim]
+    }
+    /// The flat row-major data.
+    pub fn as_slice(&self) -> &[T] {
+        &self.data
+    }
+    pub(crate) fn as_mut_slice(&mut self) -> &mut [T] {
+        &mut self.data
+    }
+    /// The flat row-major buffer.
+    pub fn into_vec(self) -> Vec<T> {
+        self.data
+    }
+    /// As an `(rows, dim)` nalgebra matrix.
+    #[cfg(feature = "nalgebra")]
+    pub fn to_dmatrix(&self) -> nalgebra::DMatrix<T>
+    where
+        T: nalgebra::Scalar,
+    {
+        nalgebra::DMatrix::from_row_slice(self.rows, self.dim, &self.data)
+    }
+}
+
+impl<T> std::ops::Deref for Rows<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        &self.data
+    }
+}

@@ -1,0 +1,57 @@
+//! # keops: KeOps formulas compiled ahead of time
+//!
+//! Write a kernel formula in Rust; the [`kernel!`] macro turns it, at compile time, into a checked,
+//! tiled, multi-threaded reduction whose memory is linear in the number of points: the `N x M`
+//! kernel matrix is never stored.
+//!
+//! ```
+//! use keops::prelude::*;
+//!
+//! let x: Vec<f32> = (0..1000).map(|i| i as f32 / 1000.0).collect();
+//! let b: Vec<f32> = x.iter().map(|x| x.sin()).collect();
+//! let s = 0.1;
+//! // K_ij = exp(-|x_i - y_j|^2 / (2 s^2)): no reduction, so a kernel matrix.
+//! let gauss = kernel!(exp(-sqnorm(x_i - y_j) / (2 * s * s)));
+//! let k = gauss.x_i(&x).y_j(&x).matrix()?;
+//! let kb = k.matvec(&b)?; // (K b)_i = sum_j K_ij b_j
+//! assert_eq!(kb.rows(), 1000);
+//!
+//! // The same as an explicit reduction with a vector output:
+//! let red = kernel!(sum_j(exp(-sqnorm(x_i - y_j) / (2 * s * s)) * b_j));
+//! let out = red.x_i(&x).y_j(&x).b_j(&b).eval()?;
+//! assert!((out[0] - kb[0]).abs() < 1e-3);
+//! # Ok::<(), keops::KeopsError>(())
+//! ```
+//!
+//! ## The formula language
+//! - Variables by name: `x_i` is indexed by the output index i, `y_j` by the reduction index j; any
+//!   other name is a parameter captured by value from the enclosing scope (a number, or an array
+//!   `[f64; D]` / `Vec`).
+//! - Dimensions come from the data (`Vec<[T; D]>`, a slice with a dimension, nalgebra); annotate to
+//!   fix them at compile time: `kernel!(x_i: 3, y_j: 3 => ...)`. A variable annotated `: 1` is a
+//!   scalar that broadcasts against vectors.
+//! - `+ - * /`, unary minus, literals and the functions `exp log sqrt rsqrt inv square pow powf abs
+//!   sign step relu sin cos min max clamp ifelse sqnorm(=sqnorm2) norm(=norm2) dot sum sqdist
+//!   normalize elem concat`, with KeOps' definitions and broadcasting.
+//! - The whole formula is `sum_j(F)` (one row per i), `sum_i(F)` (one row per j), or a scalar `F`,
+//!   a [`KernelMatrix`] whose `matvec` computes `sum_j K_ij v_j`.
+//!
+//! ## Numbers
+//! Inputs with NaN or infinity are rejected with [`KeopsError::NonFinite`]: one bad point would
+//! silently poison every output row. Sums use block summation (tiles of 256 terms in the data's
+//! precision, tiles combined in f64), see the runtime's engine.
+
+extern crate self as keops;
+
+pub use keops_macros::kernel;
+pub use keops_runtime::{
+    IntoParam, IntoView, KeopsError, KernelMatrix, ParamValue, Real, Reduction, Rows, View, MAX_DIM,
+};
+
+/// `use keops::prelude::*` brings the macro and the types its results use.
+pub mod prelude {
+    pub use crate::{kernel, IntoView, KeopsError, KernelMatrix, Real, Reduction, Rows, View};
+}
+
+#[doc(hidden)]
+pub use keops_runtime::__private;
