@@ -1,4 +1,3 @@
 fn main() {
-    // The GPU issue fills ptx-build; for now it only declares what the build depends on.
-    println!("cargo:rerun-if-changed=build.rs");
+    ptx_build::build();
 }

@@ -25,8 +25,8 @@
 //!
 //! ## The formula language
 //! - Variables by name: `x_i` is indexed by the output index i, `y_j` by the reduction index j; any
-//!   other name is a parameter captured by value from the enclosing scope (a number, or an array
-//!   `[f64; D]` / `Vec`).
+//!   other name is a parameter captured by value from the enclosing scope: a number (a scalar that
+//!   broadcasts), or an array `[f64; D]` / `Vec` annotated with its dimension (`c: 3`).
 //! - Dimensions come from the data (`Vec<[T; D]>`, a slice with a dimension, nalgebra); annotate to
 //!   fix them at compile time: `kernel!(x_i: 3, y_j: 3 => ...)`. A variable annotated `: 1` is a
 //!   scalar that broadcasts against vectors.
@@ -55,3 +55,8 @@ pub mod prelude {
 
 #[doc(hidden)]
 pub use keops_runtime::__private;
+
+/// README.md's example is compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

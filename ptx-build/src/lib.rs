@@ -1,1 +1,100 @@
+//! Build-script helper: `ptx_build::build()` in a crate's build.rs finds every `kernel!(..)`
+//! invocation in its `src/`, `examples/`, `tests/` and `benches/` and checks each formula with the
+//! same compiler the macro uses (keops-formula: one source of truth).
+//!
+//! This is the skeleton the GPU work fills: it already writes the list of canonical formulas to
+//! `OUT_DIR/keops-formulas.txt`; emitting CUDA and running nvcc come with the CUDA emitter.
 
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use syn::visit::Visit;
+
+/// One `kernel!` invocation found in the sources.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    pub file: PathBuf,
+    /// The formula's canonical text (`None` when it does not compile; the macro reports why).
+    pub canonical: Option<String>,
+}
+
+/// Finds `kernel!` invocations in the Rust files below `dirs`.
+pub fn scan(dirs: &[PathBuf]) -> Vec<Invocation> {
+    let mut files = Vec::new();
+    for d in dirs {
+        collect_rs(d, &mut files);
+    }
+    files.sort();
+    let mut out = Vec::new();
+    for file in files {
+        let Ok(text) = fs::read_to_string(&file) else {
+            continue;
+        };
+        let Ok(ast) = syn::parse_file(&text) else {
+            continue;
+        };
+        let mut v = Finder(Vec::new());
+        v.visit_file(&ast);
+        for tokens in v.0 {
+            let canonical = keops_formula::analyze(tokens).ok().map(|f| f.canonical());
+            out.push(Invocation {
+                file: file.clone(),
+                canonical,
+            });
+        }
+    }
+    out
+}
+
+fn collect_rs(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            collect_rs(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+struct Finder(Vec<proc_macro2::TokenStream>);
+
+impl<'ast> Visit<'ast> for Finder {
+    fn visit_macro(&mut self, m: &'ast syn::Macro) {
+        if m.path.segments.last().is_some_and(|s| s.ident == "kernel") {
+            self.0.push(m.tokens.clone());
+        }
+        syn::visit::visit_macro(self, m);
+    }
+}
+
+/// Call from a build script. Scans the package's sources and records the formulas found in
+/// `OUT_DIR/keops-formulas.txt`. Does nothing under docs.rs.
+pub fn build() {
+    println!("cargo:rerun-if-env-changed=DOCS_RS");
+    if std::env::var_os("DOCS_RS").is_some() {
+        return;
+    }
+    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("run from a build script"));
+    let dirs: Vec<PathBuf> = ["src", "examples", "tests", "benches"]
+        .iter()
+        .map(|d| root.join(d))
+        .collect();
+    for d in &dirs {
+        if d.exists() {
+            println!("cargo:rerun-if-changed={}", d.display());
+        }
+    }
+    let found = scan(&dirs);
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("run from a build script"));
+    let mut text = String::new();
+    for inv in &found {
+        if let Some(c) = &inv.canonical {
+            text += &format!("{}\t{}\n", inv.file.display(), c);
+        }
+    }
+    fs::write(out.join("keops-formulas.txt"), text).expect("OUT_DIR is writable");
+}
