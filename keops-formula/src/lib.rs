@@ -7,6 +7,7 @@ pub mod ir;
 mod lower;
 pub mod op;
 pub mod parse;
+mod simplify;
 
 pub use ctxt::Errors;
 pub use ir::Formula;
@@ -19,7 +20,9 @@ pub fn analyze(tokens: TokenStream) -> Result<Formula, Errors> {
     let mut cx = ctxt::Ctxt::default();
     let formula = lower::lower(&input, &mut cx);
     cx.check()?;
-    Ok(formula.expect("no errors reported, so lowering succeeded"))
+    let mut formula = formula.expect("no errors reported, so lowering succeeded");
+    simplify::hoist_divisions(&mut formula);
+    Ok(formula)
 }
 
 /// The expansion of `kernel!(tokens)`: the generated code, or one `compile_error!` per error.
