@@ -145,14 +145,37 @@ pub fn matvec<T: Real, K: RowKernel<T, Value = T>>(
 /// The tiled, parallel driver. `tile(p, rs, scratch, acc)` adds the contribution of the reduction
 /// indices `rs` (one tile) for one prepared output row to its f64 accumulator `acc` (`dim` values).
 ///
-/// With many output rows, tasks are blocks of [`BLOCK`] rows. With few rows (fewer blocks than
-/// twice the threads), the reduction range is split too and the partial sums are combined at the end.
+/// Only this small per-block function is generic over the kernel; the parallel part ([`drive`]) is
+/// compiled once per precision, not once per formula and dimension, which keeps build times and
+/// binary sizes down when a formula is dispatched over many run-time dimensions.
 fn run<T, K, F>(n_out: usize, n_red: usize, dim: usize, out: &mut [T], k: &K, tile: F)
 where
     T: Real,
     K: RowKernel<T>,
     F: Fn(&K::Prepared, Range<usize>, &mut [T], &mut [f64]) + Sync,
 {
+    let block = |o0: usize, rows: usize, rs: Range<usize>, acc: &mut [f64]| {
+        let prepared: Vec<K::Prepared> = (o0..o0 + rows).map(|o| k.prepare(o)).collect();
+        let mut scratch = vec![T::ZERO; dim];
+        let mut r0 = rs.start;
+        while r0 < rs.end {
+            let r1 = (r0 + TILE).min(rs.end);
+            for (p, acc) in prepared.iter().zip(acc.chunks_exact_mut(dim)) {
+                tile(p, r0..r1, &mut scratch, acc);
+            }
+            r0 = r1;
+        }
+    };
+    drive(n_out, n_red, dim, out, &block);
+}
+
+/// Adds to `acc` (`rows * dim` values) the sums over `rs` for the output rows `o0..o0 + rows`.
+type BlockFn<'a> = dyn Fn(usize, usize, Range<usize>, &mut [f64]) + Sync + 'a;
+
+/// Splits the work into parallel tasks and writes the results. With many output rows, tasks are
+/// blocks of [`BLOCK`] rows. With few rows (fewer blocks than twice the threads), the reduction
+/// range is split too, in whole tiles, and the partial sums are combined at the end.
+fn drive<T: Real>(n_out: usize, n_red: usize, dim: usize, out: &mut [T], block: &BlockFn<'_>) {
     debug_assert_eq!(out.len(), n_out * dim);
     if n_out == 0 || dim == 0 {
         return;
@@ -165,31 +188,16 @@ where
     } else {
         (2 * threads).div_ceil(blocks).min(tiles.div_ceil(4)).max(1)
     };
-    // Reduction range of split `s`: whole tiles, so block sums stay aligned.
     let tiles_per_split = tiles.div_ceil(splits);
-    let block_sums = |b: usize, s: usize| -> Vec<f64> {
-        let o0 = b * BLOCK;
-        let rows = BLOCK.min(n_out - o0);
-        let prepared: Vec<K::Prepared> = (o0..o0 + rows).map(|o| k.prepare(o)).collect();
-        let mut acc = vec![0f64; rows * dim];
-        let mut scratch = vec![T::ZERO; dim];
-        let r_start = (s * tiles_per_split * TILE).min(n_red);
-        let r_end = ((s + 1) * tiles_per_split * TILE).min(n_red);
-        let mut r0 = r_start;
-        while r0 < r_end {
-            let r1 = (r0 + TILE).min(r_end);
-            for (p, acc) in prepared.iter().zip(acc.chunks_exact_mut(dim)) {
-                tile(p, r0..r1, &mut scratch, acc);
-            }
-            r0 = r1;
-        }
-        acc
+    let range = |s: usize| {
+        (s * tiles_per_split * TILE).min(n_red)..((s + 1) * tiles_per_split * TILE).min(n_red)
     };
     if splits == 1 {
         out.par_chunks_mut(BLOCK * dim)
             .enumerate()
             .for_each(|(b, chunk)| {
-                let acc = block_sums(b, 0);
+                let mut acc = vec![0f64; chunk.len()];
+                block(b * BLOCK, chunk.len() / dim, 0..n_red, &mut acc);
                 for (o, a) in chunk.iter_mut().zip(&acc) {
                     *o = T::from_f64(*a);
                 }
@@ -197,7 +205,13 @@ where
     } else {
         let partials: Vec<Vec<f64>> = (0..blocks * splits)
             .into_par_iter()
-            .map(|t| block_sums(t / splits, t % splits))
+            .map(|t| {
+                let (b, s) = (t / splits, t % splits);
+                let rows = BLOCK.min(n_out - b * BLOCK);
+                let mut acc = vec![0f64; rows * dim];
+                block(b * BLOCK, rows, range(s), &mut acc);
+                acc
+            })
             .collect();
         for (b, chunk) in out.chunks_mut(BLOCK * dim).enumerate() {
             for (i, o) in chunk.iter_mut().enumerate() {
