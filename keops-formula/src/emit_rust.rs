@@ -271,8 +271,8 @@ impl Emitter<'_> {
         // Hoisted nodes (no dependence on the reduction index) that the per-pair code needs.
         let hoisted = |i: usize| f.nodes[i].deps & inner_dep == 0;
         let mut needed = vec![false; f.nodes.len()];
-        for i in 0..f.nodes.len() {
-            if !live[i] {
+        for (i, &is_live) in live.iter().enumerate() {
+            if !is_live {
                 continue;
             }
             if !hoisted(i) {
@@ -469,12 +469,37 @@ impl Emitter<'_> {
                 }
             }
         });
-        let all_bound: Vec<TokenStream> = (0..f.vars.len()).map(|_| view.clone()).collect();
+        // One trait per variable, implemented by a bound view only: a method that needs every
+        // variable requires them in its where clause, so a forgotten one is named in the error.
+        let var_traits: Vec<Ident> = f
+            .vars
+            .iter()
+            .map(|v| format_ident!("__KeopsVar_{}", v.name))
+            .collect();
+        let var_trait_defs = f.vars.iter().zip(&var_traits).map(|(v, tr)| {
+            let msg = format!("the formula's variable `{}` is not bound", v.name);
+            let label = format!("`{}` is not bound here", v.name);
+            let note = format!("bind it first: `.{}(data)`", v.name);
+            quote! {
+                #[diagnostic::on_unimplemented(message = #msg, label = #label, note = #note)]
+                #[allow(non_camel_case_types)]
+                trait #tr<'a, T: #kr::Real> {
+                    fn __view(self) -> #view;
+                }
+                impl<'a, T: #kr::Real> #tr<'a, T> for #view {
+                    #[inline]
+                    fn __view(self) -> #view {
+                        self
+                    }
+                }
+            }
+        });
+        let bound_where = quote!(where #(#states: #var_traits<'a, T>),*);
 
         let rows_of = |role: Role| -> TokenStream {
             let entries = f.vars_of(role).map(|(k, v)| {
                 let (name, fd) = (&v.name, &vfields[k]);
-                quote!((#name, self.#fd.rows()))
+                quote!((#name, #fd.rows()))
             });
             let l = role.letter();
             quote!(#kr::common_rows(#l, &[#(#entries),*])?)
@@ -537,21 +562,21 @@ impl Emitter<'_> {
             Reduction::Kernel => quote! {
                 /// The kernel matrix `K_ij` over the bound points: a lazy operator whose products
                 /// never store it.
-                pub fn matrix(self) -> ::core::result::Result<#kr::KernelMatrix<T, __KeopsBound<'a, T>>, #kr::KeopsError> {
+                pub fn matrix(self) -> ::core::result::Result<#kr::KernelMatrix<T, __KeopsBound<'a, T>>, #kr::KeopsError> #bound_where {
                     ::core::result::Result::Ok(#kr::KernelMatrix::new(self.__bind()?))
                 }
             },
             _ => quote! {
                 /// Checks the bound data once; the result can be evaluated many times.
-                pub fn bind(self) -> ::core::result::Result<#kr::Reduction<T, __KeopsBound<'a, T>>, #kr::KeopsError> {
+                pub fn bind(self) -> ::core::result::Result<#kr::Reduction<T, __KeopsBound<'a, T>>, #kr::KeopsError> #bound_where {
                     ::core::result::Result::Ok(#kr::Reduction::new(self.__bind()?))
                 }
                 /// Evaluates the reduction: one row per output index.
-                pub fn eval(self) -> ::core::result::Result<#kr::Rows<T>, #kr::KeopsError> {
+                pub fn eval(self) -> ::core::result::Result<#kr::Rows<T>, #kr::KeopsError> #bound_where {
                     ::core::result::Result::Ok(self.bind()?.eval())
                 }
                 /// Evaluates the reduction into the caller's row-major buffer.
-                pub fn eval_into(self, out: &mut [T]) -> ::core::result::Result<(), #kr::KeopsError> {
+                pub fn eval_into(self, out: &mut [T]) -> ::core::result::Result<(), #kr::KeopsError> #bound_where {
                     self.bind()?.eval_into(out)
                 }
             },
@@ -608,24 +633,27 @@ impl Emitter<'_> {
 
             #(#setters)*
 
+            #(#var_trait_defs)*
+
             #[allow(non_camel_case_types, non_snake_case, dead_code, clippy::all)]
-            impl<'a, T: #kr::Real> __KeopsBuilder<'a, T, #(#all_bound),*> {
-                fn __bind(self) -> ::core::result::Result<__KeopsBound<'a, T>, #kr::KeopsError> {
+            impl<'a, T: #kr::Real, #(#states),*> __KeopsBuilder<'a, T, #(#states),*> {
+                fn __bind(self) -> ::core::result::Result<__KeopsBound<'a, T>, #kr::KeopsError> #bound_where {
+                    #(let #vfields = self.#vfields.__view();)*
                     const SPEC: #kr::DimSpec = #kr::DimSpec {
                         classes: &[#(#class_specs),*],
                         vars: &[#(#var_specs),*],
                         params: &[#(#param_specs),*],
                         elems: &[#(#elem_specs),*],
                     };
-                    #(#kr::check_var(#vnames, &self.#vfields)?;)*
+                    #(#kr::check_var(#vnames, &#vfields)?;)*
                     let __rows_i = #rows_i;
                     let __rows_j = #rows_j;
                     let __dims = SPEC.resolve(
-                        &[#(self.#vfields.dim()),*],
+                        &[#(#vfields.dim()),*],
                         &[#(self.__formula.#pfields.dim()),*],
                     )?;
                     ::core::result::Result::Ok(__KeopsBound {
-                        #(#vfields: self.#vfields,)*
+                        #(#vfields,)*
                         #(#pfields: self.__formula.#pfields.to_real::<T>(#pnames)?,)*
                         __dims,
                         __rows_i,
@@ -703,8 +731,8 @@ impl Emitter<'_> {
         // (pattern, Len type, capacity): exact small dimensions, then buckets.
         let (exact, buckets): (&[usize], &[usize]) = match s {
             0 => (&[1, 2, 3, 4], &[8, 16, 64, 256]),
-            1 => (&[1, 2, 3], &[16]),
-            _ => (&[1], &[]),
+            1 => (&[1, 2, 3], &[16, 64]),
+            _ => (&[1], &[16]),
         };
         let mut arms = Vec::new();
         for &n in exact {

@@ -98,3 +98,33 @@ pub fn build() {
     }
     fs::write(out.join("keops-formulas.txt"), text).expect("OUT_DIR is writable");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scan_finds_kernel_invocations_and_checks_them() {
+        let dir = std::env::temp_dir().join(format!("ptx-build-scan-{}", std::process::id()));
+        let nested = dir.join("nested");
+        fs::create_dir_all(&nested).unwrap();
+        fs::write(
+            dir.join("a.rs"),
+            "fn f() { let s = 1.0; let k = keops::kernel!(exp(-sqnorm(x_i - y_j) / s)); }",
+        )
+        .unwrap();
+        fs::write(
+            nested.join("b.rs"),
+            "fn g() { let k = kernel!(sum_j(expp(x_i) * b_j)); let v = vec![1]; }",
+        )
+        .unwrap();
+        fs::write(dir.join("c.txt"), "kernel!(exp(x_i))").unwrap();
+        let found = scan(&[dir.clone()]);
+        fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(found.len(), 2, "{found:?}");
+        let ok = found[0].canonical.as_deref().expect("a.rs compiles");
+        assert!(ok.starts_with("Kernel;x_i:i:"), "{ok}");
+        assert!(ok.contains("exp("), "{ok}");
+        assert!(found[1].canonical.is_none(), "unknown function `expp`");
+    }
+}
