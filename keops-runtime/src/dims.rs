@@ -59,7 +59,15 @@ impl DimSpec {
         param_dims: &[usize],
     ) -> Result<Vec<usize>, KeopsError> {
         let mut dims: Vec<Option<usize>> = self.classes.iter().map(|c| c.fixed).collect();
-        let mut source: Vec<&str> = vec!["the formula's annotation"; self.classes.len()];
+        // What fixed each class's dimension, for messages.
+        let mut source: Vec<String> = self
+            .classes
+            .iter()
+            .map(|c| match c.fixed {
+                Some(n) => format!("the dimension {n} that the formula's annotations fix"),
+                None => String::new(),
+            })
+            .collect();
         for (v, &d) in self.vars.iter().zip(var_dims) {
             match v.class {
                 None if d != 1 => {
@@ -73,15 +81,20 @@ impl DimSpec {
                 None => {}
                 Some(c) => match dims[c] {
                     Some(e) if e != d => {
+                        let broadcast = if d == 1 {
+                            format!(
+                                "; to broadcast a scalar variable, annotate it `{}: 1`",
+                                v.name
+                            )
+                        } else {
+                            String::new()
+                        };
                         return Err(mismatch(
                             v.name,
                             e,
                             d,
-                            &format!(
-                                " (it must match {}; to broadcast a scalar variable annotate it `{}: 1`)",
-                                source[c], v.name
-                            ),
-                        ))
+                            &format!(" (it must match {}{broadcast})", source[c]),
+                        ));
                     }
                     Some(_) => {}
                     None => {
@@ -93,7 +106,7 @@ impl DimSpec {
                             });
                         }
                         dims[c] = Some(d);
-                        source[c] = v.name;
+                        source[c] = format!("`{}`, which has dimension {d}", v.name);
                     }
                 },
             }
@@ -120,6 +133,8 @@ impl DimSpec {
                                 });
                             }
                             dims[c] = Some(da + db);
+                            source[c] =
+                                format!("`{}`, which has dimension {}", spec.label, da + db);
                             progress = true;
                         }
                     }
@@ -130,6 +145,12 @@ impl DimSpec {
             }
         }
         for (p, &d) in self.params.iter().zip(param_dims) {
+            if d == 0 {
+                // An empty `Vec` or slice: no value to use, whatever the class.
+                return Err(KeopsError::Empty {
+                    var: p.name.to_string(),
+                });
+            }
             match p.class {
                 None if d != 1 => {
                     return Err(mismatch(
@@ -146,7 +167,12 @@ impl DimSpec {
                 Some(c) => {
                     let e = dims[c].unwrap_or(1);
                     if d != 1 && d != e {
-                        return Err(mismatch(p.name, e, d, &format!(" (it must match {})", source[c])));
+                        let hint = if source[c].is_empty() {
+                            " (a vector parameter must match the operand it is combined with, or be a scalar)".to_string()
+                        } else {
+                            format!(" (it must match {}, or be a scalar)", source[c])
+                        };
+                        return Err(mismatch(p.name, e, d, &hint));
                     }
                 }
             }
@@ -155,6 +181,7 @@ impl DimSpec {
         for e in self.elems {
             if e.index >= dims[e.class] {
                 return Err(KeopsError::IndexOutOfRange {
+                    var: self.classes[e.class].label.to_string(),
                     index: e.index,
                     dim: dims[e.class],
                 });

@@ -10,8 +10,10 @@ pub enum KeopsError {
     /// A dimension of zero was requested.
     #[error("dimension must be at least 1 (got 0)")]
     ZeroDimension,
-    /// A variable was bound to a set with no points.
-    #[error("variable `{var}` is bound to an empty set (0 rows)")]
+    /// A variable was bound to a set with no points, or a parameter holds no value.
+    #[error(
+        "`{var}` is empty: a variable needs at least one point, a parameter at least one value"
+    )]
     Empty { var: String },
     /// Two variables indexed by the same index have different numbers of rows.
     #[error("variables indexed by {index} must have the same number of rows: `{first}` has {first_rows}, `{var}` has {rows}")]
@@ -33,11 +35,16 @@ pub enum KeopsError {
     /// A dimension larger than the engine's stack vectors hold.
     #[error("`{var}` has dimension {dim}; this engine supports dimensions up to {max}")]
     DimensionTooLarge { var: String, dim: usize, max: usize },
-    /// An `elem(f, k)` index is not below the dimension of `f`.
-    #[error("elem(.., {index}) is out of range for a vector of dimension {dim}")]
-    IndexOutOfRange { index: usize, dim: usize },
+    /// An `elem(f, k)` index is not below the dimension of `f`; `var` names the operand whose
+    /// dimension `f` has.
+    #[error("elem(.., {index}) is out of range: its operand has the dimension of `{var}`, {dim} (indices start at 0)")]
+    IndexOutOfRange {
+        var: String,
+        index: usize,
+        dim: usize,
+    },
     /// NaN or infinity in the input: rejected, because it would silently poison every output row.
-    #[error("`{var}` holds a non-finite value ({value}) at row {row}, column {col}")]
+    #[error("`{var}` holds a non-finite value ({value}) at row {row}, column {col}; NaN and infinities are rejected, as is an f64 parameter too large for f32 data")]
     NonFinite {
         var: String,
         row: usize,

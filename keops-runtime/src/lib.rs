@@ -31,8 +31,12 @@ pub mod __private {
         Reduction, Rows, View,
     };
 
-    /// Checks one variable's data when it is bound: non-empty and finite.
+    /// Checks one variable's data when it is bound: dimension at least 1, non-empty and finite.
     pub fn check_var<T: Real>(name: &str, v: &View<'_, T>) -> Result<(), KeopsError> {
+        // `&Vec<[T; 0]>` and nalgebra matrices with no column give views of dimension 0.
+        if v.dim() == 0 {
+            return Err(KeopsError::ZeroDimension);
+        }
         if v.rows() == 0 {
             return Err(KeopsError::Empty {
                 var: name.to_string(),

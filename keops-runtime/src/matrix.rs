@@ -107,6 +107,9 @@ impl<T: Real, B: BoundKernel<T>> KernelMatrix<T, B> {
         out: &mut [T],
     ) -> Result<(), KeopsError> {
         let v = v.into_view();
+        if v.dim() == 0 {
+            return Err(KeopsError::ZeroDimension);
+        }
         if v.rows() != self.ncols() {
             return Err(KeopsError::OperandLength {
                 expected: self.ncols(),

@@ -56,8 +56,10 @@ pub trait IntoParam {
     fn into_param(self) -> ParamValue;
 }
 
-/// A parameter whose dimension is checked at compile time against the formula's annotation `N`:
-/// arrays must have exactly `N` entries; scalars broadcast.
+/// A parameter whose dimension is checked against the formula's annotation `N`: at compile time
+/// for arrays, which must have exactly `N` entries; when data is bound for `Vec`s, whose length
+/// must be `N` (or 1: a scalar); scalars broadcast. An annotated parameter cannot be a slice `&[T]`:
+/// capture an array or a `Vec` instead.
 #[diagnostic::on_unimplemented(
     message = "parameter of type `{Self}` does not have the dimension {N} that the formula requires",
     label = "expected a scalar or an array of length {N}"
@@ -113,6 +115,9 @@ macro_rules! vector_param {
                 ParamValue::vector(self.iter().map(|v| *v as f64).collect())
             }
         }
+        // Lengths known only at run time: checked when data is bound (`DimensionMismatch`).
+        impl<const N: usize> ParamOfDim<N> for Vec<$t> {}
+        impl<const N: usize> ParamOfDim<N> for &Vec<$t> {}
     )*};
 }
 vector_param!(f32, f64);

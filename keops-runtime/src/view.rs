@@ -52,9 +52,9 @@ impl<'a, T: Real> View<'a, T> {
         })
     }
 
-    /// Views fixed-size points `[[T; D]]` without copying.
+    /// Views fixed-size points `[[T; D]]` without copying. Points of dimension 0 give a view of
+    /// dimension 0, which binding rejects with [`KeopsError::ZeroDimension`].
     pub fn from_points<const D: usize>(points: &'a [[T; D]]) -> Self {
-        assert!(D > 0, "points of dimension 0");
         View {
             rows: points.len(),
             data: Cow::Borrowed(points.as_flattened()),
