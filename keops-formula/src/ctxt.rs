@@ -41,9 +41,13 @@ impl Ctxt {
 pub struct Errors(pub Vec<syn::Error>);
 
 impl Errors {
-    /// One `compile_error!` per error, each at its own span.
+    /// One `compile_error!` per error, each at its own span, in a block: `kernel!` is an
+    /// expression, and a block of macro calls is one (several side by side would not parse). Its
+    /// value is the last `compile_error!`, an error expression, so rustc reports no follow-on type
+    /// errors where the kernel is used.
     pub fn to_compile_errors(&self) -> TokenStream {
-        self.0.iter().map(syn::Error::to_compile_error).collect()
+        let errors = self.0.iter().map(syn::Error::to_compile_error);
+        quote::quote!({ #(#errors)* })
     }
     /// The messages, in order (for tests).
     pub fn messages(&self) -> Vec<String> {

@@ -4,7 +4,8 @@
 //! entrywise operation between two vectors merges their classes (union-find), a scalar broadcasts.
 //! A class holding only parameters is scalar unless annotated. Errors are collected, and a
 //! sub-expression that failed yields `None`, which its parents pass on silently: one mistake, one
-//! message.
+//! message. Checks that only need the names of the formula (unused annotations, a missing i or j
+//! variable) look at its syntax, so that they neither depend on nor follow from other errors.
 
 use std::collections::{HashMap, HashSet};
 
@@ -27,6 +28,8 @@ enum RShape {
 
 struct RawClass {
     fixed: Option<(usize, Span)>,
+    /// What fixed the dimension (an annotated name, or a concatenation), for messages.
+    fixed_by: String,
     concats: Vec<(RShape, RShape, Span)>,
     has_data: bool,
     label: String,
@@ -49,8 +52,10 @@ struct Builder<'c> {
     params: Vec<(proc_macro2::Ident, RShape, Option<usize>)>,
     names: HashMap<String, usize>,
     decls: HashMap<String, (usize, Span)>,
-    used_decls: HashSet<String>,
     elems: Vec<(usize, usize, Span)>,
+    /// `dot`/`sqdist` of a scalar and an operand whose class holds only parameters so far: an
+    /// error unless that class ends up scalar. (class, span, operation name)
+    pair_checks: Vec<(usize, Span, String)>,
     /// Indices reduced by a reduction nested inside the formula (an error, but it tells which
     /// variables are out of place).
     nested: HashSet<Role>,
@@ -70,25 +75,48 @@ pub fn lower(input: &Input, cx: &mut Ctxt) -> Option<Formula> {
         params: Vec::new(),
         names: HashMap::new(),
         decls: HashMap::new(),
-        used_decls: HashSet::new(),
         elems: Vec::new(),
+        pair_checks: Vec::new(),
         nested: HashSet::new(),
         red_stack: Vec::new(),
     };
+    let mut annotated = HashSet::new();
     for d in &input.decls {
         let name = d.name.to_string();
+        if !annotated.insert(name.clone()) {
+            b.cx.error_at(&d.name, format!("`{name}` is annotated twice"));
+            continue;
+        }
         match d.dim.base10_parse::<usize>() {
-            Ok(0) | Err(_) => {
-                b.cx.error_at(&d.dim, "a dimension must be a positive integer")
-            }
+            Ok(0) | Err(_) => b.cx.error_at(
+                &d.dim,
+                format!("the dimension of `{name}` must be a positive integer"),
+            ),
+            Ok(n) if n > crate::MAX_DIM => b.cx.error_at(
+                &d.dim,
+                format!(
+                    "the dimension of `{name}` is {n}, but keops supports dimensions up to {}",
+                    crate::MAX_DIM
+                ),
+            ),
             Ok(n) => {
-                if b.decls.insert(name.clone(), (n, d.name.span())).is_some() {
-                    b.cx.error_at(&d.name, format!("`{name}` is annotated twice"));
-                }
+                b.decls.insert(name, (n, d.name.span()));
             }
         }
     }
     let body = strip(&input.body);
+    let mentioned = mentioned_names(body);
+    for d in &input.decls {
+        if !mentioned.contains(&d.name.to_string()) {
+            b.cx.error_at(
+                &d.name,
+                format!(
+                    "`{}` is annotated but does not appear in the formula",
+                    d.name
+                ),
+            );
+        }
+    }
     let (reduction, arg) = match top_reduction(body) {
         Some((role, call)) => {
             let red = if role == Role::J {
@@ -100,11 +128,18 @@ pub fn lower(input: &Input, cx: &mut Ctxt) -> Option<Formula> {
                 b.cx.error_at(
                     call,
                     format!(
-                        "`sum_{}` takes 1 argument, but {} were given",
+                        "`sum_{}` takes 1 argument (the formula to sum), but {} {} given",
                         role.letter(),
-                        call.args.len()
+                        call.args.len(),
+                        if call.args.len() == 1 { "was" } else { "were" }
                     ),
                 );
+                // Independent errors inside the arguments are still worth reporting.
+                b.red_stack.push(role);
+                for a in &call.args {
+                    find_nested(a, &mut b.nested);
+                    b.lower(a);
+                }
                 return None;
             }
             (red, &call.args[0])
@@ -116,19 +151,61 @@ pub fn lower(input: &Input, cx: &mut Ctxt) -> Option<Formula> {
         b.red_stack.push(reduction.inner());
     }
     let root = b.lower(arg);
-    for d in &input.decls {
-        if !b.used_decls.contains(&d.name.to_string()) {
-            b.cx.error_at(
-                &d.name,
+    missing_roles(b.cx, reduction, &mentioned, arg);
+    b.finish(root?, reduction, arg)
+}
+
+/// The names that appear as values in `e` (not as the names of called functions).
+fn mentioned_names(e: &Expr) -> HashSet<String> {
+    use syn::visit::Visit;
+    struct V(HashSet<String>);
+    impl<'ast> Visit<'ast> for V {
+        fn visit_expr(&mut self, e: &'ast Expr) {
+            match e {
+                Expr::Path(p) => {
+                    if let Some(id) = p.path.get_ident() {
+                        self.0.insert(id.to_string());
+                    }
+                }
+                Expr::Call(c) if call_name(c).is_some() => {
+                    for a in &c.args {
+                        self.visit_expr(a);
+                    }
+                }
+                _ => syn::visit::visit_expr(self, e),
+            }
+        }
+    }
+    let mut v = V(HashSet::new());
+    v.visit_expr(e);
+    v.0
+}
+
+/// A formula needs variables of both indices: they give the number of output rows and of terms
+/// (or the kernel matrix's shape). Checked on the names alone, so it holds whatever else failed.
+fn missing_roles(cx: &mut Ctxt, reduction: Reduction, mentioned: &HashSet<String>, body: &Expr) {
+    let has = |r: Role| mentioned.iter().any(|n| role_of(n) == Some(r));
+    let needs: [(Role, &str); 2] = match reduction {
+        Reduction::Kernel => [
+            (Role::I, "the kernel matrix's rows"),
+            (Role::J, "the kernel matrix's columns"),
+        ],
+        r => [
+            (r.outer(), "the number of output rows"),
+            (r.inner(), "the number of terms to sum"),
+        ],
+    };
+    for (r, why) in needs {
+        if !has(r) {
+            let l = r.letter();
+            cx.error_at(
+                body,
                 format!(
-                    "`{}` is annotated but does not appear in the formula",
-                    d.name
+                    "the formula needs at least one variable indexed by {l} (a name ending in `_{l}`) to know {why}"
                 ),
             );
         }
     }
-    let root = root?;
-    b.finish(root, reduction, arg)
 }
 
 fn strip(mut e: &Expr) -> &Expr {
@@ -218,6 +295,7 @@ impl Builder<'_> {
         let id = self.classes.len();
         self.classes.push(RawClass {
             fixed,
+            fixed_by: label.clone(),
             concats: Vec::new(),
             has_data,
             label,
@@ -226,30 +304,32 @@ impl Builder<'_> {
         id
     }
 
-    fn describe(&mut self, c: usize) -> String {
+    /// "`c` has dimension 3 (from the annotation `x_i: 3`)": what an operand of class `c` is.
+    fn describe(&mut self, c: usize, operand: &str) -> String {
         let r = self.find(c);
         let c = &self.classes[r];
-        match c.fixed {
-            Some((n, _)) => format!("`{}` (dimension {n})", c.label),
-            None => format!("`{}`", c.label),
-        }
+        let n = c.fixed.map_or(0, |(n, _)| n);
+        // While lowering, only annotations fix dimensions (concatenations are resolved later).
+        let from = if operand == format!("`{}`", c.fixed_by) {
+            String::new()
+        } else {
+            format!(" (from the annotation `{}: {n}`)", c.fixed_by)
+        };
+        format!("{operand} has dimension {n}{from}")
     }
 
-    /// Merges two classes that must share a dimension; a clash of fixed dimensions is an error at `at`.
-    fn unify(&mut self, a: usize, b: usize, at: &dyn ToTokens) -> bool {
+    /// Merges two classes that must share a dimension; a clash of fixed dimensions is an error at
+    /// `at`, whose operands `da`, `db` are named in the message.
+    fn unify(&mut self, a: usize, b: usize, at: &dyn ToTokens, da: &str, db: &str) -> bool {
         let (ra, rb) = (self.find(a), self.find(b));
         if ra == rb {
             return true;
         }
         if let (Some((na, _)), Some((nb, _))) = (self.classes[ra].fixed, self.classes[rb].fixed) {
             if na != nb {
-                let (da, db) = (self.describe(ra), self.describe(rb));
-                self.cx.error_at(
-                    at,
-                    format!(
-                        "dimension mismatch: {da} has dimension {na} but {db} has dimension {nb}"
-                    ),
-                );
+                let (da, db) = (self.describe(ra, da), self.describe(rb, db));
+                self.cx
+                    .error_at(at, format!("dimension mismatch: {da} but {db}"));
                 return false;
             }
         }
@@ -258,6 +338,7 @@ impl Builder<'_> {
         self.classes[ra].concats.extend(moved);
         if self.classes[ra].fixed.is_none() {
             self.classes[ra].fixed = self.classes[rb].fixed;
+            self.classes[ra].fixed_by = self.classes[rb].fixed_by.clone();
         }
         self.classes[ra].has_data |= self.classes[rb].has_data;
         true
@@ -337,11 +418,15 @@ impl Builder<'_> {
                     let s = self.shape(a);
                     Some(self.mk(Op::Neg, vec![a], s))
                 }
-                _ => {
+                op => {
+                    let shown = op.to_token_stream().to_string();
                     self.cx.error_at(
-                        e,
-                        "unsupported operator: a formula uses `+ - * /` and functions",
+                        op,
+                        format!(
+                            "unsupported operator `{shown}`: a formula uses `+ - * /`, unary `-` and functions"
+                        ),
                     );
+                    self.lower(&u.expr);
                     None
                 }
             },
@@ -356,20 +441,81 @@ impl Builder<'_> {
                 let l = self.lower(&bin.left);
                 let r = self.lower(&bin.right);
                 let Some(op) = op else {
+                    let shown = bin.op.to_token_stream().to_string();
+                    let hint = match bin.op {
+                        BinOp::BitXor(_) => "; for a power use `pow(f, n)` (integer n) or `powf(f, g)`",
+                        BinOp::Lt(_) | BinOp::Le(_) | BinOp::Gt(_) | BinOp::Ge(_) | BinOp::Eq(_)
+                        | BinOp::Ne(_) => {
+                            "; for a condition use `ifelse(c, a, b)` (a where c >= 0, else b) or `step(f)`"
+                        }
+                        _ => "",
+                    };
                     self.cx.error_at(
                         bin.op,
-                        "unsupported operator: a formula uses `+ - * /` and functions",
+                        format!(
+                            "unsupported operator `{shown}`: a formula uses `+ - * /` and functions{hint}"
+                        ),
                     );
                     return None;
                 };
                 let (l, r) = (l?, r?);
-                self.apply(op, vec![l, r], e)
+                self.apply(op, vec![l, r], &[&bin.left, &bin.right], None, e)
             }
             Expr::Path(p) if p.qself.is_none() && p.path.get_ident().is_some() => {
                 let ident = p.path.get_ident().expect("checked").clone();
                 self.leaf(&ident)
             }
+            Expr::Path(p) => {
+                let last = p.path.segments.last().map(|s| s.ident.to_string());
+                self.cx.error_at(
+                    e,
+                    format!(
+                        "a parameter must be a plain local name: bind the value first, \
+                         e.g. `let {} = ..;`, and use that name",
+                        last.as_deref().unwrap_or("c").to_lowercase()
+                    ),
+                );
+                None
+            }
             Expr::Call(c) => self.call(c),
+            Expr::MethodCall(m) => {
+                let name = m.method.to_string();
+                let simple = |e: &Expr| matches!(strip(e), Expr::Path(_) | Expr::Lit(_));
+                let fix = if op::lookup(&name).is_none() {
+                    "call functions by name, e.g. `exp(f)`".to_string()
+                } else if simple(&m.receiver) && m.args.iter().all(simple) {
+                    let mut args = vec![m.receiver.to_token_stream().to_string()];
+                    args.extend(m.args.iter().map(|a| a.to_token_stream().to_string()));
+                    format!("write `{name}({})`", args.join(", "))
+                } else if m.args.is_empty() {
+                    format!("write `{name}(f)` instead of `f.{name}()`")
+                } else {
+                    format!("write `{name}(f, ..)` instead of `f.{name}(..)`")
+                };
+                self.cx.error_at(
+                    e,
+                    format!("method calls are not supported in a formula: {fix}"),
+                );
+                None
+            }
+            Expr::If(_) => {
+                self.cx.error_at(
+                    e,
+                    "`if` is not supported in a formula: use `ifelse(c, a, b)` (a where c >= 0, else b)",
+                );
+                None
+            }
+            Expr::Index(ix) => {
+                let fix = match (strip(&ix.expr), int_arg(&ix.index)) {
+                    (Expr::Path(p), Some(k)) => {
+                        format!("write `elem({}, {k})`", p.to_token_stream())
+                    }
+                    _ => "use `elem(f, k)` with an integer literal k".to_string(),
+                };
+                self.cx
+                    .error_at(e, format!("indexing is not supported in a formula: {fix}"));
+                None
+            }
             _ => {
                 self.cx.error_at(
                     e,
@@ -385,27 +531,28 @@ impl Builder<'_> {
         let name = ident.to_string();
         if let Some(role) = role_of(&name) {
             if self.nested.contains(&role) && !self.red_stack.contains(&role) {
+                // Reported, but the variable is still lowered: errors that do not involve its
+                // index are independent and still found.
                 let l = role.letter();
                 self.cx.error_at(
                     ident,
                     format!(
                         "`{name}` is indexed by {l}, but it is outside `sum_{l}(..)`: \
-                         the result of a reduction over {l} has no {l} index"
+                         the result of a sum over {l} no longer depends on {l}"
                     ),
                 );
-                return None;
             }
         }
         if let Some(&node) = self.names.get(&name) {
             return Some(node);
         }
         let decl = self.decls.get(&name).copied();
-        if decl.is_some() {
-            self.used_decls.insert(name.clone());
-        }
         let role = role_of(&name);
+        // A parameter is a scalar unless annotated (`c: 3`): a scalar broadcasts, so `s` in
+        // `exp(-d / s) * b_j` stays one value instead of taking `b_j`'s dimension.
         let shape = match decl {
             Some((1, _)) => RShape::Scalar,
+            None if role.is_none() => RShape::Scalar,
             _ => RShape::Vec(self.new_class(decl, role.is_some(), name.clone())),
         };
         let op = match role {
@@ -424,12 +571,32 @@ impl Builder<'_> {
         Some(node)
     }
 
+    /// Lowers `args` only for the errors they hold (their call failed).
+    fn lower_for_errors<'e>(&mut self, args: impl IntoIterator<Item = &'e Expr>) {
+        for a in args {
+            self.lower(a);
+        }
+    }
+
     fn call(&mut self, c: &syn::ExprCall) -> Option<usize> {
         let Some(fname) = call_name(c) else {
-            self.cx.error_at(
-                &c.func,
-                "a formula calls functions by their plain name, e.g. `exp(..)`",
-            );
+            let known = match &*c.func {
+                Expr::Path(p) => p
+                    .path
+                    .segments
+                    .last()
+                    .map(|s| s.ident.to_string())
+                    .filter(|n| op::lookup(n).is_some()),
+                _ => None,
+            };
+            let msg = match known {
+                Some(n) => {
+                    format!("a formula calls functions by their plain name: write `{n}(..)`")
+                }
+                None => "a formula calls functions by their plain name, e.g. `exp(..)`".to_string(),
+            };
+            self.cx.error_at(&c.func, msg);
+            self.lower_for_errors(&c.args);
             return None;
         };
         let name = fname.to_string();
@@ -441,9 +608,7 @@ impl Builder<'_> {
                 ),
             );
             self.red_stack.push(role);
-            for a in &c.args {
-                self.lower(a);
-            }
+            self.lower_for_errors(&c.args);
             self.red_stack.pop();
             return None;
         }
@@ -453,9 +618,7 @@ impl Builder<'_> {
                 .unwrap_or_default();
             self.cx
                 .error_at(fname, format!("unknown function `{name}`{hint}"));
-            for a in &c.args {
-                self.lower(a);
-            }
+            self.lower_for_errors(&c.args);
             return None;
         };
         if c.args.len() != def.arity {
@@ -469,9 +632,7 @@ impl Builder<'_> {
                     if c.args.len() == 1 { "was" } else { "were" }
                 ),
             );
-            for a in &c.args {
-                self.lower(a);
-            }
+            self.lower_for_errors(&c.args);
             return None;
         }
         let args: Vec<&Expr> = c.args.iter().collect();
@@ -482,7 +643,14 @@ impl Builder<'_> {
                 let op = match (def.op, k) {
                     (Op::Pow(_), Some(n)) if i32::try_from(n).is_ok() => Op::Pow(n as i32),
                     (Op::Elem(_), Some(k)) if k >= 0 => Op::Elem(k as usize),
-                    (Op::Pow(_), _) => {
+                    (Op::Pow(_), Some(_)) => {
+                        self.cx.error_at(
+                            args[1],
+                            "the exponent of `pow` is out of range (it must fit in an `i32`)",
+                        );
+                        return None;
+                    }
+                    (Op::Pow(_), None) => {
                         self.cx.error_at(
                             args[1],
                             "the exponent of `pow` must be an integer literal; use `powf(f, g)` for a real exponent",
@@ -497,28 +665,52 @@ impl Builder<'_> {
                         return None;
                     }
                 };
-                self.apply(op, vec![a?], c)
+                self.apply(op, vec![a?], &args[..1], Some(fname), c)
             }
             op => {
                 let lowered: Vec<Option<usize>> = args.iter().map(|a| self.lower(a)).collect();
                 let ids: Option<Vec<usize>> = lowered.into_iter().collect();
-                self.apply(op, ids?, c)
+                self.apply(op, ids?, &args, Some(fname), c)
             }
         }
     }
 
-    /// Types an operation on lowered arguments, then adds it.
-    fn apply(&mut self, op: Op, args: Vec<usize>, at: &dyn ToTokens) -> Option<usize> {
+    /// How a message names operand `k` (expression `e`) of a binary operator (`func` is `None`)
+    /// or of a call to `func`: `x_i`, "the left operand", "argument 2 of `dot`".
+    fn operand_name(e: &Expr, k: usize, func: Option<&syn::Ident>) -> String {
+        if let Expr::Path(p) = strip(e) {
+            if let Some(id) = p.path.get_ident() {
+                return format!("`{id}`");
+            }
+        }
+        match func {
+            None => ["the left operand", "the right operand"][k.min(1)].to_string(),
+            Some(f) => format!("argument {} of `{f}`", k + 1),
+        }
+    }
+
+    /// Types an operation on lowered arguments, then adds it. For messages: `operands` are the
+    /// arguments' expressions, `func` the called function (`None` for an operator), `at` the whole.
+    fn apply(
+        &mut self,
+        op: Op,
+        args: Vec<usize>,
+        operands: &[&Expr],
+        func: Option<&syn::Ident>,
+        at: &dyn ToTokens,
+    ) -> Option<usize> {
         let shapes: Vec<RShape> = args.iter().map(|&a| self.shape(a)).collect();
+        let name = |k: usize| Self::operand_name(operands[k], k, func);
         let shape = match op.typing() {
             Typing::Entrywise => {
                 let mut out = RShape::Scalar;
-                for s in &shapes {
+                let mut out_k = 0;
+                for (k, s) in shapes.iter().enumerate() {
                     if let RShape::Vec(c) = *s {
                         match out {
-                            RShape::Scalar => out = RShape::Vec(c),
+                            RShape::Scalar => (out, out_k) = (RShape::Vec(c), k),
                             RShape::Vec(o) => {
-                                if !self.unify(o, c, at) {
+                                if !self.unify(o, c, at, &name(out_k), &name(k)) {
                                     return None;
                                 }
                             }
@@ -531,20 +723,37 @@ impl Builder<'_> {
             Typing::PairToScalar => match (shapes[0], shapes[1]) {
                 (RShape::Scalar, RShape::Scalar) => RShape::Scalar,
                 (RShape::Vec(a), RShape::Vec(b)) => {
-                    if !self.unify(a, b, at) {
+                    if !self.unify(a, b, at, &name(0), &name(1)) {
                         return None;
                     }
                     RShape::Scalar
                 }
-                _ => {
-                    self.cx.error_at(
-                        at,
-                        format!(
-                            "`{}` needs two operands of the same dimension, but one is a scalar and the other a vector",
-                            op.canonical_name()
-                        ),
-                    );
-                    return None;
+                (RShape::Vec(c), RShape::Scalar) | (RShape::Scalar, RShape::Vec(c)) => {
+                    let r = self.find(c);
+                    let undecided = !self.classes[r].has_data
+                        && self.classes[r].fixed.is_none()
+                        && self.classes[r].concats.is_empty();
+                    let opname = op.canonical_name();
+                    if undecided {
+                        // Only parameters so far: fine if they turn out scalar.
+                        let span = at.to_token_stream().span();
+                        self.pair_checks.push((c, span, opname));
+                    } else {
+                        let (v, s) = if shapes[0] == RShape::Scalar {
+                            (name(1), name(0))
+                        } else {
+                            (name(0), name(1))
+                        };
+                        self.cx.error_at(
+                            at,
+                            format!(
+                                "`{opname}` needs two vectors of the same dimension (or two scalars), \
+                                 but {v} is a vector and {s} is a scalar"
+                            ),
+                        );
+                        return None;
+                    }
+                    RShape::Scalar
                 }
             },
             Typing::SameShape => shapes[0],
@@ -721,42 +930,23 @@ impl Builder<'_> {
                 }
             })
             .collect();
-        let roles: HashSet<Role> = vars.iter().map(|v| v.role).collect();
-        let need = |r: Role, why: &str| (!roles.contains(&r)).then(|| (r, why.to_string()));
-        let missing: Vec<(Role, String)> = match reduction {
-            Reduction::Kernel => {
-                if nodes[root].shape != Shape::Scalar {
-                    self.cx.error_at(
-                        body,
-                        "a formula without a reduction is a kernel matrix K_ij and must be scalar, \
-                         but this one is a vector; reduce it (`sqnorm`, `sum`, `dot`), annotate \
-                         scalar variables `x_i: 1`, or wrap it in `sum_j(..)`",
-                    );
-                }
-                [
-                    need(Role::I, "the kernel matrix's rows"),
-                    need(Role::J, "its columns"),
-                ]
-                .into_iter()
-                .flatten()
-                .collect()
+        for (c, span, opname) in std::mem::take(&mut self.pair_checks) {
+            if resolve(&mut self, RShape::Vec(c)) != Shape::Scalar {
+                self.cx.error_span(
+                    span,
+                    format!(
+                        "`{opname}` needs two vectors of the same dimension (or two scalars), \
+                         but one operand is a vector and the other a scalar"
+                    ),
+                );
             }
-            r => {
-                let (o, i) = (r.outer(), r.inner());
-                [
-                    need(o, "the number of output rows"),
-                    need(i, "the number of terms to sum"),
-                ]
-                .into_iter()
-                .flatten()
-                .collect()
-            }
-        };
-        for (r, why) in missing {
-            let l = r.letter();
+        }
+        if reduction == Reduction::Kernel && nodes[root].shape != Shape::Scalar {
             self.cx.error_at(
                 body,
-                format!("the formula needs at least one variable indexed by {l} (a name ending in `_{l}`) to know {why}"),
+                "a formula without a reduction is a kernel matrix K_ij and must be scalar, \
+                 but this one is a vector; reduce it (`sqnorm`, `sum`, `dot`), annotate \
+                 scalar variables `x_i: 1`, or wrap it in `sum_j(..)`",
             );
         }
         if self.cx.has_errors() {

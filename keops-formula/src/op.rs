@@ -108,14 +108,17 @@ pub fn lookup(name: &str) -> Option<&'static FnDef> {
     FUNCTIONS.iter().find(|f| f.name == name)
 }
 
-/// The known name closest to `name` (for "did you mean").
+/// The known name closest to `name` (for "did you mean"): at most one edit per three letters, so
+/// that short unrelated names (`foo`, `bar`) get no far-fetched suggestion.
 pub fn suggest(name: &str) -> Option<&'static str> {
+    let lower = name.to_lowercase();
+    let max = (lower.chars().count() / 3).max(1);
     let all = FUNCTIONS
         .iter()
         .map(|f| f.name)
         .chain(REDUCTIONS.iter().copied());
-    all.map(|n| (edit_distance(name, n), n))
-        .filter(|(d, _)| *d <= 2)
+    all.map(|n| (edit_distance(&lower, n), n))
+        .filter(|(d, _)| *d <= max)
         .min()
         .map(|(_, n)| n)
 }

@@ -24,9 +24,19 @@ impl Parse for Input {
         let mut decls = Vec::new();
         if input.peek(Ident) && input.peek2(Token![:]) && !input.peek2(Token![::]) {
             loop {
-                let name: Ident = input.parse()?;
+                let name: Ident = input.parse().map_err(|e| {
+                    syn::Error::new(
+                        e.span(),
+                        "expected a dimension annotation `name: dimension` (e.g. `x_i: 3`) or `=>`",
+                    )
+                })?;
                 input.parse::<Token![:]>()?;
-                let dim: LitInt = input.parse()?;
+                let dim: LitInt = input.parse().map_err(|e| {
+                    syn::Error::new(
+                        e.span(),
+                        format!("expected the dimension of `{name}`: a positive integer literal"),
+                    )
+                })?;
                 decls.push(Decl { name, dim });
                 if input.peek(Token![=>]) {
                     input.parse::<Token![=>]>()?;
@@ -38,9 +48,26 @@ impl Parse for Input {
                         "expected `,` or `=>` after a dimension annotation",
                     )
                 })?;
+                if input.peek(Token![=>]) {
+                    input.parse::<Token![=>]>()?;
+                    break;
+                }
             }
         }
+        if input.is_empty() {
+            return Err(input.error("expected a formula, e.g. `kernel!(exp(-sqnorm(x_i - y_j)))`"));
+        }
         let body: Expr = input.parse()?;
+        if input.peek(Token![:]) && !input.peek(Token![::]) {
+            return Err(input.error(
+                "dimension annotations come before the formula: `kernel!(x_i: 3 => formula)`",
+            ));
+        }
+        if input.peek(Token![=>]) {
+            return Err(input.error(
+                "expected `name: dimension` annotations before `=>`, e.g. `kernel!(x_i: 3 => formula)`",
+            ));
+        }
         if !input.is_empty() {
             return Err(input.error("unexpected tokens after the formula"));
         }
