@@ -1,0 +1,1214 @@
+//! Every operation of the formula language and both reductions, against a dense f64 reference.
+//!
+//! Each case is a formula `F` (inside `sum_j(..)`, `sum_i(..)`, or a kernel matrix times a vector)
+//! evaluated by the library on random inputs in f32 and in f64, and a plain-loop f64 reference of
+//! the same sum computed on the same inputs (f32 inputs are rounded to f32 first, then widened, so
+//! the reference sees exactly the numbers the library sees; parameters too).
+//!
+//! Tolerances are norm-wise, per output entry: `|got - want| <= tol * sum_terms |term|`, so that
+//! cancellation in a sum does not cause false failures, while a wrong operation, a swapped sign or a
+//! dropped / repeated term (relative size >= 1/1037 here) does fail:
+//! - f64: `tol = 1e-12`. Each term is computed to a few ulps (~1e-15 relative, the functions are
+//!   well conditioned on the chosen ranges) and tiles of 256 terms are summed in f64 (worst case
+//!   255 * 1.1e-16 = 2.8e-14), so this leaves a margin of ~30.
+//! - f32: `tol = 1e-4`. Terms to a few ulps (~1e-6), tiles of 256 summed in f32 (worst case
+//!   255 * 6e-8 = 1.5e-5, typically ~1e-6), tiles combined in f64. Still 10x below the 1e-3 relative
+//!   change that dropping one of 1037 comparable terms causes.
+//!
+//! Observed worst `|got - want| / sum |term|` over this file: f32 9e-6 (dot products of dimension
+//! 1024), ~1e-6 elsewhere; f64 3e-14. The wrong implementations of `harness_rejects_wrong_results`
+//! give >= 5e-4.
+//!
+//! Sizes (N output rows, M summed points): (1, 1), (7, 13), (1000, 1037), plus (65, 257) that
+//! crosses a row block (64) and a reduction tile (256) boundary where large sizes would be slow.
+
+#![allow(clippy::needless_range_loop)] // the references are plain index loops, on purpose
+
+mod common;
+
+use common::{check_close, Rng};
+use keops::prelude::*;
+
+const TOL_F32: f64 = 1e-4;
+const TOL_F64: f64 = 1e-12;
+
+/// The sizes.
+const ALL: &[(usize, usize)] = &[(1, 1), (7, 13), (1000, 1037)];
+/// Cheaper sizes, for the variants of a case and for large dimensions.
+const SMALL: &[(usize, usize)] = &[(1, 1), (7, 13), (65, 257)];
+
+trait Prec: Real {
+    const TOL: f64;
+}
+impl Prec for f32 {
+    const TOL: f64 = TOL_F32;
+}
+impl Prec for f64 {
+    const TOL: f64 = TOL_F64;
+}
+
+/// Shapes and ranges of a case's inputs: `x_i`, `a_i` (N rows), `y_j`, `b_j` (M rows), and `np`
+/// parameter values.
+#[derive(Clone, Copy, Debug)]
+struct Spec {
+    dx: usize,
+    dy: usize,
+    da: usize,
+    db: usize,
+    np: usize,
+    x: (f64, f64),
+    y: (f64, f64),
+    a: (f64, f64),
+    b: (f64, f64),
+    p: (f64, f64),
+}
+
+impl Spec {
+    fn new(dx: usize, dy: usize) -> Self {
+        Spec {
+            dx,
+            dy,
+            da: 1,
+            db: 1,
+            np: 0,
+            x: (-1.0, 1.0),
+            y: (-1.0, 1.0),
+            a: (-1.0, 1.0),
+            b: (-1.0, 1.0),
+            p: (0.5, 1.5),
+        }
+    }
+    fn xy(mut self, x: (f64, f64), y: (f64, f64)) -> Self {
+        self.x = x;
+        self.y = y;
+        self
+    }
+    fn a(mut self, da: usize) -> Self {
+        self.da = da;
+        self
+    }
+    fn b(mut self, db: usize) -> Self {
+        self.db = db;
+        self
+    }
+    fn params(mut self, np: usize, range: (f64, f64)) -> Self {
+        self.np = np;
+        self.p = range;
+        self
+    }
+}
+
+/// A case's inputs in precision `T`, and the same numbers in f64 for the reference.
+struct Inputs<T> {
+    n: usize,
+    m: usize,
+    s: Spec,
+    x: Vec<T>,
+    y: Vec<T>,
+    a: Vec<T>,
+    b: Vec<T>,
+    xr: Vec<f64>,
+    yr: Vec<f64>,
+    ar: Vec<f64>,
+    br: Vec<f64>,
+    /// Parameters, exactly representable in `T`.
+    p: Vec<f64>,
+}
+
+/// `len` random values in `range`, rounded to `T`: (in `T`, the same in f64).
+fn rounded<T: Real>(rng: &mut Rng, len: usize, range: (f64, f64)) -> (Vec<T>, Vec<f64>) {
+    let t: Vec<T> = rng
+        .vec(len, range.0, range.1)
+        .into_iter()
+        .map(T::from_f64)
+        .collect();
+    let r = t.iter().map(|v| v.to_f64()).collect();
+    (t, r)
+}
+
+impl<T: Real> Inputs<T> {
+    fn new(rng: &mut Rng, n: usize, m: usize, s: Spec) -> Self {
+        let (x, xr) = rounded(rng, n * s.dx, s.x);
+        let (y, yr) = rounded(rng, m * s.dy, s.y);
+        let (a, ar) = rounded(rng, n * s.da, s.a);
+        let (b, br) = rounded(rng, m * s.db, s.b);
+        let (_, p) = rounded::<T>(rng, s.np, s.p);
+        Inputs {
+            n,
+            m,
+            s,
+            x,
+            y,
+            a,
+            b,
+            xr,
+            yr,
+            ar,
+            br,
+            p,
+        }
+    }
+    fn x(&self) -> View<'_, T> {
+        View::new(&self.x, self.s.dx).unwrap()
+    }
+    fn y(&self) -> View<'_, T> {
+        View::new(&self.y, self.s.dy).unwrap()
+    }
+    fn a(&self) -> View<'_, T> {
+        View::new(&self.a, self.s.da).unwrap()
+    }
+    fn b(&self) -> View<'_, T> {
+        View::new(&self.b, self.s.db).unwrap()
+    }
+}
+
+/// One pair's inputs, in f64, for a reference term.
+struct Args<'a> {
+    x: &'a [f64],
+    y: &'a [f64],
+    a: &'a [f64],
+    b: &'a [f64],
+    p: &'a [f64],
+}
+
+/// Which index the formula sums over.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Red {
+    /// `sum_j`, or a kernel matrix times a vector: one output row per i.
+    J,
+    /// `sum_i`: one output row per j.
+    I,
+}
+
+type Term<'t> = &'t dyn Fn(&Args, &mut [f64]);
+
+/// The dense reference: `out[o] = sum_r term(o, r)` with plain loops in f64, and the scale
+/// `sum_r |term(o, r)|` of each entry.
+fn reference<T: Real>(d: &Inputs<T>, red: Red, dim: usize, term: Term) -> (Vec<f64>, Vec<f64>) {
+    let (rows, inner) = match red {
+        Red::J => (d.n, d.m),
+        Red::I => (d.m, d.n),
+    };
+    let s = &d.s;
+    let mut want = vec![0.0; rows * dim];
+    let mut scale = vec![0.0; rows * dim];
+    let mut t = vec![0.0; dim];
+    for o in 0..rows {
+        for r in 0..inner {
+            let (i, j) = match red {
+                Red::J => (o, r),
+                Red::I => (r, o),
+            };
+            t.fill(f64::NAN);
+            let args = Args {
+                x: &d.xr[i * s.dx..(i + 1) * s.dx],
+                y: &d.yr[j * s.dy..(j + 1) * s.dy],
+                a: &d.ar[i * s.da..(i + 1) * s.da],
+                b: &d.br[j * s.db..(j + 1) * s.db],
+                p: &d.p,
+            };
+            term(&args, &mut t);
+            for k in 0..dim {
+                want[o * dim + k] += t[k];
+                scale[o * dim + k] += t[k].abs();
+            }
+        }
+    }
+    (want, scale)
+}
+
+/// Runs one case at one size in precision `T`; `Err` describes a mismatch.
+fn try_case<T: Prec>(
+    name: &str,
+    spec: Spec,
+    size: (usize, usize),
+    red: Red,
+    dim: usize,
+    run: fn(&Inputs<T>) -> Rows<T>,
+    term: Term,
+) -> Result<(), String> {
+    try_labeled(name, spec, size, red, dim, run, term, &[])
+}
+
+/// [`try_case`] for an output made of `labels.len()` equal blocks of columns (one per
+/// sub-formula): a mismatch names the blocks that differ.
+#[allow(clippy::too_many_arguments)]
+fn try_labeled<T: Prec>(
+    name: &str,
+    spec: Spec,
+    (n, m): (usize, usize),
+    red: Red,
+    dim: usize,
+    run: fn(&Inputs<T>) -> Rows<T>,
+    term: Term,
+    labels: &[&str],
+) -> Result<(), String> {
+    let salt = (n as u64) << 32 | m as u64 | (spec.dx as u64) << 48 | (spec.dy as u64) << 56;
+    let d = Inputs::<T>::new(&mut Rng::named(name, salt), n, m, spec);
+    let got = run(&d);
+    let rows = if red == Red::J { n } else { m };
+    let ctx = format!("{name} in {} with (N, M) = ({n}, {m}), {spec:?}", T::NAME);
+    if (got.rows(), got.dim()) != (rows, dim) {
+        return Err(format!(
+            "{ctx}: output is ({}, {}), expected ({rows}, {dim})",
+            got.rows(),
+            got.dim()
+        ));
+    }
+    let (want, scale) = reference(&d, red, dim, term);
+    let got: Vec<f64> = got.iter().map(|v| v.to_f64()).collect();
+    check_close(&got, &want, &scale, T::TOL).map_err(|e| {
+        let mut failing = Vec::new();
+        if !labels.is_empty() {
+            let w = dim / labels.len();
+            for (q, label) in labels.iter().enumerate() {
+                let block = |v: &[f64]| -> Vec<f64> {
+                    v.chunks(dim)
+                        .flat_map(|row| row[q * w..(q + 1) * w].to_vec())
+                        .collect()
+                };
+                if check_close(&block(&got), &block(&want), &block(&scale), T::TOL).is_err() {
+                    failing.push(*label);
+                }
+            }
+        }
+        format!("{ctx}: differing sub-formulas {failing:?}: {e}")
+    })
+}
+
+/// Runs a case at every size in f32 (`run32`) and f64 (`run64`), panicking on a mismatch.
+#[allow(clippy::too_many_arguments)]
+fn check(
+    name: &str,
+    spec: Spec,
+    sizes: &[(usize, usize)],
+    red: Red,
+    dim: usize,
+    run32: fn(&Inputs<f32>) -> Rows<f32>,
+    run64: fn(&Inputs<f64>) -> Rows<f64>,
+    term: impl Fn(&Args, &mut [f64]),
+) {
+    for &size in sizes {
+        try_case::<f32>(name, spec, size, red, dim, run32, &term).unwrap_or_else(|e| panic!("{e}"));
+        try_case::<f64>(name, spec, size, red, dim, run64, &term).unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+/// `check` with one generic run function instantiated in both precisions.
+macro_rules! check {
+    ($name:expr, $spec:expr, $sizes:expr, $red:expr, $dim:expr, $run:ident, $term:expr) => {
+        check(
+            $name,
+            $spec,
+            $sizes,
+            $red,
+            $dim,
+            $run::<f32>,
+            $run::<f64>,
+            $term,
+        )
+    };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Plain f64 definitions for the references (KeOps' definitions).
+
+mod rf {
+    pub fn sign(x: f64) -> f64 {
+        if x > 0.0 {
+            1.0
+        } else if x < 0.0 {
+            -1.0
+        } else {
+            0.0
+        }
+    }
+    pub fn step(x: f64) -> f64 {
+        if x >= 0.0 {
+            1.0
+        } else {
+            0.0
+        }
+    }
+    pub fn relu(x: f64) -> f64 {
+        if x > 0.0 {
+            x
+        } else {
+            0.0
+        }
+    }
+    pub fn clamp(x: f64, a: f64, b: f64) -> f64 {
+        if x < a {
+            a
+        } else if x > b {
+            b
+        } else {
+            x
+        }
+    }
+    pub fn ifelse(c: f64, a: f64, b: f64) -> f64 {
+        if c >= 0.0 {
+            a
+        } else {
+            b
+        }
+    }
+    pub fn dot(a: &[f64], b: &[f64]) -> f64 {
+        assert_eq!(a.len(), b.len());
+        let mut s = 0.0;
+        for k in 0..a.len() {
+            s += a[k] * b[k];
+        }
+        s
+    }
+    pub fn sqdist(a: &[f64], b: &[f64]) -> f64 {
+        assert_eq!(a.len(), b.len());
+        let mut s = 0.0;
+        for k in 0..a.len() {
+            s += (a[k] - b[k]) * (a[k] - b[k]);
+        }
+        s
+    }
+    pub fn sqnorm(a: &[f64]) -> f64 {
+        dot(a, a)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Entrywise operations. The table below lists, per operation, the ranges of x and y, a formula
+// `F(x_i, y_j)` and its scalar reference `f(x, y)`. It is used three ways:
+// - one test per operation: `x_i: 3, y_j: 3 => sum_j(F)`, vector output of dimension 3, every size;
+// - `all_entrywise_scalar`: `x_i: 1, y_j: 1`, every F concatenated: the scalar code path;
+// - `all_entrywise_broadcast`: `x_i: 1, y_j: 3`, every F concatenated: a scalar variable
+//   broadcast against a vector.
+// The reference applies `f` entrywise, broadcasting dimension-1 operands. The forms are annotated:
+// a run-time dimension is a dispatch over ~9 monomorphised arms per precision, which costs compile
+// time; `runtime_dimensions` covers run-time dimensions.
+
+const PM1: (f64, f64) = (-1.0, 1.0);
+const PM2: (f64, f64) = (-2.0, 2.0);
+const POS: (f64, f64) = (0.5, 2.0);
+
+macro_rules! entrywise_ops {
+    ($then:ident) => {
+        $then! {
+            add: PM1, PM1, [x_i + y_j], |x, y| x + y;
+            sub: PM1, PM1, [x_i - y_j], |x, y| x - y;
+            mul: PM1, PM1, [x_i * y_j], |x, y| x * y;
+            div: PM1, POS, [x_i / y_j], |x, y| x / y;
+            neg: PM1, PM1, [-(x_i - 2 * y_j) * y_j], |x, y| -(x - 2.0 * y) * y;
+            literals: PM1, PM1,
+                [3 * x_i - y_j / 4 + 2.5 + -(-(x_i * 1)) - (y_j - 0) + (1 + 2) * 0.5e-1 * y_j],
+                |x, y| 3.0 * x - y / 4.0 + 2.5 + x - y + 0.15 * y;
+            exp: PM1, PM1, [exp(x_i - y_j)], |x, y| (x - y).exp();
+            log: POS, POS, [log(x_i + y_j)], |x, y| (x + y).ln();
+            sqrt: POS, POS, [sqrt(x_i * y_j)], |x, y| (x * y).sqrt();
+            rsqrt: POS, POS, [rsqrt(x_i + y_j)], |x, y| 1.0 / (x + y).sqrt();
+            inv: POS, POS, [inv(x_i + y_j)], |x, y| 1.0 / (x + y);
+            square: PM1, PM1, [square(x_i - y_j)], |x, y| (x - y) * (x - y);
+            pow3: PM1, PM1, [pow(x_i - y_j, 3)], |x, y| (x - y) * (x - y) * (x - y);
+            pow_neg2: POS, POS, [pow(x_i + y_j, -2)], |x, y| 1.0 / ((x + y) * (x + y));
+            pow0_pow1: PM1, PM1, [pow(x_i, 0) + pow(y_j, 1)], |_x, y| 1.0 + y;
+            powf: POS, (-1.5, 1.5), [powf(x_i, y_j)], |x, y| x.powf(y);
+            abs: PM1, PM1, [abs(x_i - y_j)], |x, y| (x - y).abs();
+            sign: PM1, PM1, [sign(x_i - y_j) * (y_j + 2)], |x, y| rf::sign(x - y) * (y + 2.0);
+            step: PM1, PM1, [step(x_i - y_j) * (y_j + 2)], |x, y| rf::step(x - y) * (y + 2.0);
+            relu: PM1, PM1, [relu(x_i - y_j)], |x, y| rf::relu(x - y);
+            sin: PM2, PM2, [sin(2 * x_i - y_j)], |x, y| (2.0 * x - y).sin();
+            cos: PM2, PM2, [cos(x_i * y_j)], |x, y| (x * y).cos();
+            min: PM1, PM1, [min(x_i, y_j)], |x, y| x.min(y);
+            max: PM1, PM1, [max(x_i, y_j)], |x, y| x.max(y);
+            clamp_vars: PM2, PM1, [clamp(x_i, y_j - 0.5, y_j + 0.5)],
+                |x, y| rf::clamp(x, y - 0.5, y + 0.5);
+            clamp_literals: PM1, PM1, [clamp(x_i - y_j, -0.25, 0.5)],
+                |x, y| rf::clamp(x - y, -0.25, 0.5);
+            ifelse: PM1, PM1, [ifelse(x_i - y_j, x_i * y_j, x_i + 2 * y_j)],
+                |x, y| rf::ifelse(x - y, x * y, x + 2.0 * y);
+        }
+    };
+}
+
+/// `out[k] = f(x[k], y[k])`, a dimension-1 operand broadcast.
+fn entrywise_term(f: fn(f64, f64) -> f64) -> impl Fn(&Args, &mut [f64]) {
+    move |a: &Args, out: &mut [f64]| {
+        for (k, o) in out.iter_mut().enumerate() {
+            *o = f(a.x[k % a.x.len()], a.y[k % a.y.len()]);
+        }
+    }
+}
+
+macro_rules! per_op_tests {
+    ($($name:ident: $xr:expr, $yr:expr, [$($f:tt)*], |$x:ident, $y:ident| $r:expr;)*) => {$(
+        #[test]
+        fn $name() {
+            fn run<T: Real>(d: &Inputs<T>) -> Rows<T> {
+                kernel!(x_i: 3, y_j: 3 => sum_j($($f)*))
+                    .x_i(d.x())
+                    .y_j(d.y())
+                    .eval()
+                    .unwrap()
+            }
+            fn f($x: f64, $y: f64) -> f64 {
+                $r
+            }
+            let spec = Spec::new(3, 3).xy($xr, $yr);
+            check!(stringify!($name), spec, ALL, Red::J, 3, run, entrywise_term(f));
+        }
+    )*};
+}
+entrywise_ops!(per_op_tests);
+
+/// `kernel!(DECL => sum_j(concat(concat(F1, F2), ..., Fn)))` bound to `d`'s x and y.
+macro_rules! concat_all {
+    (($($decl:tt)*); $d:ident; [$($acc:tt)*]) => {
+        kernel!($($decl)* => sum_j($($acc)*)).x_i($d.x()).y_j($d.y()).eval().unwrap()
+    };
+    (($($decl:tt)*); $d:ident; [$($acc:tt)*] [$($f:tt)*] $($rest:tt)*) => {
+        concat_all!(($($decl)*); $d; [concat($($acc)*, $($f)*)] $($rest)*)
+    };
+}
+
+macro_rules! all_ops_tests {
+    ($($name:ident: $xr:expr, $yr:expr, [$($f:tt)*], |$x:ident, $y:ident| $r:expr;)*) => {
+        /// Every entrywise operation: its name and its reference, in table order.
+        const OPS: &[(&str, fn(f64, f64) -> f64)] = &[$((stringify!($name), {
+            fn f($x: f64, $y: f64) -> f64 {
+                $r
+            }
+            f
+        })),*];
+
+        #[test]
+        fn all_entrywise_scalar() {
+            fn run<T: Real>(d: &Inputs<T>) -> Rows<T> {
+                concat_all!((x_i: 1, y_j: 1); d; $([$($f)*])*)
+            }
+            check_ops(1, run::<f32>, run::<f64>);
+        }
+
+        #[test]
+        fn all_entrywise_broadcast() {
+            fn run<T: Real>(d: &Inputs<T>) -> Rows<T> {
+                concat_all!((x_i: 1, y_j: 3); d; $([$($f)*])*)
+            }
+            check_ops(3, run::<f32>, run::<f64>);
+        }
+    };
+}
+entrywise_ops!(all_ops_tests);
+
+/// Checks the concatenation of every entrywise operation (each of dimension `dy`, x scalar), on
+/// inputs where all are defined, naming the operations that differ.
+fn check_ops(
+    dy: usize,
+    run32: fn(&Inputs<f32>) -> Rows<f32>,
+    run64: fn(&Inputs<f64>) -> Rows<f64>,
+) {
+    let spec = Spec::new(1, dy).xy(POS, POS);
+    let dim = OPS.len() * dy;
+    let names: Vec<&str> = OPS.iter().map(|(n, _)| *n).collect();
+    let term = |a: &Args, out: &mut [f64]| {
+        for (q, (_, f)) in OPS.iter().enumerate() {
+            entrywise_term(*f)(a, &mut out[q * dy..(q + 1) * dy]);
+        }
+    };
+    for &size in SMALL {
+        try_labeled::<f32>("all_ops", spec, size, Red::J, dim, run32, &term, &names)
+            .unwrap_or_else(|e| panic!("{e}"));
+        try_labeled::<f64>("all_ops", spec, size, Red::J, dim, run64, &term, &names)
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+/// Run-time dimensions: one unannotated formula (map1, map2, map3, broadcast scalars and every
+/// vector operation) dispatched to every exact arm (1..=4) and every `Upto` bucket (5..=8,
+/// 9..=16, 17..=64, 65..=256, 257..=1024), at both ends of the buckets.
+#[test]
+fn runtime_dimensions() {
+    fn run<T: Real>(d: &Inputs<T>) -> Rows<T> {
+        kernel!(sum_j(
+            clamp(exp(x_i - y_j), 0.5, 1.5) * ifelse(x_i, y_j, -y_j)
+                + sqnorm(x_i) * normalize(y_j - x_i - 3)
+                + elem(x_i, 0) * dot(x_i, y_j)
+                + sum(x_i) * norm(y_j)
+                - sqdist(x_i, y_j) / 2
+        ))
+        .x_i(d.x())
+        .y_j(d.y())
+        .eval()
+        .unwrap()
+    }
+    let term = |a: &Args, o: &mut [f64]| {
+        let (x, y) = (a.x, a.y);
+        let w = |k: usize| y[k] - x[k] - 3.0;
+        let r = (0..x.len()).map(|k| w(k) * w(k)).sum::<f64>().sqrt();
+        let (sx, xy) = (rf::sqnorm(x), rf::dot(x, y));
+        let c = x.iter().sum::<f64>() * rf::sqnorm(y).sqrt() - rf::sqdist(x, y) / 2.0;
+        for k in 0..x.len() {
+            let e = rf::clamp((x[k] - y[k]).exp(), 0.5, 1.5) * rf::ifelse(x[k], y[k], -y[k]);
+            o[k] = e + sx * w(k) / r + x[0] * xy + c;
+        }
+    };
+    let tiny: &[(usize, usize)] = &[(1, 1), (7, 13)];
+    for (dim, sizes) in [
+        (1, ALL),
+        (2, tiny),
+        (3, ALL),
+        (4, tiny),
+        (5, tiny),
+        (7, SMALL),
+        (8, tiny),
+        (9, tiny),
+        (16, tiny),
+        (17, tiny),
+        (20, SMALL),
+        (64, tiny),
+        (65, tiny),
+        (256, tiny),
+        (257, tiny),
+        (1024, tiny),
+    ] {
+        let spec = Spec::new(dim, dim);
+        check!("runtime_dims", spec, sizes, Red::J, dim, run, term);
+    }
+}
+
+/// The definitions at their special points, with exact small-integer data so that `x - y` is
+/// exactly 0 for many pairs: sign(0) = 0, step(0) = 1, relu(0) = 0, ifelse(0, a, b) = a, clamp and
+/// min / max at ties. Integer sums are exact in both precisions: compared exactly.
+#[test]
+fn special_points_exact() {
+    fn run<T: Real>(x: &[T], y: &[T]) -> Rows<T> {
+        kernel!(x_i: 1, y_j: 1 => sum_j(concat(
+            concat(concat(sign(x_i - y_j), step(x_i - y_j)), concat(relu(x_i - y_j), abs(x_i - y_j))),
+            concat(
+                concat(ifelse(x_i - y_j, x_i, 10 * y_j), clamp(x_i, y_j, y_j + 1)),
+                concat(min(x_i, y_j) * 3 + max(x_i, y_j), sign(x_i * 0))
+            )
+        )))
+        .x_i(x)
+        .y_j(y)
+        .eval()
+        .unwrap()
+    }
+    fn want(x: &[f64], y: &[f64]) -> Vec<f64> {
+        let mut out = vec![0.0; x.len() * 8];
+        for (i, &xi) in x.iter().enumerate() {
+            for &yj in y {
+                let d = xi - yj;
+                let t = [
+                    rf::sign(d),
+                    rf::step(d),
+                    rf::relu(d),
+                    d.abs(),
+                    rf::ifelse(d, xi, 10.0 * yj),
+                    rf::clamp(xi, yj, yj + 1.0),
+                    xi.min(yj) * 3.0 + xi.max(yj),
+                    0.0,
+                ];
+                for k in 0..8 {
+                    out[i * 8 + k] += t[k];
+                }
+            }
+        }
+        out
+    }
+    let mut rng = Rng::new(7);
+    let x: Vec<f64> = (0..40).map(|_| rng.int(-3, 3) as f64).collect();
+    let y: Vec<f64> = (0..300).map(|_| rng.int(-3, 3) as f64).collect();
+    let w = want(&x, &y);
+    // Ties do occur (otherwise this test would not test the special points).
+    assert!(x.iter().any(|a| y.contains(a)));
+    let got64 = run(&x, &y);
+    assert_eq!(got64.as_slice(), &w[..], "f64");
+    let (x32, y32): (Vec<f32>, Vec<f32>) = (
+        x.iter().map(|v| *v as f32).collect(),
+        y.iter().map(|v| *v as f32).collect(),
+    );
+    let got32: Vec<f64> = run(&x32, &y32).iter().map(|v| *v as f64).collect();
+    assert_eq!(got32, w, "f32");
+    // One pair, x == y: every special point at once.
+    let one = run(&[0.5f64], &[0.5f64]);
+    assert_eq!(one.as_slice(), &[0.0, 1.0, 0.0, 0.0, 0.5, 0.5, 2.0, 0.0]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Vector operations: sqnorm sqnorm2 norm norm2 dot sum sqdist normalize elem concat, each at a
+// fixed (annotated) dimension, 2 to 20, and all of them on scalars; `runtime_dimensions` above and
+// `concat` below run them at run-time dimensions.
+
+/// Dimensions for a case at run-time dimensions: the at every size, the others at the small
+/// sizes (each exact arm, and `Upto` buckets of two sizes).
+const DIMS: &[(usize, &[(usize, usize)])] = &[
+    (1, ALL),
+    (3, ALL),
+    (2, SMALL),
+    (4, SMALL),
+    (7, SMALL),
+    (20, SMALL),
+];
+
+#[test]
+fn sqnorm_times_vector() {
+    // sqnorm is a scalar; times b_j (dimension 2, its own class): vector output of dimension 2.
+    fn run<T: Real>(d: &Inputs<T>) -> Rows<T> {
+        kernel!(x_i: 2, b_j: 2 => sum_j(sqnorm(x_i - y_j) * b_j))
+            .x_i(d.x())
+            .y_j(d.y())
+            .b_j(d.b())
+            .eval()
+            .unwrap()
+    }
+    let term = |a: &Args, o: &mut [f64]| {
+        let s = rf::sqdist(a.x, a.y);
+        o[0] = s * a.b[0];
+        o[1] = s * a.b[1];
+    };
+    check!("sqnorm", Spec::new(2, 2).b(2), ALL, Red::J, 2, run, term);
+}
+
+#[test]
+fn sqnorm2_norm_norm2() {
+    fn run<T: Real>(d: &Inputs<T>) -> Rows<T> {
+        kernel!(x_i: 3 => sum_j(concat(sqnorm2(x_i + y_j), norm(x_i - y_j) + 2 * norm2(y_j))))
+            .x_i(d.x())
+            .y_j(d.y())
+            .eval()
+            .unwrap()
+    }
+    let term = |a: &Args, o: &mut [f64]| {
+        let s: Vec<f64> = a.x.iter().zip(a.y).map(|(x, y)| x + y).collect();
+        o[0] = rf::sqnorm(&s);
+        o[1] = rf::sqdist(a.x, a.y).sqrt() + 2.0 * rf::sqnorm(a.y).sqrt();
+    };
+    check!("norms", Spec::new(3, 3), ALL, Red::J, 2, run, term);
+}
+
+#[test]
+fn dot_sum_sqdist() {
+    fn run<T: Real>(d: &Inputs<T>) -> Rows<T> {
+        kernel!(x_i: 7, b_j: 3 => sum_j(
+            dot(x_i, y_j) * b_j + sum(x_i * y_j - x_i) - exp(-sqdist(x_i, y_j))
+        ))
+        .x_i(d.x())
+        .y_j(d.y())
+        .b_j(d.b())
+        .eval()
+        .unwrap()
+    }
+    let term = |a: &Args, o: &mut [f64]| {
+        let s: f64 = a.x.iter().zip(a.y).map(|(x, y)| x * y - x).sum();
+        let common = s - (-rf::sqdist(a.x, a.y)).exp();
+        for k in 0..3 {
+            o[k] = rf::dot(a.x, a.y) * a.b[k] + common;
+        }
+    };
+    check!(
+        "dot_sum_sqdist",
+        Spec::new(7, 7).b(3),
+        ALL,
+        Red::J,
+        3,
+        run,
+        term
+    );
+}
+
+#[test]
+fn normalize() {
+    fn run<T: Real>(d: &Inputs<T>) -> Rows<T> {
+        kernel!(x_i: 4 => sum_j(normalize(x_i - y_j)))
+            .x_i(d.x())
+            .y_j(d.y())
+            .eval()
+            .unwrap()
+    }
+    let term = |a: &Args, o: &mut [f64]| {
+        let r = rf::sqdist(a.x, a.y).sqrt();
+        for k in 0..a.x.len() {
+            o[k] = (a.x[k] - a.y[k]) / r;
+        }
+    };
+    // x - y is never 0: x in [-1, 0.2), y in [0.3, 1.5).
+    let spec = Spec::new(4, 4).xy((-1.0, 0.2), (0.3, 1.5));
+    check!("normalize", spec, ALL, Red::J, 4, run, term);
+}
+
+#[test]
+fn elem() {
+    fn run<T: Real>(d: &Inputs<T>) -> Rows<T> {
+        kernel!(x_i: 20 => sum_j(
+            elem(x_i, 0) * elem(y_j, 19) - elem(x_i, 2) * exp(elem(x_i - y_j, 1))
+        ))
+        .x_i(d.x())
+        .y_j(d.y())
+        .eval()
+        .unwrap()
+    }
+    let term = |a: &Args, o: &mut [f64]| {
+        o[0] = a.x[0] * a.y[19] - a.x[2] * (a.x[1] - a.y[1]).exp();
+    };
+    check!("elem", Spec::new(20, 20), ALL, Red::J, 1, run, term);
+}
+
+/// The vector operations applied to scalars (`x_i: 1`): the scalar code path of each.
+#[test]
+fn vector_ops_on_scalars() {
+    fn run<T: Real>(d: &Inputs<T>) -> Rows<T> {
+        kernel!(x_i: 1, y_j: 1 => sum_j(concat(
+            concat(concat(sqnorm(x_i - y_j), norm(x_i - y_j)), concat(dot(x_i, y_j), sum(x_i))),
+            concat(
+                concat(sqdist(x_i, y_j), normalize(x_i - y_j) * (y_j + 2)),
+                concat(elem(y_j, 0), 3 * normalize(3 * y_j))
+            )
+        )))
+        .x_i(d.x())
+        .y_j(d.y())
+        .eval()
+        .unwrap()
+    }
+    let term = |a: &Args, o: &mut [f64]| {
+        let (x, y) = (a.x[0], a.y[0]);
+        let t = [
+            (x - y) * (x - y),
+            (x - y).abs(),
+            x * y,
+            x,
+            (x - y) * (x - y),
+            rf::sign(x - y) * (y + 2.0),
+            y,
+            3.0 * rf::sign(y),
+        ];
+        o.copy_from_slice(&t);
+    };
+    let names = [
+        "sqnorm",
+        "norm",
+        "dot",
+        "sum",
+        "sqdist",
+        "normalize",
+        "elem",
+        "normalize",
+    ];
+    for &size in ALL {
+        try_labeled::<f32>(
+            "scalars",
+            Spec::new(1, 1),
+            size,
+            Red::J,
+            8,
+            run::<f32>,
+            &term,
+            &names,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        try_labeled::<f64>(
+            "scalars",
+            Spec::new(1, 1),
+            size,
+            Red::J,
+            8,
+            run::<f64>,
+            &term,
+            &names,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+#[test]
+fn concat() {
+    // Run-time dimensions: x_i's class and concat(x_i - y_j, b_j)'s (dimension dx + 2), the second
+    // dispatched to the exact arms and the buckets of the second slot.
+    fn run<T: Real>(d: &Inputs<T>) -> Rows<T> {
+        kernel!(b_j: 2 => sum_j(concat(x_i - y_j, b_j) * exp(-sqdist(x_i, y_j))))
+            .x_i(d.x())
+            .y_j(d.y())
+            .b_j(d.b())
+            .eval()
+            .unwrap()
+    }
+    // A scalar then a vector, a literal then a vector, concat inside sqnorm and elem.
+    fn run_sv<T: Real>(d: &Inputs<T>) -> Rows<T> {
+        kernel!(x_i: 3, y_j: 3 => sum_j(
+            concat(sqnorm(x_i), y_j) * dot(x_i, y_j) - sqnorm(concat(x_i, 2 * y_j))
+                + elem(concat(7, x_i), 0)
+        ))
+        .x_i(d.x())
+        .y_j(d.y())
+        .eval()
+        .unwrap()
+    }
+    // A concat of annotated variables is fixed (2 + 3 = 5), and two such concats can meet
+    // entrywise.
+    fn run_fixed<T: Real>(d: &Inputs<T>) -> Rows<T> {
+        kernel!(x_i: 2, y_j: 3 => sum_j(
+            concat(x_i, y_j) - concat(elem(y_j, 0) * x_i, y_j * elem(x_i, 1))
+        ))
+        .x_i(d.x())
+        .y_j(d.y())
+        .eval()
+        .unwrap()
+    }
+    let term = |a: &Args, o: &mut [f64]| {
+        let g = (-rf::sqdist(a.x, a.y)).exp();
+        let dx = a.x.len();
+        for k in 0..dx {
+            o[k] = (a.x[k] - a.y[k]) * g;
+        }
+        o[dx] = a.b[0] * g;
+        o[dx + 1] = a.b[1] * g;
+    };
+    for &(dim, sizes) in DIMS.iter().chain(&[(15, SMALL), (16, SMALL)]) {
+        let spec = Spec::new(dim, dim).b(2);
+        check!("concat", spec, sizes, Red::J, dim + 2, run, term);
+    }
+    let term = |a: &Args, o: &mut [f64]| {
+        let s = rf::dot(a.x, a.y);
+        let q = rf::sqnorm(a.x) + 4.0 * rf::sqnorm(a.y);
+        o[0] = rf::sqnorm(a.x) * s - q + 7.0;
+        for k in 0..3 {
+            o[1 + k] = a.y[k] * s - q + 7.0;
+        }
+    };
+    check!("concat_sv", Spec::new(3, 3), ALL, Red::J, 4, run_sv, term);
+    let term = |a: &Args, o: &mut [f64]| {
+        let (x, y) = (a.x, a.y);
+        let c = [x[0], x[1], y[0], y[1], y[2]];
+        let e = [
+            y[0] * x[0],
+            y[0] * x[1],
+            y[0] * x[1],
+            y[1] * x[1],
+            y[2] * x[1],
+        ];
+        for k in 0..5 {
+            o[k] = c[k] - e[k];
+        }
+    };
+    check!(
+        "concat_fixed",
+        Spec::new(2, 3),
+        ALL,
+        Red::J,
+        5,
+        run_fixed,
+        term
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parameters (scalar and array, captured from the scope) and broadcasting.
+
+#[test]
+fn parameters_and_broadcasting() {
+    // Unannotated parameters are scalars that broadcast against the vectors: s an f64, w an f32,
+    // k an integer, c a slice of length 1.
+    fn run<T: Real>(d: &Inputs<T>) -> Rows<T> {
+        let (s, w, k, c) = (d.p[0], d.p[1] as f32, 3i32, &d.p[2..3]);
+        kernel!(b_j: 2 => sum_j(exp(-s * sqdist(w * x_i, y_j - c)) * b_j * k))
+            .x_i(d.x())
+            .y_j(d.y())
+            .b_j(d.b())
+            .eval()
+            .unwrap()
+    }
+    let term = |a: &Args, o: &mut [f64]| {
+        let (s, w, c) = (a.p[0], a.p[1] as f32 as f64, a.p[2]);
+        let mut q = 0.0;
+        for k in 0..a.x.len() {
+            let t = w * a.x[k] - (a.y[k] - c);
+            q += t * t;
+        }
+        let g = (-s * q).exp() * 3.0;
+        o[0] = g * a.b[0];
+        o[1] = g * a.b[1];
+    };
+    for &(dim, sizes) in DIMS {
+        let spec = Spec::new(dim, dim).b(2).params(3, (0.25, 1.0));
+        check!("params", spec, sizes, Red::J, 2, run, term);
+    }
+}
+
+#[test]
+fn annotated_parameter_and_scalar_variables() {
+    // c: a vector parameter, which must be annotated; x_i joins its class.
+    fn run_c3<T: Real>(d: &Inputs<T>) -> Rows<T> {
+        let c: [f64; 3] = [d.p[0], d.p[1], d.p[2]];
+        kernel!(c: 3, b_j: 2 => sum_j(dot(x_i - c, y_j) * b_j))
+            .x_i(d.x())
+            .y_j(d.y())
+            .b_j(d.b())
+            .eval()
+            .unwrap()
+    }
+    // Scalar variables `: 1` and a scalar parameter broadcast against vectors.
+    fn run_sv<T: Real>(d: &Inputs<T>) -> Rows<T> {
+        let c = d.p[0];
+        kernel!(x_i: 7, b_j: 1, a_i: 1 => sum_j(b_j * (x_i - y_j) + a_i * y_j - c))
+            .x_i(d.x())
+            .y_j(d.y())
+            .a_i(d.a())
+            .b_j(d.b())
+            .eval()
+            .unwrap()
+    }
+    let term = |a: &Args, o: &mut [f64]| {
+        let t: f64 = (0..3).map(|k| (a.x[k] - a.p[k]) * a.y[k]).sum();
+        o[0] = t * a.b[0];
+        o[1] = t * a.b[1];
+    };
+    let spec = Spec::new(3, 3).b(2).params(3, (-1.0, 1.0));
+    check!("param_c3", spec, ALL, Red::J, 2, run_c3, term);
+    let term = |a: &Args, o: &mut [f64]| {
+        for k in 0..7 {
+            o[k] = a.b[0] * (a.x[k] - a.y[k]) + a.a[0] * a.y[k] - a.p[0];
+        }
+    };
+    let spec = Spec::new(7, 7).params(1, (-2.0, 2.0));
+    check!("scalar_vars", spec, ALL, Red::J, 7, run_sv, term);
+}
+
+// ---------------------------------------------------------------------------------------------
+// sum_i: one output row per j.
+
+#[test]
+fn sum_i_reductions() {
+    // Run-time dimensions.
+    fn gauss<T: Real>(d: &Inputs<T>) -> Rows<T> {
+        kernel!(a_i: 2 => sum_i(exp(-sqdist(x_i, y_j)) * a_i))
+            .x_i(d.x())
+            .y_j(d.y())
+            .a_i(d.a())
+            .eval()
+            .unwrap()
+    }
+    // concat(a_i, b_j) has dimension 2 + 1 = 3 = dim(x) (x_i * 0 ties them).
+    fn mixed<T: Real>(d: &Inputs<T>) -> Rows<T> {
+        kernel!(x_i: 3, a_i: 2, b_j: 1 => sum_i(
+            concat(a_i, b_j) * cos(sum(x_i - y_j)) + x_i * 0 + dot(x_i, y_j)
+        ))
+        .x_i(d.x())
+        .y_j(d.y())
+        .a_i(d.a())
+        .b_j(d.b())
+        .eval()
+        .unwrap()
+    }
+    // Vector output.
+    fn vector<T: Real>(d: &Inputs<T>) -> Rows<T> {
+        kernel!(x_i: 2 => sum_i(x_i * y_j - sqnorm(y_j) + log(2 + x_i)))
+            .x_i(d.x())
+            .y_j(d.y())
+            .eval()
+            .unwrap()
+    }
+    let term = |a: &Args, o: &mut [f64]| {
+        let g = (-rf::sqdist(a.x, a.y)).exp();
+        o[0] = g * a.a[0];
+        o[1] = g * a.a[1];
+    };
+    for &(dim, sizes) in DIMS {
+        check!(
+            "sum_i_gauss",
+            Spec::new(dim, dim).a(2),
+            sizes,
+            Red::I,
+            2,
+            gauss,
+            term
+        );
+    }
+    let term = |a: &Args, o: &mut [f64]| {
+        let c = (0..3).map(|k| a.x[k] - a.y[k]).sum::<f64>().cos();
+        let cat = [a.a[0], a.a[1], a.b[0]];
+        for k in 0..3 {
+            o[k] = cat[k] * c + rf::dot(a.x, a.y);
+        }
+    };
+    check!(
+        "sum_i_mixed",
+        Spec::new(3, 3).a(2),
+        ALL,
+        Red::I,
+        3,
+        mixed,
+        term
+    );
+    let term = |a: &Args, o: &mut [f64]| {
+        for k in 0..2 {
+            o[k] = a.x[k] * a.y[k] - rf::sqnorm(a.y) + (2.0 + a.x[k]).ln();
+        }
+    };
+    check!(
+        "sum_i_vector",
+        Spec::new(2, 2),
+        ALL,
+        Red::I,
+        2,
+        vector,
+        term
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kernel matrices: `K = kernel!(scalar formula)`, `(K v)_i = sum_j K_ij v_j` for v of 1 and 3
+// columns.
+
+#[test]
+fn kernel_matrix_matvec() {
+    // Run-time dimensions; v of one column is passed as a `&Vec<T>`, of several as a View.
+    fn gauss<T: Real>(d: &Inputs<T>) -> Rows<T> {
+        let s = d.p[0];
+        let g = kernel!(exp(-s * sqdist(x_i, y_j)));
+        let k = g.x_i(d.x()).y_j(d.y()).matrix().unwrap();
+        assert_eq!((k.nrows(), k.ncols()), (d.n, d.m));
+        if d.s.db == 1 {
+            k.matvec(&d.b).unwrap()
+        } else {
+            k.matvec(d.b()).unwrap()
+        }
+    }
+    // A kernel with negative entries.
+    fn linear<T: Real>(d: &Inputs<T>) -> Rows<T> {
+        kernel!(x_i: 3 => dot(x_i, y_j) - 0.25 + sin(sum(x_i)))
+            .x_i(d.x())
+            .y_j(d.y())
+            .matrix()
+            .unwrap()
+            .matvec(d.b())
+            .unwrap()
+    }
+    // Scalar variables: the scalar code path.
+    fn cauchy<T: Real>(d: &Inputs<T>) -> Rows<T> {
+        kernel!(x_i: 1, y_j: 1 => inv(1 + square(x_i - y_j)))
+            .x_i(d.x())
+            .y_j(d.y())
+            .matrix()
+            .unwrap()
+            .matvec(d.b())
+            .unwrap()
+    }
+    let times_b = |kij: f64, a: &Args, o: &mut [f64]| {
+        for k in 0..a.b.len() {
+            o[k] = kij * a.b[k];
+        }
+    };
+    let term = |a: &Args, o: &mut [f64]| times_b((-a.p[0] * rf::sqdist(a.x, a.y)).exp(), a, o);
+    for &(dim, sizes) in DIMS {
+        for nv in [1, 3] {
+            let spec = Spec::new(dim, dim).b(nv).params(1, (0.5, 2.0));
+            check!("matvec_gauss", spec, sizes, Red::J, nv, gauss, term);
+        }
+    }
+    let term = |a: &Args, o: &mut [f64]| {
+        times_b(
+            rf::dot(a.x, a.y) - 0.25 + a.x.iter().sum::<f64>().sin(),
+            a,
+            o,
+        )
+    };
+    for nv in [1, 3] {
+        check!(
+            "matvec_linear",
+            Spec::new(3, 3).b(nv),
+            ALL,
+            Red::J,
+            nv,
+            linear,
+            term
+        );
+    }
+    let term = |a: &Args, o: &mut [f64]| {
+        let d = a.x[0] - a.y[0];
+        times_b(1.0 / (1.0 + d * d), a, o)
+    };
+    for nv in [1, 3] {
+        check!(
+            "matvec_cauchy",
+            Spec::new(1, 1).b(nv),
+            ALL,
+            Red::J,
+            nv,
+            cauchy,
+            term
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The comparisons can fail: wrong implementations of a case are rejected at every size.
+
+#[test]
+fn harness_rejects_wrong_results() {
+    fn gauss<T: Real>(d: &Inputs<T>) -> Rows<T> {
+        kernel!(x_i: 3 => sum_j(exp(x_i - y_j) * b_j))
+            .x_i(d.x())
+            .y_j(d.y())
+            .b_j(d.b())
+            .eval()
+            .unwrap()
+    }
+    // Swapped sign inside the formula.
+    fn swapped<T: Real>(d: &Inputs<T>) -> Rows<T> {
+        kernel!(x_i: 3 => sum_j(exp(y_j - x_i) * b_j))
+            .x_i(d.x())
+            .y_j(d.y())
+            .b_j(d.b())
+            .eval()
+            .unwrap()
+    }
+    // A dropped term: the last point of y_j (a reduction loop one short).
+    fn dropped<T: Real>(d: &Inputs<T>) -> Rows<T> {
+        let (dy, db) = (d.s.dy, d.s.db);
+        let m = d.m - 1;
+        let y = View::new(&d.y[..m * dy], dy).unwrap();
+        let b = View::new(&d.b[..m * db], db).unwrap();
+        kernel!(x_i: 3 => sum_j(exp(x_i - y_j) * b_j))
+            .x_i(d.x())
+            .y_j(y)
+            .b_j(b)
+            .eval()
+            .unwrap()
+    }
+    // Terms shifted by one: y_j paired with b_{j+1}.
+    fn shifted<T: Real>(d: &Inputs<T>) -> Rows<T> {
+        let (dy, db) = (d.s.dy, d.s.db);
+        let m = d.m - 1;
+        let y = View::new(&d.y[..m * dy], dy).unwrap();
+        let b = View::new(&d.b[db..], db).unwrap();
+        kernel!(x_i: 3 => sum_j(exp(x_i - y_j) * b_j))
+            .x_i(d.x())
+            .y_j(y)
+            .b_j(b)
+            .eval()
+            .unwrap()
+    }
+    let term = |a: &Args, o: &mut [f64]| {
+        for k in 0..a.x.len() {
+            o[k] = (a.x[k] - a.y[k]).exp() * a.b[k];
+        }
+    };
+    // Positive b: no cancellation, so relative errors are what the tolerance sees.
+    let mut spec = Spec::new(3, 3).b(3);
+    spec.b = (0.5, 1.0);
+    for &size in &[(7, 13), (1000, 1037)] {
+        try_case::<f32>("wrong", spec, size, Red::J, 3, gauss::<f32>, &term).unwrap();
+        try_case::<f64>("wrong", spec, size, Red::J, 3, gauss::<f64>, &term).unwrap();
+        for (what, r32, r64) in [
+            (
+                "swapped",
+                swapped::<f32> as fn(&Inputs<f32>) -> Rows<f32>,
+                swapped::<f64> as fn(&Inputs<f64>) -> Rows<f64>,
+            ),
+            ("dropped", dropped::<f32>, dropped::<f64>),
+            ("shifted", shifted::<f32>, shifted::<f64>),
+        ] {
+            let e32 = try_case::<f32>("wrong", spec, size, Red::J, 3, r32, &term);
+            let e64 = try_case::<f64>("wrong", spec, size, Red::J, 3, r64, &term);
+            assert!(e32.is_err(), "{what} at {size:?} passed in f32");
+            assert!(e64.is_err(), "{what} at {size:?} passed in f64");
+        }
+    }
+}
