@@ -72,9 +72,15 @@ fn main() -> Result<(), KeopsError> {
     let base = best_of(reps.min(3), || {
         naive_gaussian_1d(black_box(&x), &x, &v, s, &mut base_out)
     });
-    println!("machine: {} threads available", std::thread::available_parallelism().map_or(1, |p| p.get()));
+    println!(
+        "machine: {} threads available",
+        std::thread::available_parallelism().map_or(1, |p| p.get())
+    );
     println!("N = M = {n}, f32, best of {reps}");
-    println!("{:<44} {:>10} {:>14} {:>10}", "case", "time (s)", "evals/s", "x baseline");
+    println!(
+        "{:<44} {:>10} {:>14} {:>10}",
+        "case", "time (s)", "evals/s", "x baseline"
+    );
     println!(
         "{:<44} {:>10.4} {:>14.3e} {:>10.2}",
         "baseline: naive loop, 1D Gaussian, 1 thread",
@@ -101,7 +107,10 @@ fn main() -> Result<(), KeopsError> {
             r?;
             Ok((t1, t2))
         })?;
-        for (name, t) in [("keops 1D Gaussian matvec", t1), ("keops 2D Laplacian matvec", t2)] {
+        for (name, t) in [
+            ("keops 1D Gaussian matvec", t1),
+            ("keops 2D Laplacian matvec", t2),
+        ] {
             println!(
                 "{:<44} {:>10.4} {:>14.3e} {:>10.2}",
                 format!("{name}, {threads} thread(s)"),
