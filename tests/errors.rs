@@ -213,8 +213,10 @@ fn vector_parameter_of_wrong_length_at_run_time() {
 fn vector_parameter_where_a_scalar_is_required() {
     let x = pts::<2>(5);
     let y = pts::<2>(6);
+    // An unannotated Vec does not compile (ScalarParam, see tests/ui/unannotated_vector_param.rs);
+    // annotated as a scalar, its length is checked when data is bound.
     let s = vec![1.0, 2.0];
-    let f = kernel!(sum_j(exp(-sqdist(x_i, y_j) * s)));
+    let f = kernel!(s: 1 => sum_j(exp(-sqdist(x_i, y_j) * s)));
     let e = err(f.x_i(&x).y_j(&y).eval());
     match &e {
         KeopsError::DimensionMismatch {
@@ -253,7 +255,7 @@ fn empty_sets() {
     assert_eq!(e, KeopsError::Empty { var: "x_i".into() });
     // An empty parameter vector.
     let c: Vec<f64> = Vec::new();
-    let e = err(kernel!(sum_j(exp(-sqdist(x_i, y_j) * c)))
+    let e = err(kernel!(c: 2 => sum_j(exp(-sqdist(x_i, y_j)) * c))
         .x_i(&x)
         .y_j(&x)
         .eval());

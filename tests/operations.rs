@@ -904,9 +904,9 @@ fn concat() {
 #[test]
 fn parameters_and_broadcasting() {
     // Unannotated parameters are scalars that broadcast against the vectors: s an f64, w an f32,
-    // k an integer, c a slice of length 1.
+    // k an integer, c a reference to an f64.
     fn run<T: Real>(d: &Inputs<T>) -> Rows<T> {
-        let (s, w, k, c) = (d.p[0], d.p[1] as f32, 3i32, &d.p[2..3]);
+        let (s, w, k, c) = (d.p[0], d.p[1] as f32, 3i32, &d.p[2]);
         kernel!(b_j: 2 => sum_j(exp(-s * sqdist(w * x_i, y_j - c)) * b_j * k))
             .x_i(d.x())
             .y_j(d.y())

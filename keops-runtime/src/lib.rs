@@ -14,7 +14,7 @@ pub use dims::MAX_DIM;
 pub use engine::{BLOCK, TILE};
 pub use error::KeopsError;
 pub use matrix::{BoundKernel, BoundReduction, KernelMatrix, Reduction};
-pub use param::{IntoParam, ParamOfDim, ParamValue};
+pub use param::{IntoParam, ParamOfDim, ParamValue, ScalarParam};
 pub use real::Real;
 pub use view::{IntoView, Rows, View};
 

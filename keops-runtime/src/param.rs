@@ -82,6 +82,8 @@ macro_rules! scalar_param {
         }
         impl<const N: usize> ParamOfDim<N> for $t {}
         impl<const N: usize> ParamOfDim<N> for &$t {}
+        impl ScalarParam for $t {}
+        impl ScalarParam for &$t {}
     )*};
 }
 scalar_param!(f32, f64, i8, i16, i32, i64, u8, u16, u32, u64, isize, usize);
@@ -122,9 +124,18 @@ macro_rules! vector_param {
 }
 vector_param!(f32, f64);
 
-/// Captures `p` (used by the macro's expansion).
+/// A parameter the formula does not annotate: a scalar, which broadcasts. Arrays and `Vec`s must be
+/// annotated with their dimension, so that a vector parameter is never mistaken for a scalar.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a scalar: a vector parameter needs its dimension in the formula",
+    label = "a parameter without annotation is a scalar",
+    note = "annotate the parameter with its dimension, e.g. `kernel!(c: 3 => sum_j(sqdist(x_i, c) * b_j))`"
+)]
+pub trait ScalarParam: IntoParam {}
+
+/// Captures a scalar parameter `p` (used by the macro's expansion).
 #[inline]
-pub fn param<P: IntoParam>(p: P) -> ParamValue {
+pub fn param<P: ScalarParam>(p: P) -> ParamValue {
     p.into_param()
 }
 

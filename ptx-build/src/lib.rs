@@ -119,7 +119,7 @@ mod tests {
         )
         .unwrap();
         fs::write(dir.join("c.txt"), "kernel!(exp(x_i))").unwrap();
-        let found = scan(&[dir.clone()]);
+        let found = scan(std::slice::from_ref(&dir));
         fs::remove_dir_all(&dir).unwrap();
         assert_eq!(found.len(), 2, "{found:?}");
         let ok = found[0].canonical.as_deref().expect("a.rs compiles");
