@@ -13,26 +13,17 @@
 //! is hard enough for plain f32 accumulation (which loses digits once the running sum dwarfs the
 //! terms, and drops terms below half an ulp of it entirely).
 
+mod common;
+
+use common::Rng;
 use keops::prelude::*;
 
 const M: usize = 1_000_000;
 const REL: f64 = 1e-5;
 
-/// Deterministic uniform numbers in [0, 1) (splitmix64).
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        (z >> 11) as f64 / (1u64 << 53) as f64
-    }
-    /// Log-uniform in [1e-3, 1e3], as f32.
-    fn log_uniform(&mut self) -> f32 {
-        10f64.powf(-3.0 + 6.0 * self.next()) as f32
-    }
+/// Log-uniform in [1e-3, 1e3], as f32.
+fn log_uniform(rng: &mut Rng) -> f32 {
+    rng.log_uniform(-3.0, 3.0) as f32
 }
 
 fn rel(got: f32, want: f64) -> f64 {
@@ -69,8 +60,8 @@ fn compare(what: &str, got: &[f32], rows: usize, term: impl Fn(usize, usize) -> 
 /// `sum_j x_i * b_j` with b_j log-uniform in [1e-3, 1e3]: positive terms spanning six decades.
 #[test]
 fn log_uniform_terms() {
-    let mut rng = Rng(1);
-    let b: Vec<f32> = (0..M).map(|_| rng.log_uniform()).collect();
+    let mut rng = Rng::new(1);
+    let b: Vec<f32> = (0..M).map(|_| log_uniform(&mut rng)).collect();
     let x: Vec<f32> = vec![1.0, 0.5, 3.0];
     let out = kernel!(sum_j(x_i * b_j)).x_i(&x).b_j(&b).eval().unwrap();
     // The engine multiplies in f32: the reference takes the same rounded f32 products, summed in f64.
@@ -84,9 +75,9 @@ fn log_uniform_terms() {
 /// kernel values alone, through a kernel matrix's `matvec`.
 #[test]
 fn kernel_values_times_log_uniform_weights() {
-    let mut rng = Rng(2);
-    let y: Vec<f32> = (0..M).map(|_| (4.0 * rng.next()) as f32).collect();
-    let b: Vec<f32> = (0..M).map(|_| rng.log_uniform()).collect();
+    let mut rng = Rng::new(2);
+    let y: Vec<f32> = (0..M).map(|_| (4.0 * rng.unit()) as f32).collect();
+    let b: Vec<f32> = (0..M).map(|_| log_uniform(&mut rng)).collect();
     let x: Vec<f32> = vec![0.0, 0.7, 2.0, 3.9];
     let g = 1.0f32;
     // The f32 term exactly as the engine computes it, and in f64 from the same f32 inputs.
@@ -125,8 +116,8 @@ fn kernel_values_times_log_uniform_weights() {
 /// The same over i: `sum_i` with 10^6 reduced i points and a few output rows.
 #[test]
 fn sum_over_i_log_uniform() {
-    let mut rng = Rng(3);
-    let a: Vec<f32> = (0..M).map(|_| rng.log_uniform()).collect();
+    let mut rng = Rng::new(3);
+    let a: Vec<f32> = (0..M).map(|_| log_uniform(&mut rng)).collect();
     let y: Vec<f32> = vec![2.0, 0.25];
     let out = kernel!(sum_i(a_i * y_j)).a_i(&a).y_j(&y).eval().unwrap();
     compare("sum_i a_i * y_j", &out, y.len(), |jrow, i| {

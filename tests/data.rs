@@ -7,28 +7,13 @@
 //! Tolerance: |got - want| <= tol * sum_j |term_ij| (the sum of the absolute values of the
 //! reduced terms, from the f64 reference), tol = 1e-5 for f32 and 1e-12 for f64.
 
+mod common;
+
+use common::Rng;
 use keops::prelude::*;
 use nalgebra::{DMatrix, DVector};
 
 // ---------------------------------------------------------------- helpers
-
-/// Deterministic uniform numbers in [lo, hi) (splitmix64).
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        (z >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn vec<T: Real>(&mut self, n: usize, lo: f64, hi: f64) -> Vec<T> {
-        (0..n)
-            .map(|_| T::from_f64(lo + (hi - lo) * self.next()))
-            .collect()
-    }
-}
 
 fn tol<T: Real>() -> f64 {
     if std::mem::size_of::<T>() == 4 {
@@ -124,10 +109,10 @@ const SIZES: &[(usize, usize)] = &[
 
 /// One formula, every binding of (x: (n, 3), y: (m, 3), b: (m, 2)).
 fn all_bindings<T: Real + nalgebra::Scalar>(n: usize, m: usize, seed: u64) {
-    let mut rng = Rng(seed);
-    let xf: Vec<T> = rng.vec(n * 3, 0.0, 2.0);
-    let yf: Vec<T> = rng.vec(m * 3, 0.0, 2.0);
-    let bf: Vec<T> = rng.vec(m * 2, -1.0, 1.0);
+    let mut rng = Rng::new(seed);
+    let xf: Vec<T> = rng.reals(n * 3, 0.0, 2.0);
+    let yf: Vec<T> = rng.reals(m * 3, 0.0, 2.0);
+    let bf: Vec<T> = rng.reals(m * 2, -1.0, 1.0);
     let g = 1.5;
     let r = reference(&f64s(&xf), &f64s(&yf), &f64s(&bf), 3, 2, gauss(g));
     let what = |s: &str| format!("{s} n={n} m={m}");
@@ -220,7 +205,7 @@ fn all_bindings<T: Real + nalgebra::Scalar>(n: usize, m: usize, seed: u64) {
     assert_eq!(once.clone().into_vec(), buf);
 
     // An output fed back as input: out (n, 2) becomes the b_j of a reduction over the n points.
-    let z: Vec<T> = rng.vec(7 * 3, 0.0, 2.0);
+    let z: Vec<T> = rng.reals(7 * 3, 0.0, 2.0);
     let back = f
         .x_i(View::new(&z, 3).unwrap())
         .y_j(&xa)
@@ -249,10 +234,10 @@ fn all_bindings_f32() {
 
 /// Scalar points: `&Vec<T>`, `&[T]`, `View::new(.., 1)`, `&DVector`, `&DMatrix` with one column.
 fn line_bindings<T: Real + nalgebra::Scalar>(n: usize, m: usize, seed: u64) {
-    let mut rng = Rng(seed);
-    let x: Vec<T> = rng.vec(n, -2.0, 2.0);
-    let y: Vec<T> = rng.vec(m, -2.0, 2.0);
-    let b: Vec<T> = rng.vec(m, 0.0, 1.0);
+    let mut rng = Rng::new(seed);
+    let x: Vec<T> = rng.reals(n, -2.0, 2.0);
+    let y: Vec<T> = rng.reals(m, -2.0, 2.0);
+    let b: Vec<T> = rng.reals(m, 0.0, 1.0);
     let g = 0.7;
     let r = reference(&f64s(&x), &f64s(&y), &f64s(&b), 1, 1, gauss(g));
     let what = |s: &str| format!("{s} n={n} m={m}");
@@ -298,11 +283,11 @@ fn line_bindings_both_precisions() {
 
 /// `K v` with `v` bound every way, one and several columns.
 fn matvec_bindings<T: Real + nalgebra::Scalar>(n: usize, m: usize, seed: u64) {
-    let mut rng = Rng(seed);
-    let xf: Vec<T> = rng.vec(n * 2, 0.0, 2.0);
-    let yf: Vec<T> = rng.vec(m * 2, 0.0, 2.0);
-    let v1: Vec<T> = rng.vec(m, -1.0, 1.0);
-    let v3: Vec<T> = rng.vec(m * 3, -1.0, 1.0);
+    let mut rng = Rng::new(seed);
+    let xf: Vec<T> = rng.reals(n * 2, 0.0, 2.0);
+    let yf: Vec<T> = rng.reals(m * 2, 0.0, 2.0);
+    let v1: Vec<T> = rng.reals(m, -1.0, 1.0);
+    let v3: Vec<T> = rng.reals(m * 3, -1.0, 1.0);
     let s = 0.8;
     let g = 1.0 / (2.0 * s * s);
     let (x64, y64) = (f64s(&xf), f64s(&yf));
@@ -370,10 +355,10 @@ fn matvec_bindings_both_precisions() {
 /// `sum_j F(x_i, y_j) b_j` bound (X, Y, B) equals `sum_i F(y_j, x_i) a_i` bound x_i = Y, y_j = X,
 /// a_i = B: the same reduction written over the other index. F is not symmetric in its arguments.
 fn transposed<T: Real>(n: usize, m: usize, seed: u64) {
-    let mut rng = Rng(seed);
-    let xf: Vec<T> = rng.vec(n * 3, 0.0, 1.5);
-    let yf: Vec<T> = rng.vec(m * 3, 0.0, 1.5);
-    let bf: Vec<T> = rng.vec(m * 2, -1.0, 1.0);
+    let mut rng = Rng::new(seed);
+    let xf: Vec<T> = rng.reals(n * 3, 0.0, 1.5);
+    let yf: Vec<T> = rng.reals(m * 3, 0.0, 1.5);
+    let bf: Vec<T> = rng.reals(m * 2, -1.0, 1.0);
     let g = 0.9;
     let k = |a: &[f64], c: &[f64]| {
         let d2: f64 = a.iter().zip(c).map(|(a, c)| (a - c) * (a - c)).sum();
@@ -421,10 +406,10 @@ struct Data {
 }
 
 fn data(n: usize, m: usize, seed: u64) -> Data {
-    let mut rng = Rng(seed);
-    let xf: Vec<f64> = rng.vec(n * 3, 0.0, 2.0);
-    let yf: Vec<f64> = rng.vec(m * 3, 0.0, 2.0);
-    let bf: Vec<f64> = rng.vec(m * 2, -1.0, 1.0);
+    let mut rng = Rng::new(seed);
+    let xf: Vec<f64> = rng.reals(n * 3, 0.0, 2.0);
+    let yf: Vec<f64> = rng.reals(m * 3, 0.0, 2.0);
+    let bf: Vec<f64> = rng.reals(m * 2, -1.0, 1.0);
     Data {
         x: points(&xf),
         y: points(&yf),
@@ -583,11 +568,11 @@ fn formula_is_reusable_with_other_data() {
     let g = 0.6;
     let f = kernel!(sum_j(exp(-sqdist(x_i, y_j) * g) * b_j));
     for (s, &(n, m)) in SIZES.iter().take(4).enumerate() {
-        let mut rng = Rng(1000 + s as u64);
+        let mut rng = Rng::new(1000 + s as u64);
         let dim = 1 + s; // 1, 2, 3, 4
-        let xf: Vec<f64> = rng.vec(n * dim, 0.0, 1.0);
-        let yf: Vec<f64> = rng.vec(m * dim, 0.0, 1.0);
-        let bf: Vec<f64> = rng.vec(m * 5, -1.0, 1.0);
+        let xf: Vec<f64> = rng.reals(n * dim, 0.0, 1.0);
+        let yf: Vec<f64> = rng.reals(m * dim, 0.0, 1.0);
+        let bf: Vec<f64> = rng.reals(m * 5, -1.0, 1.0);
         let r = reference(&xf, &yf, &bf, dim, 5, gauss(g));
         let out = f
             .x_i(View::new(&xf, dim).unwrap())

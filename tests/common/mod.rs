@@ -43,6 +43,16 @@ impl Rng {
         (0..n).map(|_| self.range(lo, hi)).collect()
     }
 
+    /// `n` values uniform in `[lo, hi)`, in precision `T`.
+    pub fn reals<T: keops::Real>(&mut self, n: usize, lo: f64, hi: f64) -> Vec<T> {
+        (0..n).map(|_| T::from_f64(self.range(lo, hi))).collect()
+    }
+
+    /// Log-uniform in `[10^lo, 10^hi)`.
+    pub fn log_uniform(&mut self, lo: f64, hi: f64) -> f64 {
+        10f64.powf(self.range(lo, hi))
+    }
+
     /// An integer uniform in `lo..=hi`.
     pub fn int(&mut self, lo: i64, hi: i64) -> i64 {
         lo + (self.next_u64() % (hi - lo + 1) as u64) as i64
