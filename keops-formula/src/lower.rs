@@ -2,7 +2,7 @@
 //!
 //! Dimension inference: every data variable and parameter starts in a class of its own; an
 //! entrywise operation between two vectors merges their classes (union-find), a scalar broadcasts.
-//! A class holding only parameters is scalar unless annotated. Errors are collected, and a
+//! A parameter is a scalar unless annotated with its dimension. Errors are collected, and a
 //! sub-expression that failed yields `None`, which its parents pass on silently: one mistake, one
 //! message. Checks that only need the names of the formula (unused annotations, a missing i or j
 //! variable) look at its syntax, so that they neither depend on nor follow from other errors.
@@ -53,9 +53,6 @@ struct Builder<'c> {
     names: HashMap<String, usize>,
     decls: HashMap<String, (usize, Span)>,
     elems: Vec<(usize, usize, Span)>,
-    /// `dot`/`sqdist` of a scalar and an operand whose class holds only parameters so far: an
-    /// error unless that class ends up scalar. (class, span, operation name)
-    pair_checks: Vec<(usize, Span, String)>,
     /// Indices reduced by a reduction nested inside the formula (an error, but it tells which
     /// variables are out of place).
     nested: HashSet<Role>,
@@ -76,7 +73,6 @@ pub fn lower(input: &Input, cx: &mut Ctxt) -> Option<Formula> {
         names: HashMap::new(),
         decls: HashMap::new(),
         elems: Vec::new(),
-        pair_checks: Vec::new(),
         nested: HashSet::new(),
         red_stack: Vec::new(),
     };
@@ -728,32 +724,21 @@ impl Builder<'_> {
                     }
                     RShape::Scalar
                 }
-                (RShape::Vec(c), RShape::Scalar) | (RShape::Scalar, RShape::Vec(c)) => {
-                    let r = self.find(c);
-                    let undecided = !self.classes[r].has_data
-                        && self.classes[r].fixed.is_none()
-                        && self.classes[r].concats.is_empty();
+                (RShape::Vec(_), RShape::Scalar) | (RShape::Scalar, RShape::Vec(_)) => {
                     let opname = op.canonical_name();
-                    if undecided {
-                        // Only parameters so far: fine if they turn out scalar.
-                        let span = at.to_token_stream().span();
-                        self.pair_checks.push((c, span, opname));
+                    let (v, s) = if shapes[0] == RShape::Scalar {
+                        (name(1), name(0))
                     } else {
-                        let (v, s) = if shapes[0] == RShape::Scalar {
-                            (name(1), name(0))
-                        } else {
-                            (name(0), name(1))
-                        };
-                        self.cx.error_at(
-                            at,
-                            format!(
-                                "`{opname}` needs two vectors of the same dimension (or two scalars), \
-                                 but {v} is a vector and {s} is a scalar"
-                            ),
-                        );
-                        return None;
-                    }
-                    RShape::Scalar
+                        (name(0), name(1))
+                    };
+                    self.cx.error_at(
+                        at,
+                        format!(
+                            "`{opname}` needs two vectors of the same dimension (or two scalars), \
+                             but {v} is a vector and {s} is a scalar"
+                        ),
+                    );
+                    return None;
                 }
             },
             Typing::SameShape => shapes[0],
@@ -839,7 +824,6 @@ impl Builder<'_> {
             }
             let shape = match rc.fixed {
                 Some((1, _)) => Shape::Scalar,
-                None if !rc.has_data && rc.concats.is_empty() => Shape::Scalar,
                 fixed => {
                     let slot = if fixed.is_none() {
                         slots.push(classes.len());
@@ -930,17 +914,6 @@ impl Builder<'_> {
                 }
             })
             .collect();
-        for (c, span, opname) in std::mem::take(&mut self.pair_checks) {
-            if resolve(&mut self, RShape::Vec(c)) != Shape::Scalar {
-                self.cx.error_span(
-                    span,
-                    format!(
-                        "`{opname}` needs two vectors of the same dimension (or two scalars), \
-                         but one operand is a vector and the other a scalar"
-                    ),
-                );
-            }
-        }
         if reduction == Reduction::Kernel && nodes[root].shape != Shape::Scalar {
             self.cx.error_at(
                 body,

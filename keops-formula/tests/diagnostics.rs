@@ -309,7 +309,7 @@ fn fixed_dimension_mismatch() {
 }
 
 #[test]
-fn dot_of_a_parameter_and_a_scalar_is_checked_once_dimensions_are_known() {
+fn dot_of_a_vector_parameter_and_a_scalar_is_an_error() {
     // An unannotated `c` is a scalar: fine...
     let f = ok(quote!(dot(c, 2) * sqdist(x_i, y_j * c)));
     assert_eq!(f.params[0].shape, Shape::Scalar);
