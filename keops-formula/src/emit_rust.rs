@@ -4,7 +4,7 @@
 //! that the runtime's tiled engine drives.
 
 use proc_macro2::{Ident, Literal, TokenStream};
-use quote::{format_ident, quote, quote_spanned};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
 
 use crate::ir::*;
 use crate::op::Op;
@@ -768,5 +768,3 @@ impl Emitter<'_> {
         }
     }
 }
-
-use quote::ToTokens;
