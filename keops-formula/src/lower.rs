@@ -1,6 +1,6 @@
 //! syn's expression tree -> the IR: names to roles, functions to operations, shapes inferred.
 //!
-//! Dimension inference: every data variable and parameter starts in a class of its own; an
+//! Dimension inference: every data variable and annotated parameter starts in a class of its own; an
 //! entrywise operation between two vectors merges their classes (union-find), a scalar broadcasts.
 //! A parameter is a scalar unless annotated with its dimension. Errors are collected, and a
 //! sub-expression that failed yields `None`, which its parents pass on silently: one mistake, one
@@ -31,7 +31,6 @@ struct RawClass {
     /// What fixed the dimension (an annotated name, or a concatenation), for messages.
     fixed_by: String,
     concats: Vec<(RShape, RShape, Span)>,
-    has_data: bool,
     label: String,
 }
 
@@ -287,13 +286,12 @@ impl Builder<'_> {
         r
     }
 
-    fn new_class(&mut self, fixed: Option<(usize, Span)>, has_data: bool, label: String) -> usize {
+    fn new_class(&mut self, fixed: Option<(usize, Span)>, label: String) -> usize {
         let id = self.classes.len();
         self.classes.push(RawClass {
             fixed,
             fixed_by: label.clone(),
             concats: Vec::new(),
-            has_data,
             label,
         });
         self.parent.push(id);
@@ -336,7 +334,6 @@ impl Builder<'_> {
             self.classes[ra].fixed = self.classes[rb].fixed;
             self.classes[ra].fixed_by = self.classes[rb].fixed_by.clone();
         }
-        self.classes[ra].has_data |= self.classes[rb].has_data;
         true
     }
 
@@ -549,7 +546,7 @@ impl Builder<'_> {
         let shape = match decl {
             Some((1, _)) => RShape::Scalar,
             None if role.is_none() => RShape::Scalar,
-            _ => RShape::Vec(self.new_class(decl, role.is_some(), name.clone())),
+            _ => RShape::Vec(self.new_class(decl, name.clone())),
         };
         let op = match role {
             Some(role) => {
@@ -759,7 +756,7 @@ impl Builder<'_> {
             }
             Typing::Concat => {
                 let label = at.to_token_stream().to_string();
-                let c = self.new_class(None, false, label);
+                let c = self.new_class(None, label);
                 let span = at.to_token_stream().span();
                 self.classes[c].concats.push((shapes[0], shapes[1], span));
                 RShape::Vec(c)
