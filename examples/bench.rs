@@ -5,31 +5,13 @@
 //! cargo run --release --example bench [-- --n 10000 --reps 5]
 //! ```
 
+mod common;
+
 use std::hint::black_box;
-use std::time::Instant;
+
+use common::{best_of, Rng};
 
 use keops::prelude::*;
-
-/// Deterministic xorshift64* in [0, 1).
-struct Rng(u64);
-impl Rng {
-    fn uniform(&mut self) -> f64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
-fn best_of(reps: usize, mut f: impl FnMut()) -> f64 {
-    (0..reps)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed().as_secs_f64()
-        })
-        .fold(f64::INFINITY, f64::min)
-}
 
 /// The baseline: `out_i = sum_j exp(-(x_i - y_j)^2 / (2 s^2)) v_j`, one thread, in f32 like the data.
 fn naive_gaussian_1d(x: &[f32], y: &[f32], v: &[f32], s: f32, out: &mut [f32]) {
