@@ -42,15 +42,7 @@ pub mod __private {
                 var: name.to_string(),
             });
         }
-        if let Some((row, col, value)) = v.find_non_finite() {
-            return Err(KeopsError::NonFinite {
-                var: name.to_string(),
-                row,
-                col,
-                value,
-            });
-        }
-        Ok(())
+        v.check_finite(name)
     }
 
     /// Checks that all variables of one index have the same number of rows; returns it.

@@ -125,14 +125,7 @@ impl<T: Real, B: BoundKernel<T>> KernelMatrix<T, B> {
                 dim: v.dim(),
             });
         }
-        if let Some((row, col, value)) = v.find_non_finite() {
-            return Err(KeopsError::NonFinite {
-                var: "the vector".to_string(),
-                row,
-                col,
-                value,
-            });
-        }
+        v.check_finite("the vector")?;
         self.bound.matvec_run(v.as_slice(), v.dim(), out);
         Ok(())
     }

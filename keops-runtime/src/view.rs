@@ -95,12 +95,17 @@ impl<'a, T: Real> View<'a, T> {
         }
     }
 
-    /// First non-finite entry, as (row, column, value).
-    pub fn find_non_finite(&self) -> Option<(usize, usize, f64)> {
-        self.data
-            .iter()
-            .position(|v| !v.is_finite())
-            .map(|p| (p / self.dim, p % self.dim, self.data[p].to_f64()))
+    /// [`KeopsError::NonFinite`] naming `name` and the first NaN or infinite entry, if any.
+    pub fn check_finite(&self, name: &str) -> Result<(), KeopsError> {
+        match self.data.iter().position(|v| !v.is_finite()) {
+            None => Ok(()),
+            Some(p) => Err(KeopsError::NonFinite {
+                var: name.to_string(),
+                row: p / self.dim,
+                col: p % self.dim,
+                value: self.data[p].to_f64(),
+            }),
+        }
     }
 }
 
