@@ -45,12 +45,16 @@ extern crate self as keops;
 
 pub use keops_macros::kernel;
 pub use keops_runtime::{
-    IntoParam, IntoView, KeopsError, KernelMatrix, ParamValue, Real, Reduction, Rows, View, MAX_DIM,
+    ConjugateGradient, IntoParam, IntoView, KeopsError, KernelMatrix, LinearOperator, ParamValue,
+    Real, Reduction, Rows, Solution, SolveError, View, MAX_DIM,
 };
 
 /// `use keops::prelude::*` brings the macro and the types its results use.
 pub mod prelude {
-    pub use crate::{kernel, IntoView, KeopsError, KernelMatrix, Real, Reduction, Rows, View};
+    pub use crate::{
+        kernel, ConjugateGradient, IntoView, KeopsError, KernelMatrix, LinearOperator, Real,
+        Reduction, Rows, Solution, SolveError, View,
+    };
 }
 
 #[doc(hidden)]

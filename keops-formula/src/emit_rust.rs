@@ -421,8 +421,8 @@ impl Emitter<'_> {
             quote! {
                 #[doc = #doc]
                 #[inline]
-                pub fn #m<'a, T: #kr::Real>(&'a self, data: impl #kr::IntoView<'a, T>)
-                    -> __KeopsBuilder<'a, T, #(#tys),*>
+                pub fn #m<'f, 'a, T: #kr::Real>(&'f self, data: impl #kr::IntoView<'a, T>)
+                    -> __KeopsBuilder<'f, 'a, T, #(#tys),*>
                 {
                     __KeopsBuilder { __formula: self, #(#inits,)* __t: ::core::marker::PhantomData }
                 }
@@ -460,10 +460,10 @@ impl Emitter<'_> {
             let doc = format!("Binds `{}` to a point set.", vnames[k]);
             quote! {
                 #[allow(non_camel_case_types, non_snake_case, clippy::all)]
-                impl<'a, T: #kr::Real, #(#others),*> __KeopsBuilder<'a, T, #(#in_tys),*> {
+                impl<'f, 'a, T: #kr::Real, #(#others),*> __KeopsBuilder<'f, 'a, T, #(#in_tys),*> {
                     #[doc = #doc]
                     #[inline]
-                    pub fn #m(self, data: impl #kr::IntoView<'a, T>) -> __KeopsBuilder<'a, T, #(#out_tys),*> {
+                    pub fn #m(self, data: impl #kr::IntoView<'a, T>) -> __KeopsBuilder<'f, 'a, T, #(#out_tys),*> {
                         __KeopsBuilder { __formula: self.__formula, #(#moves,)* __t: ::core::marker::PhantomData }
                     }
                 }
@@ -625,10 +625,10 @@ impl Emitter<'_> {
 
             /// Binds the formula's variables by name.
             #[allow(non_camel_case_types, non_snake_case, dead_code, clippy::all)]
-            struct __KeopsBuilder<'a, T: #kr::Real, #(#states),*> {
-                __formula: &'a __KeopsFormula,
+            struct __KeopsBuilder<'f, 'a, T: #kr::Real, #(#states),*> {
+                __formula: &'f __KeopsFormula,
                 #(#vfields: #states,)*
-                __t: ::core::marker::PhantomData<fn() -> T>,
+                __t: ::core::marker::PhantomData<(fn() -> T, &'a ())>,
             }
 
             #(#setters)*
@@ -636,7 +636,7 @@ impl Emitter<'_> {
             #(#var_trait_defs)*
 
             #[allow(non_camel_case_types, non_snake_case, dead_code, clippy::all)]
-            impl<'a, T: #kr::Real, #(#states),*> __KeopsBuilder<'a, T, #(#states),*> {
+            impl<'f, 'a, T: #kr::Real, #(#states),*> __KeopsBuilder<'f, 'a, T, #(#states),*> {
                 fn __bind(self) -> ::core::result::Result<__KeopsBound<'a, T>, #kr::KeopsError> #bound_where {
                     #(let #vfields = self.#vfields.__view();)*
                     const SPEC: #kr::DimSpec = #kr::DimSpec {

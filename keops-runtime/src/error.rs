@@ -64,4 +64,39 @@ pub enum KeopsError {
     /// A vector multiplied by a kernel matrix has the wrong number of rows.
     #[error("the vector has {found} rows, but the kernel matrix has {expected} columns")]
     OperandLength { expected: usize, found: usize },
+    /// A solve needs a square operator (`K_xx`: the same points for both indices).
+    #[error("a solve needs a square matrix, this one is {rows} x {cols}: bind the same points to both variables (K_xx)")]
+    NotSquare { rows: usize, cols: usize },
+    /// The ridge `alpha` of `(alpha I + K) a = b` must be finite and non-negative.
+    #[error("alpha must be finite and >= 0 (got {alpha})")]
+    InvalidAlpha { alpha: f64 },
+    /// A solver tolerance must be finite and positive.
+    #[error("the tolerance must be finite and > 0 (got {tolerance})")]
+    InvalidTolerance { tolerance: f64 },
+    /// Conjugate gradient met `p^T (alpha I + K) p <= 0`: the operator is not positive definite.
+    #[error("the operator is not positive definite: p^T (alpha I + K) p = {curvature:e} at iteration {iteration} (right-hand side column {column}); use a positive definite kernel with the same points on both sides, or a larger alpha")]
+    NotPositiveDefinite {
+        iteration: usize,
+        column: usize,
+        curvature: f64,
+    },
+    /// Conjugate gradient reached its iteration cap (see [`SolveError`](crate::SolveError), which
+    /// also keeps the last iterate).
+    #[error("conjugate gradient did not converge: relative residual {residual:.3e} after {iterations} iterations (tolerance {tolerance:.1e}){}", stagnation_hint(*.stagnated))]
+    NotConverged {
+        iterations: usize,
+        residual: f64,
+        tolerance: f64,
+        /// The residual stopped decreasing before the iteration cap.
+        stagnated: bool,
+    },
+}
+
+/// What a stalled solve tells its user.
+pub(crate) fn stagnation_hint(stagnated: bool) -> &'static str {
+    if stagnated {
+        "; the residual stopped decreasing: the products' precision limits the attainable accuracy (in f32 about 1e-6 relative), use f64 data or a larger tolerance"
+    } else {
+        "; raise max_iterations or alpha"
+    }
 }

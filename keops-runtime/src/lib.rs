@@ -8,6 +8,7 @@ mod matrix;
 pub mod ops;
 mod param;
 mod real;
+mod solve;
 mod view;
 
 pub use dims::MAX_DIM;
@@ -16,6 +17,7 @@ pub use error::KeopsError;
 pub use matrix::{BoundKernel, BoundReduction, KernelMatrix, Reduction};
 pub use param::{IntoParam, ParamOfDim, ParamValue, ScalarParam};
 pub use real::Real;
+pub use solve::{ConjugateGradient, LinearOperator, Solution, SolveError};
 pub use view::{IntoView, Rows, View};
 
 /// Used by the code `kernel!` generates; not a stable API.

@@ -85,6 +85,9 @@ impl<T: Real, B: BoundKernel<T>> KernelMatrix<T, B> {
             _t: PhantomData,
         }
     }
+    pub(crate) fn bound(&self) -> &B {
+        &self.bound
+    }
     /// Number of rows (i points).
     pub fn nrows(&self) -> usize {
         self.bound.nrows()
