@@ -534,6 +534,53 @@ impl Emitter<'_> {
         };
         let dispatch = self.dispatch(0, &mut Vec::new(), &mut Vec::new(), &run_leaf);
 
+        // The GPU view of the bound formula: kernel names, arguments, shapes.
+        let gpu_id = crate::emit_cuda::formula_id(f);
+        let gpu_source = crate::emit_cuda::emit(f).0;
+        let gpu_matvec = f.reduction == Reduction::Kernel;
+        let gpu_slots = crate::emit_cuda::gpu_slots(f);
+        let slot_dims = gpu_slots.iter().map(|&k| {
+            let k = Literal::usize_unsuffixed(k);
+            quote!(self.__dims[#k])
+        });
+        let arm_table = (0..gpu_slots.len()).map(|s| {
+            let (exact, buckets) = crate::emit_cuda::gpu_arms(s);
+            let exact = exact.iter().map(|&n| Literal::usize_unsuffixed(n));
+            let buckets = buckets.iter().map(|&n| Literal::usize_unsuffixed(n));
+            quote!((&[#(#exact),*], &[#(#buckets),*]))
+        });
+        let var_slices = vfields.iter().map(|fd| quote!(self.#fd.as_slice()));
+        let param_slices = pfields.iter().map(|fd| quote!(&self.#fd[..]));
+        let inner_width = f.vars_of(inner).map(|(_, v)| match v.shape {
+            Shape::Scalar => quote!(1),
+            Shape::Vector(k) => {
+                let k = Literal::usize_unsuffixed(k);
+                quote!(self.__dims[#k])
+            }
+        });
+        let gpu_out_dim = if gpu_matvec {
+            quote!(1)
+        } else {
+            out_dim.clone()
+        };
+        let gpu_method = quote! {
+            fn gpu_task(&self) -> #kr::GpuTask<'_, T> {
+                #kr::GpuTask {
+                    id: #gpu_id,
+                    source: #kr::cuda_source!(#gpu_source),
+                    matvec: #gpu_matvec,
+                    slot_dims: ::std::vec![#(#slot_dims),*],
+                    arm_table: &[#(#arm_table),*],
+                    vars: ::std::vec![#(#var_slices),*],
+                    params: ::std::vec![#(#param_slices),*],
+                    dims: self.__dims.clone(),
+                    inner_width: 0 #(+ #inner_width)*,
+                    n_out: #n_out,
+                    n_red: #n_red,
+                    out_dim: #gpu_out_dim,
+                }
+            }
+        };
         let (run_trait, run_method) = match f.reduction {
             Reduction::Kernel => (
                 quote!(#kr::BoundKernel<T>),
@@ -544,6 +591,7 @@ impl Emitter<'_> {
                         let b = self;
                         #dispatch
                     }
+                    #gpu_method
                 },
             ),
             _ => (
@@ -555,6 +603,7 @@ impl Emitter<'_> {
                         let b = self;
                         #dispatch
                     }
+                    #gpu_method
                 },
             ),
         };

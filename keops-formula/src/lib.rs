@@ -2,6 +2,7 @@
 //! formula (syn) -> IR -> check roles and dimensions -> simplify -> emit Rust (and, later, CUDA C).
 
 mod ctxt;
+pub mod emit_cuda;
 pub mod emit_rust;
 pub mod ir;
 mod lower;

@@ -42,3 +42,19 @@ fn errors_expand_to_compile_errors() {
     let file: syn::File = syn::parse2(quote!(fn f() { let k = #expansion; })).unwrap();
     insta::assert_snapshot!(prettyplease::unparse(&file));
 }
+
+/// The CUDA C++ of a formula (without the shared prelude): reviewed like the Rust expansion.
+fn cuda(tokens: TokenStream) -> String {
+    let f = keops_formula::analyze(tokens).expect("a valid formula");
+    keops_formula::emit_cuda::emit(&f).0
+}
+
+#[test]
+fn gaussian_kernel_cuda() {
+    insta::assert_snapshot!(cuda(quote!(exp(-sqnorm(x_i - y_j) / (2 * s * s)))));
+}
+
+#[test]
+fn sum_j_vector_output_cuda() {
+    insta::assert_snapshot!(cuda(quote!(sum_j(exp(-sqdist(x_i, y_j) / s) * b_j))));
+}

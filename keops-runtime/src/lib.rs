@@ -4,6 +4,7 @@
 mod dims;
 mod engine;
 mod error;
+pub mod gpu;
 mod matrix;
 pub mod ops;
 mod param;
@@ -14,6 +15,7 @@ mod view;
 pub use dims::MAX_DIM;
 pub use engine::{BLOCK, TILE};
 pub use error::KeopsError;
+pub use gpu::GpuTask;
 pub use matrix::{BoundKernel, BoundReduction, KernelMatrix, Reduction};
 pub use param::{IntoParam, ParamOfDim, ParamValue, ScalarParam};
 pub use real::Real;
@@ -23,8 +25,10 @@ pub use view::{IntoView, Rows, View};
 /// Used by the code `kernel!` generates; not a stable API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::__keops_cuda_source as cuda_source;
     pub use crate::dims::{ClassSpec, DimSpec, ElemSpec, OperandSpec};
     pub use crate::engine::{matvec, sum_reduce, RowKernel, Value};
+    pub use crate::gpu::GpuTask;
     pub use crate::ops;
     pub use crate::ops::{Fixed, Len, Upto};
     pub use crate::param::{param, param_of_dim};

@@ -2,7 +2,7 @@
 
 use std::marker::PhantomData;
 
-use crate::{IntoView, KeopsError, Real, Rows};
+use crate::{GpuTask, IntoView, KeopsError, Real, Rows};
 
 /// A `sum_j` / `sum_i` formula with its data bound (implemented by the macro's expansion).
 pub trait BoundReduction<T: Real>: Sync {
@@ -12,6 +12,8 @@ pub trait BoundReduction<T: Real>: Sync {
     fn out_dim(&self) -> usize;
     /// Runs the reduction; `out.len() == out_rows() * out_dim()` (checked by the caller).
     fn run_into(&self, out: &mut [T]);
+    /// The formula and its data as a GPU kernel launch needs them.
+    fn gpu_task(&self) -> GpuTask<'_, T>;
 }
 
 /// A scalar formula `K(x_i, y_j)` with its data bound (implemented by the macro's expansion).
@@ -22,6 +24,8 @@ pub trait BoundKernel<T: Real>: Sync {
     fn ncols(&self) -> usize;
     /// `out = K v`, `v` is `(ncols, nv)`, `out` is `(nrows, nv)`; lengths checked by the caller.
     fn matvec_run(&self, v: &[T], nv: usize, out: &mut [T]);
+    /// The formula and its data as a GPU kernel launch needs them.
+    fn gpu_task(&self) -> GpuTask<'_, T>;
 }
 
 /// A reduction `a_i = sum_j F(x_i, y_j, ...)` (or over i) with its data bound, ready to run.
@@ -46,6 +50,11 @@ impl<T: Real, B: BoundReduction<T>> Reduction<T, B> {
     /// Entries per output row.
     pub fn dim(&self) -> usize {
         self.bound.out_dim()
+    }
+    /// The formula and its data as a GPU kernel launch needs them.
+    #[doc(hidden)]
+    pub fn gpu_task(&self) -> GpuTask<'_, T> {
+        self.bound.gpu_task()
     }
     /// Evaluates the reduction into a new `(rows, dim)` array.
     pub fn eval(&self) -> Rows<T> {
@@ -95,6 +104,11 @@ impl<T: Real, B: BoundKernel<T>> KernelMatrix<T, B> {
     /// Number of columns (j points).
     pub fn ncols(&self) -> usize {
         self.bound.ncols()
+    }
+    /// The formula and its data as a GPU kernel launch needs them.
+    #[doc(hidden)]
+    pub fn gpu_task(&self) -> GpuTask<'_, T> {
+        self.bound.gpu_task()
     }
     /// `K v` for `v` of shape `(ncols, k)`: `(K v)_i = sum_j K_ij v_j`, shape `(nrows, k)`.
     pub fn matvec<'v>(&self, v: impl IntoView<'v, T>) -> Result<Rows<T>, KeopsError> {

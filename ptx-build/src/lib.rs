@@ -2,8 +2,8 @@
 //! invocation in its `src/`, `examples/`, `tests/` and `benches/` and checks each formula with the
 //! same compiler the macro uses (keops-formula: one source of truth).
 //!
-//! This is the skeleton the GPU work fills: it already writes the list of canonical formulas to
-//! `OUT_DIR/keops-formulas.txt`; emitting CUDA and running nvcc come with the CUDA emitter.
+//! It writes the list of canonical formulas to `OUT_DIR/keops-formulas.txt`, one CUDA module with
+//! every formula's kernels to `OUT_DIR/keops.cu`, and the host-emulation header next to it.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -16,6 +16,8 @@ pub struct Invocation {
     pub file: PathBuf,
     /// The formula's canonical text (`None` when it does not compile; the macro reports why).
     pub canonical: Option<String>,
+    /// The checked formula (`None` when it does not compile).
+    pub formula: Option<keops_formula::Formula>,
 }
 
 /// Finds `kernel!` invocations in the Rust files below `dirs`.
@@ -36,10 +38,11 @@ pub fn scan(dirs: &[PathBuf]) -> Vec<Invocation> {
         let mut v = Finder(Vec::new());
         v.visit_file(&ast);
         for tokens in v.0 {
-            let canonical = keops_formula::analyze(tokens).ok().map(|f| f.canonical());
+            let formula = keops_formula::analyze(tokens).ok();
             out.push(Invocation {
                 file: file.clone(),
-                canonical,
+                canonical: formula.as_ref().map(|f| f.canonical()),
+                formula,
             });
         }
     }
@@ -97,6 +100,15 @@ pub fn build() {
         }
     }
     fs::write(out.join("keops-formulas.txt"), text).expect("OUT_DIR is writable");
+    // One CUDA module with every formula's kernels (the prelude once, formulas deduplicated).
+    let (cu, _names) =
+        keops_formula::emit_cuda::emit_module(found.iter().filter_map(|i| i.formula.as_ref()));
+    fs::write(out.join("keops.cu"), cu).expect("OUT_DIR is writable");
+    fs::write(
+        out.join("keops_host.h"),
+        keops_formula::emit_cuda::HOST_HEADER,
+    )
+    .expect("OUT_DIR is writable");
 }
 
 #[cfg(test)]

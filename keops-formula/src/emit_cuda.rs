@@ -1,0 +1,606 @@
+//! Emits the CUDA C++ of a formula: one templated device routine that runs the whole reduction
+//! (KeOps' 1D scheme: a thread per output row, the reduction index loaded tile by tile into shared
+//! memory, the sum finalised in registers) and, per precision and per arm of run-time dimensions,
+//! an `extern "C"` kernel. Several blocks along `y` split the reduction range (split-j scheme);
+//! they write f64 partial sums that `keops_combine_*` (prelude.cuh) adds.
+//!
+//! Accumulation matches the CPU engine: each tile's terms are summed in the data's precision and
+//! the tile sums in f64. The same text compiles as host C++20 under `keops_host.h`, where blocks
+//! run in turn and a block's threads are real threads meeting at a barrier.
+
+use std::fmt::Write;
+
+use crate::ir::*;
+use crate::op::Op;
+
+/// Support code every generated `.cu` starts with (after `keops_host.h` on the host).
+pub const PRELUDE: &str = include_str!("cuda/prelude.cuh");
+
+/// The host emulation of the CUDA execution model (see the file's header comment).
+pub const HOST_HEADER: &str = include_str!("cuda/keops_host.h");
+
+/// Threads per block of every reduction kernel (`__launch_bounds__`).
+pub const BLOCK: usize = 256;
+
+/// Largest dimension a GPU kernel is compiled for (the largest bucket); larger dimensions run on
+/// the CPU engine.
+pub const GPU_MAX_DIM: usize = 256;
+
+/// Matvec kernels handle 1 or up to 8 columns of `v` per launch.
+pub const MATVEC_COLUMNS: [usize; 2] = [1, 8];
+
+/// The run-time dimension arms compiled for the GPU for the `s`-th run-time class: exact
+/// dimensions (loops fully unrolled, vectors in registers), then capacities of buckets.
+pub fn gpu_arms(s: usize) -> (&'static [usize], &'static [usize]) {
+    match s {
+        0 => (&[1, 2, 3, 4], &[16, GPU_MAX_DIM]),
+        1 => (&[1, 2, 3], &[GPU_MAX_DIM]),
+        _ => (&[], &[GPU_MAX_DIM]),
+    }
+}
+
+/// One arm: per run-time slot, `(capacity, exact)`.
+pub type Arm = Vec<(usize, bool)>;
+
+/// The run-time classes that select a GPU arm: a `concat` class is not one of them, its
+/// dimension and capacity are the sums of its parts'.
+pub fn gpu_slots(f: &Formula) -> Vec<usize> {
+    f.slots
+        .iter()
+        .copied()
+        .filter(|&k| f.classes[k].concat.is_none())
+        .collect()
+}
+
+/// Every arm of a formula with `slots` run-time classes.
+pub fn all_arms(slots: usize) -> Vec<Arm> {
+    let mut arms: Vec<Arm> = vec![Vec::new()];
+    for s in 0..slots {
+        let (exact, buckets) = gpu_arms(s);
+        let choices: Vec<(usize, bool)> = exact
+            .iter()
+            .map(|&n| (n, true))
+            .chain(buckets.iter().map(|&c| (c, false)))
+            .collect();
+        arms = arms
+            .into_iter()
+            .flat_map(|a| {
+                choices.iter().map(move |&c| {
+                    let mut a = a.clone();
+                    a.push(c);
+                    a
+                })
+            })
+            .collect();
+    }
+    arms
+}
+
+/// The name part of an arm: `e3` for exactly 3, `u16` for up to 16, joined by `_`.
+pub fn arm_name(arm: &[(usize, bool)]) -> String {
+    if arm.is_empty() {
+        return "fixed".into();
+    }
+    arm.iter()
+        .map(|&(n, exact)| format!("{}{n}", if exact { 'e' } else { 'u' }))
+        .collect::<Vec<_>>()
+        .join("_")
+}
+
+/// The arm for run-time dimensions `dims` (one per slot), or `None` when one exceeds
+/// [`GPU_MAX_DIM`].
+pub fn arm_for(dims: &[usize]) -> Option<Arm> {
+    dims.iter()
+        .enumerate()
+        .map(|(s, &d)| {
+            let (exact, buckets) = gpu_arms(s);
+            if exact.contains(&d) {
+                Some((d, true))
+            } else {
+                buckets.iter().find(|&&c| d <= c).map(|&c| (c, false))
+            }
+        })
+        .collect()
+}
+
+/// FNV-1a 64 of the canonical text: the name every generated kernel of the formula starts with.
+/// The macro and the build step compute it from the same IR, so they agree.
+pub fn formula_id(f: &Formula) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in f.canonical().bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("keops_{h:016x}")
+}
+
+/// What a kernel computes per output row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelKind {
+    /// `sum_j` / `sum_i`: the formula's value summed.
+    Reduce,
+    /// Kernel matrix times `v`, with at most this many columns of `v` per launch.
+    Matvec(usize),
+}
+
+impl KernelKind {
+    fn tag(self) -> String {
+        match self {
+            KernelKind::Reduce => "red".into(),
+            KernelKind::Matvec(c) => format!("mv{c}"),
+        }
+    }
+}
+
+/// The kinds of kernel a formula gets.
+pub fn kinds(f: &Formula) -> Vec<KernelKind> {
+    match f.reduction {
+        Reduction::Kernel => MATVEC_COLUMNS
+            .iter()
+            .map(|&c| KernelKind::Matvec(c))
+            .collect(),
+        _ => vec![KernelKind::Reduce],
+    }
+}
+
+/// Full name of one kernel: `keops_<hash>_<kind>_<f32|f64>_<arm>`.
+pub fn kernel_name(id: &str, kind: KernelKind, real: &str, arm: &str) -> String {
+    format!("{id}_{}_{real}_{arm}", kind.tag())
+}
+
+/// The CUDA C++ of one formula (without [`PRELUDE`]), and the names of its kernels.
+pub fn emit(f: &Formula) -> (String, Vec<String>) {
+    let id = formula_id(f);
+    let mut s = String::new();
+    let canonical = f.canonical().replace("*/", "* /");
+    let _ = writeln!(s, "// {id}: {canonical}");
+    let _ = writeln!(s, "namespace {id} {{");
+    for kind in kinds(f) {
+        s += &Body { f, kind }.emit();
+    }
+    let _ = writeln!(s, "}} // namespace {id}");
+    let mut names = Vec::new();
+    for kind in kinds(f) {
+        for arm in all_arms(gpu_slots(f).len()) {
+            let an = arm_name(&arm);
+            let targs: Vec<String> = arm
+                .iter()
+                .map(|&(c, e)| format!("{c}, {}", if e { "true" } else { "false" }))
+                .collect();
+            for (real, ty) in [("f32", "float"), ("f64", "double")] {
+                let name = kernel_name(&id, kind, real, &an);
+                let mut targs = targs.clone();
+                targs.insert(0, ty.to_string());
+                let _ = writeln!(
+                    s,
+                    "extern \"C\" __global__ void __launch_bounds__({BLOCK}) {name}(const KeopsArgs a) {{ {id}::run_{}<{}>(a); }}",
+                    kind.tag(),
+                    targs.join(", ")
+                );
+                names.push(name);
+            }
+        }
+    }
+    (s, names)
+}
+
+/// A whole `.cu` for several formulas: the prelude once, then each formula's code.
+pub fn emit_module<'a>(formulas: impl IntoIterator<Item = &'a Formula>) -> (String, Vec<String>) {
+    let mut s = String::from(PRELUDE);
+    s.push('\n');
+    let mut names = vec![
+        "keops_combine_f32".to_string(),
+        "keops_combine_f64".to_string(),
+    ];
+    let mut seen = std::collections::HashSet::new();
+    for f in formulas {
+        if seen.insert(formula_id(f)) {
+            let (code, n) = emit(f);
+            s += &code;
+            names.extend(n);
+        }
+    }
+    // Under host emulation, a table to find a reduction kernel by name.
+    s += "#ifdef KEOPS_HOST\nstruct KeopsKernelEntry { const char* name; void (*fn)(const KeopsArgs); };\n";
+    s += "static const KeopsKernelEntry keops_kernels[] = {\n";
+    for n in names.iter().filter(|n| !n.starts_with("keops_combine")) {
+        let _ = writeln!(s, "    {{\"{n}\", &{n}}},");
+    }
+    s += "    {nullptr, nullptr}};\n#endif\n";
+    (s, names)
+}
+
+struct Body<'f> {
+    f: &'f Formula,
+    kind: KernelKind,
+}
+
+fn node(i: NodeId) -> String {
+    format!("n{i}")
+}
+
+/// A literal of type `T` with the f64's exact value.
+fn literal(x: f64) -> String {
+    if x.is_nan() {
+        "T(NAN)".into()
+    } else if x.is_infinite() {
+        if x > 0.0 {
+            "T(INFINITY)".into()
+        } else {
+            "T(-INFINITY)".into()
+        }
+    } else {
+        format!("T({x:?})")
+    }
+}
+
+impl Body<'_> {
+    /// Length (run-time or constant) of class `k`.
+    fn len(&self, k: usize) -> String {
+        format!("l{k}")
+    }
+    /// Capacity (compile-time) of class `k`.
+    fn cap(&self, k: usize) -> String {
+        match self.f.classes[k].fixed {
+            Some(n) => n.to_string(),
+            None => format!("C{k}"),
+        }
+    }
+
+    fn scalar_op(op: Op, a: &[String]) -> String {
+        let x = || a[0].clone();
+        match op {
+            Op::Neg => format!("(-{})", x()),
+            Op::Add => format!("({} + {})", a[0], a[1]),
+            Op::Sub => format!("({} - {})", a[0], a[1]),
+            Op::Mul => format!("({} * {})", a[0], a[1]),
+            Op::Div => format!("({} / {})", a[0], a[1]),
+            Op::Exp => format!("exp({})", x()),
+            Op::Log => format!("log({})", x()),
+            Op::Sqrt => format!("sqrt({})", x()),
+            Op::Rsqrt => format!("keops_rsqrt({})", x()),
+            Op::Inv => format!("(T(1) / {})", x()),
+            Op::Square => format!("({0} * {0})", x()),
+            Op::Abs => format!("fabs({})", x()),
+            Op::Sign => format!("keops_sign({})", x()),
+            Op::Step => format!("keops_step({})", x()),
+            Op::Relu => format!("keops_relu({})", x()),
+            Op::Sin => format!("sin({})", x()),
+            Op::Cos => format!("cos({})", x()),
+            Op::Pow(n) => format!("keops_powi({}, {n})", x()),
+            Op::Powf => format!("pow({}, {})", a[0], a[1]),
+            Op::Min => format!("fmin({}, {})", a[0], a[1]),
+            Op::Max => format!("fmax({}, {})", a[0], a[1]),
+            Op::Clamp => format!("keops_clamp({}, {}, {})", a[0], a[1], a[2]),
+            Op::IfElse => format!("keops_ifelse({}, {}, {})", a[0], a[1], a[2]),
+            other => unreachable!("{other:?} is not entrywise"),
+        }
+    }
+
+    /// Reference to node `a` at entry `k` (a scalar broadcasts).
+    fn at(&self, a: NodeId, k: &str) -> String {
+        match self.f.nodes[a].shape {
+            Shape::Scalar => node(a),
+            Shape::Vector(_) => format!("{}[{k}]", node(a)),
+        }
+    }
+
+    /// C++ statements computing node `i`. `outer_row` / `inner_row` index the variables.
+    fn stmt(&self, i: NodeId, outer: Role) -> String {
+        let f = self.f;
+        let n = &f.nodes[i];
+        let id = node(i);
+        let arg = |k: usize| n.args[k];
+        match n.op {
+            Op::Var(v) => {
+                let var = &f.vars[v];
+                if var.role == outer {
+                    match var.shape {
+                        Shape::Scalar => format!("const T {id} = var{v}[oc];"),
+                        Shape::Vector(k) => {
+                            format!("const T* {id} = var{v} + oc * {};", self.len(k))
+                        }
+                    }
+                } else {
+                    match var.shape {
+                        Shape::Scalar => format!("const T {id} = sh{v}[jj];"),
+                        Shape::Vector(k) => {
+                            format!("const T* {id} = sh{v} + jj * {};", self.len(k))
+                        }
+                    }
+                }
+            }
+            Op::Param(p) => match f.params[p].shape {
+                Shape::Scalar => format!("const T {id} = par{p}[0];"),
+                Shape::Vector(_) => format!("const T* {id} = par{p};"),
+            },
+            Op::Const(c) => format!("const T {id} = {};", literal(c.0)),
+            op if op.typing() == crate::op::Typing::Entrywise => match n.shape {
+                Shape::Scalar => {
+                    let a: Vec<String> = n.args.iter().map(|&a| node(a)).collect();
+                    format!("const T {id} = {};", Self::scalar_op(op, &a))
+                }
+                Shape::Vector(k) => {
+                    let a: Vec<String> = n.args.iter().map(|&a| self.at(a, "k")).collect();
+                    format!(
+                        "T {id}[{}]; for (int k = 0; k < {}; ++k) {id}[k] = {};",
+                        self.cap(k),
+                        self.len(k),
+                        Self::scalar_op(op, &a)
+                    )
+                }
+            },
+            Op::SqNorm | Op::Norm | Op::Sum | Op::Normalize => {
+                let a = arg(0);
+                let an = node(a);
+                match (n.op, f.nodes[a].shape) {
+                    (Op::SqNorm, Shape::Scalar) => format!("const T {id} = {an} * {an};"),
+                    (Op::Norm, Shape::Scalar) => format!("const T {id} = fabs({an});"),
+                    (Op::Sum, Shape::Scalar) => format!("const T {id} = {an};"),
+                    (_, Shape::Scalar) => {
+                        format!("const T {id} = {an} * keops_rsqrt({an} * {an});")
+                    }
+                    (op, Shape::Vector(k)) => {
+                        let l = self.len(k);
+                        let acc = |term: &str| {
+                            format!(
+                                "T {id}_s = T(0); for (int k = 0; k < {l}; ++k) {id}_s += {term};"
+                            )
+                        };
+                        match op {
+                            Op::SqNorm => {
+                                format!("{} const T {id} = {id}_s;", acc(&format!("{an}[k] * {an}[k]")))
+                            }
+                            Op::Norm => format!(
+                                "{} const T {id} = sqrt({id}_s);",
+                                acc(&format!("{an}[k] * {an}[k]"))
+                            ),
+                            Op::Sum => format!("{} const T {id} = {id}_s;", acc(&format!("{an}[k]"))),
+                            _ => format!(
+                                "{} const T {id}_r = keops_rsqrt({id}_s); T {id}[{}]; for (int k = 0; k < {l}; ++k) {id}[k] = {an}[k] * {id}_r;",
+                                acc(&format!("{an}[k] * {an}[k]")),
+                                self.cap(k)
+                            ),
+                        }
+                    }
+                }
+            }
+            Op::Dot | Op::SqDist => {
+                let (a, b) = (node(arg(0)), node(arg(1)));
+                match (n.op, f.nodes[arg(0)].shape) {
+                    (Op::Dot, Shape::Scalar) => format!("const T {id} = {a} * {b};"),
+                    (_, Shape::Scalar) => {
+                        format!("const T {id} = ({a} - {b}) * ({a} - {b});")
+                    }
+                    (op, Shape::Vector(k)) => {
+                        let term = if op == Op::Dot {
+                            format!("{a}[k] * {b}[k]")
+                        } else {
+                            format!("({a}[k] - {b}[k]) * ({a}[k] - {b}[k])")
+                        };
+                        format!(
+                            "T {id}_s = T(0); for (int k = 0; k < {}; ++k) {id}_s += {term}; const T {id} = {id}_s;",
+                            self.len(k)
+                        )
+                    }
+                }
+            }
+            Op::Elem(idx) => {
+                let a = arg(0);
+                match f.nodes[a].shape {
+                    Shape::Scalar => format!("const T {id} = {};", node(a)),
+                    Shape::Vector(_) => format!("const T {id} = {}[{idx}];", node(a)),
+                }
+            }
+            Op::Concat => {
+                let Shape::Vector(k) = n.shape else {
+                    unreachable!("concat is a vector")
+                };
+                let mut s = format!("T {id}[{}]; int {id}_o = 0;", self.cap(k));
+                for &a in &n.args {
+                    match f.nodes[a].shape {
+                        Shape::Scalar => {
+                            let _ = write!(s, " {id}[{id}_o++] = {};", node(a));
+                        }
+                        Shape::Vector(ak) => {
+                            let _ = write!(
+                                s,
+                                " for (int k = 0; k < {}; ++k) {id}[{id}_o++] = {}[k];",
+                                self.len(ak),
+                                node(a)
+                            );
+                        }
+                    }
+                }
+                s
+            }
+            op => unreachable!("no CUDA emitter for {op:?}"),
+        }
+    }
+
+    fn live(&self) -> Vec<bool> {
+        let f = self.f;
+        let mut live = vec![false; f.nodes.len()];
+        live[f.root] = true;
+        for i in (0..f.nodes.len()).rev() {
+            if live[i] {
+                for &a in &f.nodes[i].args {
+                    live[a] = true;
+                }
+            }
+        }
+        live
+    }
+
+    /// The templated device routine `run_<kind><T, caps...>(const KeopsArgs&)`.
+    fn emit(&self) -> String {
+        let f = self.f;
+        let outer = f.reduction.outer();
+        let inner = f.reduction.inner();
+        let live = self.live();
+        let hoisted = |i: usize| f.nodes[i].deps & inner.dep() == 0;
+        let mut s = String::new();
+
+        // Template: the precision, then per run-time slot its capacity and exactness.
+        let mut tparams = vec!["typename T".to_string()];
+        for k in gpu_slots(f) {
+            tparams.push(format!("int C{k}"));
+            tparams.push(format!("bool E{k}"));
+        }
+        let _ = writeln!(s, "template <{}>", tparams.join(", "));
+        let _ = writeln!(
+            s,
+            "__device__ void run_{}(const KeopsArgs& a) {{",
+            self.kind.tag()
+        );
+        let _ = writeln!(s, "    KEOPS_DYN_SHARED(keops_smem);");
+        // Lengths: fixed, then per arm, then concatenations (from their parts').
+        for (k, c) in f.classes.iter().enumerate() {
+            match (c.fixed, c.concat) {
+                (Some(n), _) => {
+                    let _ = writeln!(s, "    constexpr int l{k} = {n};");
+                }
+                (None, None) => {
+                    let _ = writeln!(s, "    const int l{k} = E{k} ? C{k} : a.dims[{k}];");
+                }
+                (None, Some(_)) => {}
+            }
+        }
+        let part = |sh: Shape| match sh {
+            Shape::Scalar => ("1".to_string(), "1".to_string()),
+            Shape::Vector(k) => (self.cap(k), self.len(k)),
+        };
+        // A concatenation of concatenations needs its parts' lengths first.
+        let mut done: Vec<bool> = f
+            .classes
+            .iter()
+            .map(|c| c.fixed.is_some() || c.concat.is_none())
+            .collect();
+        let ready = |sh: Shape, done: &[bool]| match sh {
+            Shape::Scalar => true,
+            Shape::Vector(k) => done[k],
+        };
+        while done.iter().any(|d| !d) {
+            for (k, c) in f.classes.iter().enumerate() {
+                let Some((x, y)) = c.concat else { continue };
+                if done[k] || !ready(x, &done) || !ready(y, &done) {
+                    continue;
+                }
+                let ((cx, lx), (cy, ly)) = (part(x), part(y));
+                let _ = writeln!(s, "    constexpr int C{k} = {cx} + {cy};");
+                let _ = writeln!(s, "    const int l{k} = {lx} + {ly};");
+                done[k] = true;
+            }
+        }
+        for (v, var) in f.vars.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "    const T* var{v} = (const T*)a.vars[{v}]; // {}",
+                var.name
+            );
+        }
+        for (p, par) in f.params.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "    const T* par{p} = (const T*)a.params[{p}]; // {}",
+                par.ident
+            );
+        }
+        s += "    const long long o = (long long)blockIdx.x * blockDim.x + threadIdx.x;\n";
+        s += "    const bool active = o < a.n_out;\n";
+        s += "    const long long oc = active ? o : 0; // idle threads compute row 0 and store nothing\n";
+        // Hoisted nodes: those not depending on the reduction index.
+        for i in (0..f.nodes.len()).filter(|&i| live[i] && hoisted(i)) {
+            let _ = writeln!(s, "    {}", self.stmt(i, outer));
+        }
+        // Output columns and accumulators.
+        let (out_cap, out_len) = match (self.kind, f.nodes[f.root].shape) {
+            (KernelKind::Matvec(c), _) => (c.to_string(), "a.nvc".to_string()),
+            (_, Shape::Scalar) => ("1".into(), "1".into()),
+            (_, Shape::Vector(k)) => (self.cap(k), self.len(k)),
+        };
+        let _ = writeln!(s, "    const int ncol = {out_len};");
+        let _ = writeln!(
+            s,
+            "    double acc[{out_cap}]; for (int c = 0; c < {out_cap}; ++c) acc[c] = 0.0;"
+        );
+        // Shared memory: per inner variable, `tile` rows of its dimension; then v's columns.
+        let inner_vars: Vec<(usize, &Var)> = f.vars_of(inner).collect();
+        s += "    T* sh_next = (T*)keops_smem;\n";
+        for &(v, var) in &inner_vars {
+            let d = match var.shape {
+                Shape::Scalar => "1".to_string(),
+                Shape::Vector(k) => self.len(k),
+            };
+            let _ = writeln!(s, "    const int dim{v} = {d};");
+            let _ = writeln!(
+                s,
+                "    T* sh{v} = sh_next; sh_next += (long long)a.tile * dim{v};"
+            );
+        }
+        if let KernelKind::Matvec(_) = self.kind {
+            s += "    T* shv = sh_next;\n    const T* gv = (const T*)a.v;\n";
+        }
+        s += "    const long long j0 = (long long)blockIdx.y * a.red_chunk;\n";
+        s += "    const long long j1 = keops_min_ll(a.n_red, j0 + a.red_chunk);\n";
+        s += "    for (long long t0 = j0; t0 < j1; t0 += a.tile) {\n";
+        s += "        const int tn = (int)keops_min_ll((long long)a.tile, j1 - t0);\n";
+        s += "        __syncthreads(); // the previous tile is no longer read\n";
+        for &(v, _) in &inner_vars {
+            let _ = writeln!(
+                s,
+                "        for (int e = threadIdx.x; e < tn * dim{v}; e += blockDim.x) sh{v}[e] = var{v}[t0 * dim{v} + e];"
+            );
+        }
+        if let KernelKind::Matvec(_) = self.kind {
+            s += "        for (int e = threadIdx.x; e < tn * a.nvc; e += blockDim.x) shv[e] = gv[(t0 + e / a.nvc) * a.nv + a.col0 + e % a.nvc];\n";
+        }
+        s += "        __syncthreads();\n";
+        s += "        if (active) {\n";
+        let _ = writeln!(
+            s,
+            "            T tacc[{out_cap}]; for (int c = 0; c < {out_cap}; ++c) tacc[c] = T(0);"
+        );
+        s += "            for (int jj = 0; jj < tn; ++jj) {\n";
+        for i in (0..f.nodes.len()).filter(|&i| live[i] && !hoisted(i)) {
+            let _ = writeln!(s, "                {}", self.stmt(i, outer));
+        }
+        let root = f.root;
+        match self.kind {
+            KernelKind::Matvec(cap) => {
+                let _ = writeln!(
+                    s,
+                    "                for (int c = 0; c < {cap}; ++c) if (c < ncol) tacc[c] += {} * shv[jj * ncol + c];",
+                    node(root)
+                );
+            }
+            KernelKind::Reduce => {
+                let _ = writeln!(
+                    s,
+                    "                for (int c = 0; c < ncol; ++c) tacc[c] += {};",
+                    self.at(root, "c")
+                );
+            }
+        }
+        s += "            }\n";
+        s += "            for (int c = 0; c < ncol; ++c) acc[c] += (double)tacc[c];\n";
+        s += "        }\n    }\n";
+        let stride = match self.kind {
+            KernelKind::Matvec(_) => "a.nv",
+            KernelKind::Reduce => "ncol",
+        };
+        let col0 = match self.kind {
+            KernelKind::Matvec(_) => "a.col0",
+            KernelKind::Reduce => "0",
+        };
+        s += "    if (!active) return;\n";
+        s += "    if (gridDim.y == 1) {\n";
+        let _ = writeln!(
+            s,
+            "        for (int c = 0; c < ncol; ++c) ((T*)a.out)[o * {stride} + {col0} + c] = (T)acc[c];"
+        );
+        s += "    } else {\n";
+        s += "        for (int c = 0; c < ncol; ++c) a.partial[((long long)blockIdx.y * a.n_out + o) * ncol + c] = acc[c];\n";
+        s += "    }\n}\n";
+        s
+    }
+}

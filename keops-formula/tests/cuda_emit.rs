@@ -1,0 +1,48 @@
+//! The emitted CUDA compiles as host C++20 under keops_host.h (syntax and types; running it is
+//! tested in the keops crate's host-emulation tests).
+
+use keops_formula::{analyze, emit_cuda};
+use quote::quote;
+
+#[test]
+fn emitted_module_compiles_as_host_cpp() {
+    let formulas = [
+        quote!(exp(-sqnorm(x_i - y_j) / (2 * s * s))),
+        quote!(exp(-norm(x_i - y_j) / s)),
+        quote!(sum_j(exp(-sqdist(x_i, y_j)) * b_j)),
+        quote!(c: 3 => sum_i(concat(normalize(x_i - c), sqrt(abs(elem(y_j, 0)))) * powf(step(sum(y_j)) + 1, 2))),
+        quote!(x_i: 1 => sum_j(ifelse(x_i - y_j, clamp(y_j, 0, 1), min(max(x_i, y_j), 1)) + pow(relu(sign(x_i)), 3))),
+    ];
+    let fs: Vec<_> = formulas
+        .iter()
+        .map(|t| analyze(t.clone()).expect("valid formula"))
+        .collect();
+    let (src, names) = emit_cuda::emit_module(&fs);
+    assert!(names.len() > 10);
+    let dir = std::env::temp_dir().join(format!("keops_cuda_emit_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("keops_host.h"), emit_cuda::HOST_HEADER).unwrap();
+    let cpp = format!("#include \"keops_host.h\"\n{src}\nint main() {{ return keops_kernels[0].name ? 0 : 1; }}\n");
+    std::fs::write(dir.join("m.cpp"), &cpp).unwrap();
+    let out = std::process::Command::new("g++")
+        .args([
+            "-std=c++20",
+            "-DKEOPS_HOST",
+            "-fsyntax-only",
+            "-Wall",
+            "-Wno-unused-variable",
+            "-Wno-unused-but-set-variable",
+        ])
+        .arg(dir.join("m.cpp"))
+        .output();
+    let out = match out {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("skipped: no g++ ({e})");
+            return;
+        }
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && err.is_empty(), "g++ failed:\n{err}");
+}
