@@ -536,7 +536,7 @@ impl Emitter<'_> {
 
         // The GPU view of the bound formula: kernel names, arguments, shapes.
         let gpu_id = crate::emit_cuda::formula_id(f);
-        let gpu_source = crate::emit_cuda::emit(f).0;
+        let gpu_source = format!("{}\n{}", crate::emit_cuda::PRELUDE, crate::emit_cuda::emit(f).0);
         let gpu_matvec = f.reduction == Reduction::Kernel;
         let gpu_slots = crate::emit_cuda::gpu_slots(f);
         let slot_dims = gpu_slots.iter().map(|&k| {
@@ -568,6 +568,7 @@ impl Emitter<'_> {
                 #kr::GpuTask {
                     id: #gpu_id,
                     source: #kr::cuda_source!(#gpu_source),
+                    ptx: #kr::cuda_ptx!(),
                     matvec: #gpu_matvec,
                     slot_dims: ::std::vec![#(#slot_dims),*],
                     arm_table: &[#(#arm_table),*],

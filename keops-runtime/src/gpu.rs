@@ -43,9 +43,12 @@ pub struct KernelArgs {
 pub struct GpuTask<'a, T> {
     /// `keops_<hash of the canonical formula>`: the prefix of its kernels' names.
     pub id: &'static str,
-    /// The formula's CUDA C++ (without the prelude), for run-time compilation; empty when built
-    /// without the `cuda` feature.
+    /// The formula's CUDA C++ with the prelude: a whole module for run-time compilation (NVRTC)
+    /// when the PTX lacks its kernels; empty when built without the `cuda` feature.
     pub source: &'static str,
+    /// The PTX that ptx-build compiled ahead of time for every formula of the crate
+    /// (`OUT_DIR/keops.ptx`; empty without nvcc, and without the `cuda` feature).
+    pub ptx: &'static str,
     /// A kernel matrix (matvec kernels) rather than a `sum_j`/`sum_i` reduction.
     pub matvec: bool,
     /// Dimension of each run-time class, in slot order.
@@ -199,6 +202,27 @@ macro_rules! __keops_cuda_source {
 #[macro_export]
 macro_rules! __keops_cuda_source {
     ($s:literal) => {
+        ""
+    };
+}
+
+/// The PTX ptx-build compiled for the crate's formulas (`OUT_DIR/keops.ptx`), with the `cuda`
+/// feature; the calling crate needs a build.rs that runs `ptx_build::build()`.
+#[cfg(feature = "cuda")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __keops_cuda_ptx {
+    () => {
+        include_str!(concat!(env!("OUT_DIR"), "/keops.ptx"))
+    };
+}
+
+/// Without the `cuda` feature there is no PTX.
+#[cfg(not(feature = "cuda"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __keops_cuda_ptx {
+    () => {
         ""
     };
 }

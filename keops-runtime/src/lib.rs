@@ -26,6 +26,7 @@ pub use view::{IntoView, Rows, View};
 #[doc(hidden)]
 pub mod __private {
     pub use crate::__keops_cuda_source as cuda_source;
+    pub use crate::__keops_cuda_ptx as cuda_ptx;
     pub use crate::dims::{ClassSpec, DimSpec, ElemSpec, OperandSpec};
     pub use crate::engine::{matvec, sum_reduce, RowKernel, Value};
     pub use crate::gpu::GpuTask;
