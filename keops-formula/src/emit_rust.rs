@@ -536,7 +536,11 @@ impl Emitter<'_> {
 
         // The GPU view of the bound formula: kernel names, arguments, shapes.
         let gpu_id = crate::emit_cuda::formula_id(f);
-        let gpu_source = format!("{}\n{}", crate::emit_cuda::PRELUDE, crate::emit_cuda::emit(f).0);
+        let gpu_source = format!(
+            "{}\n{}",
+            crate::emit_cuda::PRELUDE,
+            crate::emit_cuda::emit(f).0
+        );
         let gpu_matvec = f.reduction == Reduction::Kernel;
         let gpu_slots = crate::emit_cuda::gpu_slots(f);
         let slot_dims = gpu_slots.iter().map(|&k| {

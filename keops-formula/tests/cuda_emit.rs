@@ -46,3 +46,46 @@ fn emitted_module_compiles_as_host_cpp() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success() && err.is_empty(), "g++ failed:\n{err}");
 }
+
+/// The prelude's conjugate-gradient kernels (axpy-like updates and block reductions) run under host
+/// emulation and match plain loops (tests/host/cg_kernels.cpp).
+#[test]
+fn cg_kernels_under_host_emulation() {
+    let dir = std::env::temp_dir().join(format!("keops_cg_kernels_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("keops_host.h"), emit_cuda::HOST_HEADER).unwrap();
+    std::fs::write(dir.join("prelude.cuh"), emit_cuda::PRELUDE).unwrap();
+    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/host/cg_kernels.cpp");
+    let exe = dir.join("cg_kernels");
+    let built = std::process::Command::new("g++")
+        .args([
+            "-std=c++20",
+            "-DKEOPS_HOST",
+            "-O1",
+            "-pthread",
+            "-Wall",
+            "-I",
+        ])
+        .arg(&dir)
+        .arg(src)
+        .arg("-o")
+        .arg(&exe)
+        .output();
+    let built = match built {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("skipped: no g++ ({e})");
+            return;
+        }
+    };
+    assert!(
+        built.status.success(),
+        "g++ failed:\n{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let run = std::process::Command::new(&exe).output().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{stdout}");
+    assert!(stdout.contains("0 failures"), "{stdout}");
+}

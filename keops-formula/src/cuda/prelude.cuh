@@ -70,4 +70,86 @@ extern "C" __global__ void keops_combine_f64(const double* partial, double* out,
     keops_combine<double>(partial, out, n_out, cols, nsplit, out_stride, col0);
 }
 
+// ---- Conjugate gradient on the device: vectors stay in f64 device memory, one column at a time.
+// Every kernel below runs with KEOPS_CG_BLOCK threads; reductions leave one f64 partial sum per
+// block in `partial` (the host adds at most gridDim.x of them: a few scalars per iteration).
+#define KEOPS_CG_BLOCK 256
+
+// Sums `v` over the block into partial[blockIdx.x] (a tree in shared memory; every thread of the
+// block calls it, so each __syncthreads is reached by all).
+KEOPS_FN void keops_block_sum(double v, double* partial) {
+    __shared__ double keops_red[KEOPS_CG_BLOCK];
+    keops_red[threadIdx.x] = v;
+    __syncthreads();
+    for (unsigned s = KEOPS_CG_BLOCK / 2; s > 0; s >>= 1) {
+        if (threadIdx.x < s) keops_red[threadIdx.x] += keops_red[threadIdx.x + s];
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) partial[blockIdx.x] = keops_red[0];
+    __syncthreads();
+}
+
+#define KEOPS_GRID_STRIDE(i, n) \
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < (n); \
+         i += (long long)gridDim.x * blockDim.x)
+
+// pt = (T)p, and p = (double)pt: the product uses exactly the vector the iteration holds.
+template <typename T> KEOPS_FN void keops_cg_round(double* p, T* pt, long long n) {
+    KEOPS_GRID_STRIDE(i, n) {
+        pt[i] = (T)p[i];
+        p[i] = (double)pt[i];
+    }
+}
+// ap = alpha p + (double)apt; partial <- p . ap (the curvature).
+template <typename T>
+KEOPS_FN void keops_cg_curv(const double* p, const T* apt, double alpha, double* ap, long long n,
+                            double* partial) {
+    double s = 0.0;
+    KEOPS_GRID_STRIDE(i, n) {
+        ap[i] = alpha * p[i] + (double)apt[i];
+        s += p[i] * ap[i];
+    }
+    keops_block_sum(s, partial);
+}
+// r = b - alpha x - (double)axt; partial <- r . r (the true residual).
+template <typename T>
+KEOPS_FN void keops_cg_resid(const double* b, const double* x, const T* axt, double alpha, double* r,
+                             long long n, double* partial) {
+    double s = 0.0;
+    KEOPS_GRID_STRIDE(i, n) {
+        r[i] = b[i] - alpha * x[i] - (double)axt[i];
+        s += r[i] * r[i];
+    }
+    keops_block_sum(s, partial);
+}
+
+extern "C" __global__ void keops_cg_round_f32(double* p, float* pt, long long n) { keops_cg_round<float>(p, pt, n); }
+extern "C" __global__ void keops_cg_round_f64(double* p, double* pt, long long n) { keops_cg_round<double>(p, pt, n); }
+extern "C" __global__ void keops_cg_curv_f32(const double* p, const float* apt, double alpha, double* ap, long long n, double* partial) {
+    keops_cg_curv<float>(p, apt, alpha, ap, n, partial);
+}
+extern "C" __global__ void keops_cg_curv_f64(const double* p, const double* apt, double alpha, double* ap, long long n, double* partial) {
+    keops_cg_curv<double>(p, apt, alpha, ap, n, partial);
+}
+extern "C" __global__ void keops_cg_resid_f32(const double* b, const double* x, const float* axt, double alpha, double* r, long long n, double* partial) {
+    keops_cg_resid<float>(b, x, axt, alpha, r, n, partial);
+}
+extern "C" __global__ void keops_cg_resid_f64(const double* b, const double* x, const double* axt, double alpha, double* r, long long n, double* partial) {
+    keops_cg_resid<double>(b, x, axt, alpha, r, n, partial);
+}
+// x += step p; r -= step ap; partial <- r . r.
+extern "C" __global__ void keops_cg_step(double* x, double* r, const double* p, const double* ap, double step, long long n, double* partial) {
+    double s = 0.0;
+    KEOPS_GRID_STRIDE(i, n) {
+        x[i] += step * p[i];
+        r[i] -= step * ap[i];
+        s += r[i] * r[i];
+    }
+    keops_block_sum(s, partial);
+}
+// p = r + beta p.
+extern "C" __global__ void keops_cg_direction(double* p, const double* r, double beta, long long n) {
+    KEOPS_GRID_STRIDE(i, n) { p[i] = r[i] + beta * p[i]; }
+}
+
 #endif
