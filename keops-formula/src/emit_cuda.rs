@@ -19,6 +19,21 @@ pub const PRELUDE: &str = include_str!("cuda/prelude.cuh");
 /// The host emulation of the CUDA execution model (see the file's header comment).
 pub const HOST_HEADER: &str = include_str!("cuda/keops_host.h");
 
+/// The formula-independent kernels of [`PRELUDE`]: the split-j combining pass and the device
+/// conjugate gradient's vector operations.
+pub const PRELUDE_KERNELS: &[&str] = &[
+    "keops_combine_f32",
+    "keops_combine_f64",
+    "keops_cg_round_f32",
+    "keops_cg_round_f64",
+    "keops_cg_curv_f32",
+    "keops_cg_curv_f64",
+    "keops_cg_resid_f32",
+    "keops_cg_resid_f64",
+    "keops_cg_step",
+    "keops_cg_direction",
+];
+
 /// Threads per block of every reduction kernel (`__launch_bounds__`).
 pub const BLOCK: usize = 256;
 
@@ -187,10 +202,7 @@ pub fn emit(f: &Formula) -> (String, Vec<String>) {
 pub fn emit_module<'a>(formulas: impl IntoIterator<Item = &'a Formula>) -> (String, Vec<String>) {
     let mut s = String::from(PRELUDE);
     s.push('\n');
-    let mut names = vec![
-        "keops_combine_f32".to_string(),
-        "keops_combine_f64".to_string(),
-    ];
+    let mut names: Vec<String> = PRELUDE_KERNELS.iter().map(|n| n.to_string()).collect();
     let mut seen = std::collections::HashSet::new();
     for f in formulas {
         if seen.insert(formula_id(f)) {
@@ -202,7 +214,10 @@ pub fn emit_module<'a>(formulas: impl IntoIterator<Item = &'a Formula>) -> (Stri
     // Under host emulation, a table to find a reduction kernel by name.
     s += "#ifdef KEOPS_HOST\nstruct KeopsKernelEntry { const char* name; void (*fn)(const KeopsArgs); };\n";
     s += "static const KeopsKernelEntry keops_kernels[] = {\n";
-    for n in names.iter().filter(|n| !n.starts_with("keops_combine")) {
+    for n in names
+        .iter()
+        .filter(|n| !PRELUDE_KERNELS.contains(&n.as_str()))
+    {
         let _ = writeln!(s, "    {{\"{n}\", &{n}}},");
     }
     s += "    {nullptr, nullptr}};\n#endif\n";
