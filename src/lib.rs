@@ -49,6 +49,12 @@ pub use keops_runtime::{
     Real, Reduction, Rows, Solution, SolveError, View, MAX_DIM,
 };
 
+/// The CUDA backend (feature `cuda`): [`cuda::Gpu`], [`cuda::GpuKernelMatrix`], [`cuda::Backend`].
+#[cfg(feature = "cuda")]
+pub use keops_runtime::cuda;
+#[cfg(feature = "cuda")]
+pub use keops_runtime::{Backend, Gpu, GpuKernelMatrix};
+
 /// `use keops::prelude::*` brings the macro and the types its results use.
 pub mod prelude {
     pub use crate::{

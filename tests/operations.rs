@@ -21,13 +21,24 @@
 //!
 //! Sizes (N output rows, M summed points): (1, 1), (7, 13), (1000, 1037), plus (65, 257) that
 //! crosses a row block (64) and a reduction tile (256) boundary where large sizes would be slow.
+//!
+//! The GPU path: every formula evaluated here (through `eval` / `host_matvec`) also runs its
+//! generated CUDA kernel as host C++ under keops_host.h's emulation (tests/common/gpu_host.rs),
+//! launched as on a GPU of 4 multiprocessors: with the plan's own split of the reduction range
+//! (at (1000, 1037): 2 blocks along it, f64 partial sums, then the combining kernel), and when
+//! that is one block but there are 2 tiles or more, also with 3 blocks. Each result is compared
+//! to the same reference with the same tolerance: the kernels accumulate as the CPU engine does
+//! (tiles of at most 256 terms in T, tiles and partial sums in f64), so the bounds above hold for
+//! them too. The largest size is emulated in f64 only (`HOST_F32_MAX_PAIRS`), dimensions above
+//! 256 have no GPU kernel (skipped), and without a C++ compiler the emulation is skipped.
 
 #![allow(clippy::needless_range_loop)] // the references are plain index loops, on purpose
 
 mod common;
 
-use common::{check_close, Rng};
+use common::{check_close, gpu_host, Rng};
 use keops::prelude::*;
+use keops_runtime::{BoundKernel, BoundReduction};
 
 const TOL_F32: f64 = 1e-4;
 const TOL_F64: f64 = 1e-12;
@@ -45,6 +56,36 @@ impl Prec for f32 {
 }
 impl Prec for f64 {
     const TOL: f64 = TOL_F64;
+}
+
+/// Output rows times reduction rows above which the CUDA kernels are emulated in f64 only: the
+/// emulation costs ~1 ms per block and `__syncthreads`, and the f32 and f64 kernels are one
+/// template, which the smaller sizes run in both precisions. f64 for the large size: its 1e-12
+/// tolerance is the sharper test of the split scheme's partial sums.
+const HOST_F32_MAX_PAIRS: usize = 100_000;
+
+fn host_wanted<T: Real>(n_out: usize, n_red: usize) -> bool {
+    T::NAME == "f64" || n_out * n_red <= HOST_F32_MAX_PAIRS
+}
+
+/// Evaluates a bound reduction on the CPU engine, and runs its CUDA kernel under host emulation:
+/// the result is recorded for `try_labeled` (or a test's own check) to compare.
+fn eval<T: Real, B: BoundReduction<T>>(r: Reduction<T, B>) -> Rows<T> {
+    let task = r.gpu_task();
+    if host_wanted::<T>(task.n_out, task.n_red) {
+        gpu_host::register_formulas(MACRO_FORMULAS);
+        gpu_host::record_reduction(&task);
+    }
+    r.eval()
+}
+
+/// Runs a kernel matrix's CUDA matvec kernels for `v` (`(ncols, nv)`) under host emulation and
+/// records the result, as [`eval`] does.
+fn host_matvec<T: Real, B: BoundKernel<T>>(k: &KernelMatrix<T, B>, v: &[T], nv: usize) {
+    let task = k.gpu_task();
+    if host_wanted::<T>(task.n_out, task.n_red) {
+        gpu_host::record_matvec(&task, v, nv);
+    }
 }
 
 /// Shapes and ranges of a case's inputs: `x_i`, `a_i` (N rows), `y_j`, `b_j` (M rows), and `np`
@@ -245,7 +286,9 @@ fn try_labeled<T: Prec>(
 ) -> Result<(), String> {
     let salt = (n as u64) << 32 | m as u64 | (spec.dx as u64) << 48 | (spec.dy as u64) << 56;
     let d = Inputs::<T>::new(&mut Rng::named(name, salt), n, m, spec);
+    gpu_host::take_recorded();
     let got = run(&d);
+    let host = gpu_host::take_recorded();
     let rows = if red == Red::J { n } else { m };
     let ctx = format!("{name} in {} with (N, M) = ({n}, {m}), {spec:?}", T::NAME);
     if (got.rows(), got.dim()) != (rows, dim) {
@@ -257,23 +300,32 @@ fn try_labeled<T: Prec>(
     }
     let (want, scale) = reference(&d, red, dim, term);
     let got: Vec<f64> = got.iter().map(|v| v.to_f64()).collect();
-    check_close(&got, &want, &scale, T::TOL).map_err(|e| {
-        let mut failing = Vec::new();
-        if !labels.is_empty() {
-            let w = dim / labels.len();
-            for (q, label) in labels.iter().enumerate() {
-                let block = |v: &[f64]| -> Vec<f64> {
-                    v.chunks(dim)
-                        .flat_map(|row| row[q * w..(q + 1) * w].to_vec())
-                        .collect()
-                };
-                if check_close(&block(&got), &block(&want), &block(&scale), T::TOL).is_err() {
-                    failing.push(*label);
+    // The CPU engine's result, then the host-emulated CUDA kernels', against the same reference.
+    let compare = |what: &str, got: &[f64]| {
+        check_close(got, &want, &scale, T::TOL).map_err(|e| {
+            let mut failing = Vec::new();
+            if !labels.is_empty() {
+                let w = dim / labels.len();
+                for (q, label) in labels.iter().enumerate() {
+                    let block = |v: &[f64]| -> Vec<f64> {
+                        v.chunks(dim)
+                            .flat_map(|row| row[q * w..(q + 1) * w].to_vec())
+                            .collect()
+                    };
+                    if check_close(&block(got), &block(&want), &block(&scale), T::TOL).is_err() {
+                        failing.push(*label);
+                    }
                 }
             }
-        }
-        format!("{ctx}: differing sub-formulas {failing:?}: {e}")
-    })
+            format!("{ctx}: {what}: differing sub-formulas {failing:?}: {e}")
+        })
+    };
+    compare("CPU engine", &got)?;
+    for h in host {
+        let got = h.got.map_err(|e| format!("{ctx}: {}: {e}", h.what))?;
+        compare(&h.what, &got)?;
+    }
+    Ok(())
 }
 
 /// Runs a case at every size in f32 (`run32`) and f64 (`run64`), panicking on a mismatch.
@@ -445,7 +497,8 @@ macro_rules! per_op_tests {
                 kernel!(x_i: 3, y_j: 3 => sum_j($($f)*))
                     .x_i(d.x())
                     .y_j(d.y())
-                    .eval()
+                    .bind()
+                    .map(eval)
                     .unwrap()
             }
             fn f($x: f64, $y: f64) -> f64 {
@@ -461,7 +514,7 @@ entrywise_ops!(per_op_tests);
 /// `kernel!(DECL => sum_j(concat(concat(F1, F2), ..., Fn)))` bound to `d`'s x and y.
 macro_rules! concat_all {
     (($($decl:tt)*); $d:ident; [$($acc:tt)*]) => {
-        kernel!($($decl)* => sum_j($($acc)*)).x_i($d.x()).y_j($d.y()).eval().unwrap()
+        kernel!($($decl)* => sum_j($($acc)*)).x_i($d.x()).y_j($d.y()).bind().map(eval).unwrap()
     };
     (($($decl:tt)*); $d:ident; [$($acc:tt)*] [$($f:tt)*] $($rest:tt)*) => {
         concat_all!(($($decl)*); $d; [concat($($acc)*, $($f)*)] $($rest)*)
@@ -496,6 +549,30 @@ macro_rules! all_ops_tests {
     };
 }
 entrywise_ops!(all_ops_tests);
+
+/// The text of `concat_all!`'s nested `concat(concat(F1, F2), ..., Fn)`.
+macro_rules! concat_text {
+    ([$($acc:tt)*]) => {
+        stringify!($($acc)*)
+    };
+    ([$($acc:tt)*] [$($f:tt)*] $($rest:tt)*) => {
+        concat_text!([concat($($acc)*, $($f)*)] $($rest)*)
+    };
+}
+
+macro_rules! formula_texts {
+    ($($name:ident: $xr:expr, $yr:expr, [$($f:tt)*], |$x:ident, $y:ident| $r:expr;)*) => {
+        /// The formulas `kernel!` receives inside `per_op_tests!` and `concat_all!`, as text: the
+        /// build-time scan that collects the GPU module's formulas does not expand macros, so the
+        /// host emulation compiles these itself.
+        const MACRO_FORMULAS: &[&str] = &[
+            $(concat!("x_i: 3, y_j: 3 => sum_j(", stringify!($($f)*), ")"),)*
+            concat!("x_i: 1, y_j: 1 => sum_j(", concat_text!($([$($f)*])*), ")"),
+            concat!("x_i: 1, y_j: 3 => sum_j(", concat_text!($([$($f)*])*), ")"),
+        ];
+    };
+}
+entrywise_ops!(formula_texts);
 
 /// Checks the concatenation of every entrywise operation (each of dimension `dy`, x scalar), on
 /// inputs where all are defined, naming the operations that differ.
@@ -535,7 +612,8 @@ fn runtime_dimensions() {
         ))
         .x_i(d.x())
         .y_j(d.y())
-        .eval()
+        .bind()
+        .map(eval)
         .unwrap()
     }
     let term = |a: &Args, o: &mut [f64]| {
@@ -588,7 +666,8 @@ fn special_points_exact() {
         )))
         .x_i(x)
         .y_j(y)
-        .eval()
+        .bind()
+        .map(eval)
         .unwrap()
     }
     fn want(x: &[f64], y: &[f64]) -> Vec<f64> {
@@ -616,20 +695,33 @@ fn special_points_exact() {
     let mut rng = Rng::new(7);
     let x: Vec<f64> = (0..40).map(|_| rng.int(-3, 3) as f64).collect();
     let y: Vec<f64> = (0..300).map(|_| rng.int(-3, 3) as f64).collect();
+    // The host-emulated CUDA kernels `run` recorded, compared exactly too (300 terms: two tiles,
+    // also split in two with the combining pass).
+    let host_exact = |what: &str, want: &[f64]| {
+        for h in gpu_host::take_recorded() {
+            let got = h.got.unwrap_or_else(|e| panic!("{what}: {}: {e}", h.what));
+            assert_eq!(got, want, "{what}: {}", h.what);
+        }
+    };
+    gpu_host::take_recorded();
     let w = want(&x, &y);
     // Ties do occur (otherwise this test would not test the special points).
     assert!(x.iter().any(|a| y.contains(a)));
     let got64 = run(&x, &y);
     assert_eq!(got64.as_slice(), &w[..], "f64");
+    host_exact("f64", &w);
     let (x32, y32): (Vec<f32>, Vec<f32>) = (
         x.iter().map(|v| *v as f32).collect(),
         y.iter().map(|v| *v as f32).collect(),
     );
     let got32: Vec<f64> = run(&x32, &y32).iter().map(|v| *v as f64).collect();
     assert_eq!(got32, w, "f32");
+    host_exact("f32", &w);
     // One pair, x == y: every special point at once.
     let one = run(&[0.5f64], &[0.5f64]);
-    assert_eq!(one.as_slice(), &[0.0, 1.0, 0.0, 0.0, 0.5, 0.5, 2.0, 0.0]);
+    let w1 = [0.0, 1.0, 0.0, 0.0, 0.5, 0.5, 2.0, 0.0];
+    assert_eq!(one.as_slice(), &w1);
+    host_exact("one pair", &w1);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -656,7 +748,8 @@ fn sqnorm_times_vector() {
             .x_i(d.x())
             .y_j(d.y())
             .b_j(d.b())
-            .eval()
+            .bind()
+            .map(eval)
             .unwrap()
     }
     let term = |a: &Args, o: &mut [f64]| {
@@ -673,7 +766,8 @@ fn sqnorm2_norm_norm2() {
         kernel!(x_i: 3 => sum_j(concat(sqnorm2(x_i + y_j), norm(x_i - y_j) + 2 * norm2(y_j))))
             .x_i(d.x())
             .y_j(d.y())
-            .eval()
+            .bind()
+            .map(eval)
             .unwrap()
     }
     let term = |a: &Args, o: &mut [f64]| {
@@ -693,7 +787,8 @@ fn dot_sum_sqdist() {
         .x_i(d.x())
         .y_j(d.y())
         .b_j(d.b())
-        .eval()
+        .bind()
+        .map(eval)
         .unwrap()
     }
     let term = |a: &Args, o: &mut [f64]| {
@@ -720,7 +815,8 @@ fn normalize() {
         kernel!(x_i: 4 => sum_j(normalize(x_i - y_j)))
             .x_i(d.x())
             .y_j(d.y())
-            .eval()
+            .bind()
+            .map(eval)
             .unwrap()
     }
     let term = |a: &Args, o: &mut [f64]| {
@@ -742,7 +838,8 @@ fn elem() {
         ))
         .x_i(d.x())
         .y_j(d.y())
-        .eval()
+        .bind()
+        .map(eval)
         .unwrap()
     }
     let term = |a: &Args, o: &mut [f64]| {
@@ -764,7 +861,8 @@ fn vector_ops_on_scalars() {
         )))
         .x_i(d.x())
         .y_j(d.y())
-        .eval()
+        .bind()
+        .map(eval)
         .unwrap()
     }
     let term = |a: &Args, o: &mut [f64]| {
@@ -826,7 +924,8 @@ fn concat() {
             .x_i(d.x())
             .y_j(d.y())
             .b_j(d.b())
-            .eval()
+            .bind()
+            .map(eval)
             .unwrap()
     }
     // A scalar then a vector, a literal then a vector, concat inside sqnorm and elem.
@@ -837,7 +936,8 @@ fn concat() {
         ))
         .x_i(d.x())
         .y_j(d.y())
-        .eval()
+        .bind()
+        .map(eval)
         .unwrap()
     }
     // A concat of annotated variables is fixed (2 + 3 = 5), and two such concats can meet
@@ -848,7 +948,8 @@ fn concat() {
         ))
         .x_i(d.x())
         .y_j(d.y())
-        .eval()
+        .bind()
+        .map(eval)
         .unwrap()
     }
     let term = |a: &Args, o: &mut [f64]| {
@@ -911,7 +1012,8 @@ fn parameters_and_broadcasting() {
             .x_i(d.x())
             .y_j(d.y())
             .b_j(d.b())
-            .eval()
+            .bind()
+            .map(eval)
             .unwrap()
     }
     let term = |a: &Args, o: &mut [f64]| {
@@ -940,7 +1042,8 @@ fn annotated_parameter_and_scalar_variables() {
             .x_i(d.x())
             .y_j(d.y())
             .b_j(d.b())
-            .eval()
+            .bind()
+            .map(eval)
             .unwrap()
     }
     // Scalar variables `: 1` and a scalar parameter broadcast against vectors.
@@ -951,7 +1054,8 @@ fn annotated_parameter_and_scalar_variables() {
             .y_j(d.y())
             .a_i(d.a())
             .b_j(d.b())
-            .eval()
+            .bind()
+            .map(eval)
             .unwrap()
     }
     let term = |a: &Args, o: &mut [f64]| {
@@ -981,7 +1085,8 @@ fn sum_i_reductions() {
             .x_i(d.x())
             .y_j(d.y())
             .a_i(d.a())
-            .eval()
+            .bind()
+            .map(eval)
             .unwrap()
     }
     // concat(a_i, b_j) has dimension 2 + 1 = 3 = dim(x) (x_i * 0 ties them).
@@ -993,7 +1098,8 @@ fn sum_i_reductions() {
         .y_j(d.y())
         .a_i(d.a())
         .b_j(d.b())
-        .eval()
+        .bind()
+        .map(eval)
         .unwrap()
     }
     // Vector output.
@@ -1001,7 +1107,8 @@ fn sum_i_reductions() {
         kernel!(x_i: 2 => sum_i(x_i * y_j - sqnorm(y_j) + log(2 + x_i)))
             .x_i(d.x())
             .y_j(d.y())
-            .eval()
+            .bind()
+            .map(eval)
             .unwrap()
     }
     let term = |a: &Args, o: &mut [f64]| {
@@ -1064,6 +1171,7 @@ fn kernel_matrix_matvec() {
         let g = kernel!(exp(-s * sqdist(x_i, y_j)));
         let k = g.x_i(d.x()).y_j(d.y()).matrix().unwrap();
         assert_eq!((k.nrows(), k.ncols()), (d.n, d.m));
+        host_matvec(&k, &d.b, d.s.db);
         if d.s.db == 1 {
             k.matvec(&d.b).unwrap()
         } else {
@@ -1072,23 +1180,23 @@ fn kernel_matrix_matvec() {
     }
     // A kernel with negative entries.
     fn linear<T: Real>(d: &Inputs<T>) -> Rows<T> {
-        kernel!(x_i: 3 => dot(x_i, y_j) - 0.25 + sin(sum(x_i)))
+        let k = kernel!(x_i: 3 => dot(x_i, y_j) - 0.25 + sin(sum(x_i)))
             .x_i(d.x())
             .y_j(d.y())
             .matrix()
-            .unwrap()
-            .matvec(d.b())
-            .unwrap()
+            .unwrap();
+        host_matvec(&k, &d.b, d.s.db);
+        k.matvec(d.b()).unwrap()
     }
     // Scalar variables: the scalar code path.
     fn cauchy<T: Real>(d: &Inputs<T>) -> Rows<T> {
-        kernel!(x_i: 1, y_j: 1 => inv(1 + square(x_i - y_j)))
+        let k = kernel!(x_i: 1, y_j: 1 => inv(1 + square(x_i - y_j)))
             .x_i(d.x())
             .y_j(d.y())
             .matrix()
-            .unwrap()
-            .matvec(d.b())
-            .unwrap()
+            .unwrap();
+        host_matvec(&k, &d.b, d.s.db);
+        k.matvec(d.b()).unwrap()
     }
     let times_b = |kij: f64, a: &Args, o: &mut [f64]| {
         for k in 0..a.b.len() {
@@ -1147,7 +1255,8 @@ fn harness_rejects_wrong_results() {
             .x_i(d.x())
             .y_j(d.y())
             .b_j(d.b())
-            .eval()
+            .bind()
+            .map(eval)
             .unwrap()
     }
     // Swapped sign inside the formula.
@@ -1185,6 +1294,27 @@ fn harness_rejects_wrong_results() {
             .eval()
             .unwrap()
     }
+    // Right on the CPU engine, a dropped term in the CUDA kernel: the host emulation's comparison
+    // fails on its own.
+    fn gpu_dropped<T: Real>(d: &Inputs<T>) -> Rows<T> {
+        let (dy, db) = (d.s.dy, d.s.db);
+        let m = d.m - 1;
+        let y = View::new(&d.y[..m * dy], dy).unwrap();
+        let b = View::new(&d.b[..m * db], db).unwrap();
+        let short = kernel!(x_i: 3 => sum_j(exp(x_i - y_j) * b_j))
+            .x_i(d.x())
+            .y_j(y)
+            .b_j(b)
+            .bind()
+            .unwrap();
+        gpu_host::record_reduction(&short.gpu_task());
+        kernel!(x_i: 3 => sum_j(exp(x_i - y_j) * b_j))
+            .x_i(d.x())
+            .y_j(d.y())
+            .b_j(d.b())
+            .eval()
+            .unwrap()
+    }
     let term = |a: &Args, o: &mut [f64]| {
         for k in 0..a.x.len() {
             o[k] = (a.x[k] - a.y[k]).exp() * a.b[k];
@@ -1209,6 +1339,15 @@ fn harness_rejects_wrong_results() {
             let e64 = try_case::<f64>("wrong", spec, size, Red::J, 3, r64, &term);
             assert!(e32.is_err(), "{what} at {size:?} passed in f32");
             assert!(e64.is_err(), "{what} at {size:?} passed in f64");
+        }
+        if gpu_host::available() {
+            for e in [
+                try_case::<f32>("wrong", spec, size, Red::J, 3, gpu_dropped::<f32>, &term),
+                try_case::<f64>("wrong", spec, size, Red::J, 3, gpu_dropped::<f64>, &term),
+            ] {
+                let e = e.expect_err("a dropped term in the CUDA kernel passed");
+                assert!(e.contains("host-emulated CUDA kernel"), "{e}");
+            }
         }
     }
 }

@@ -34,6 +34,20 @@ pub const PRELUDE_KERNELS: &[&str] = &[
     "keops_cg_direction",
 ];
 
+/// Directory below the crate's `OUT_DIR` where ptx-build writes `<formula id>.cu` and `.ptx`.
+pub const PTX_DIR: &str = "keops-cuda";
+
+/// The PTX ptx-build compiled for `f` in the crate being compiled: `OUT_DIR/keops-cuda/<id>.ptx`
+/// when it exists and is not empty (read by the macro at expansion time).
+pub fn ptx_path(f: &Formula) -> Option<std::path::PathBuf> {
+    let dir = std::env::var_os("OUT_DIR")?;
+    let p = std::path::Path::new(&dir)
+        .join(PTX_DIR)
+        .join(format!("{}.ptx", formula_id(f)));
+    std::fs::metadata(&p).ok().filter(|m| m.len() > 0)?;
+    Some(p)
+}
+
 /// Threads per block of every reduction kernel (`__launch_bounds__`).
 pub const BLOCK: usize = 256;
 
@@ -162,10 +176,28 @@ pub fn kernel_name(id: &str, kind: KernelKind, real: &str, arm: &str) -> String 
     format!("{id}_{}_{real}_{arm}", kind.tag())
 }
 
+/// Array lengths of `KeopsArgs` (prelude.cuh): variables, parameters, run-time dimensions.
+pub const MAX_VARS: usize = 16;
+pub const MAX_PARAMS: usize = 16;
+pub const MAX_SLOTS: usize = 16;
+
+/// Whether `KeopsArgs` can carry the formula's variables, parameters and run-time dimensions;
+/// a formula with more gets no GPU kernel (it runs on the CPU).
+pub fn fits_kernel_args(f: &Formula) -> bool {
+    f.vars.len() <= MAX_VARS && f.params.len() <= MAX_PARAMS && gpu_slots(f).len() <= MAX_SLOTS
+}
+
 /// The CUDA C++ of one formula (without [`PRELUDE`]), and the names of its kernels.
 pub fn emit(f: &Formula) -> (String, Vec<String>) {
     let id = formula_id(f);
     let mut s = String::new();
+    if !fits_kernel_args(f) {
+        let _ = writeln!(
+            s,
+            "// {id}: more than {MAX_VARS} variables, {MAX_PARAMS} parameters or {MAX_SLOTS} run-time dimensions: no GPU kernel"
+        );
+        return (s, Vec::new());
+    }
     let canonical = f.canonical().replace("*/", "* /");
     let _ = writeln!(s, "// {id}: {canonical}");
     let _ = writeln!(s, "namespace {id} {{");
@@ -456,8 +488,9 @@ impl Body<'_> {
         let mut s = String::new();
 
         // Template: the precision, then per run-time slot its capacity and exactness.
+        let slots = gpu_slots(f);
         let mut tparams = vec!["typename T".to_string()];
-        for k in gpu_slots(f) {
+        for &k in &slots {
             tparams.push(format!("int C{k}"));
             tparams.push(format!("bool E{k}"));
         }
@@ -472,10 +505,18 @@ impl Body<'_> {
         for (k, c) in f.classes.iter().enumerate() {
             match (c.fixed, c.concat) {
                 (Some(n), _) => {
-                    let _ = writeln!(s, "    constexpr int l{k} = {n};");
+                    let _ = writeln!(s, "    constexpr int l{k} = {n}; (void)l{k};");
                 }
                 (None, None) => {
-                    let _ = writeln!(s, "    const int l{k} = E{k} ? C{k} : a.dims[{k}];");
+                    // Run-time dimensions come per GPU slot (at most one per variable).
+                    let slot = slots
+                        .iter()
+                        .position(|&c| c == k)
+                        .expect("a run-time class that is not a concatenation is a slot");
+                    let _ = writeln!(
+                        s,
+                        "    const int l{k} = E{k} ? C{k} : a.dims[{slot}]; (void)l{k};"
+                    );
                 }
                 (None, Some(_)) => {}
             }
@@ -502,7 +543,7 @@ impl Body<'_> {
                 }
                 let ((cx, lx), (cy, ly)) = (part(x), part(y));
                 let _ = writeln!(s, "    constexpr int C{k} = {cx} + {cy};");
-                let _ = writeln!(s, "    const int l{k} = {lx} + {ly};");
+                let _ = writeln!(s, "    const int l{k} = {lx} + {ly}; (void)l{k};");
                 done[k] = true;
             }
         }

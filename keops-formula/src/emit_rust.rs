@@ -542,6 +542,14 @@ impl Emitter<'_> {
             crate::emit_cuda::emit(f).0
         );
         let gpu_matvec = f.reduction == Reduction::Kernel;
+        // The formula's PTX when ptx-build made it (the `cuda` feature with nvcc), else "".
+        let gpu_ptx = match crate::emit_cuda::ptx_path(f) {
+            Some(p) => {
+                let p = p.to_string_lossy().into_owned();
+                quote!(::core::include_str!(#p))
+            }
+            None => quote!(""),
+        };
         let gpu_slots = crate::emit_cuda::gpu_slots(f);
         let slot_dims = gpu_slots.iter().map(|&k| {
             let k = Literal::usize_unsuffixed(k);
@@ -572,7 +580,7 @@ impl Emitter<'_> {
                 #kr::GpuTask {
                     id: #gpu_id,
                     source: #kr::cuda_source!(#gpu_source),
-                    ptx: #kr::cuda_ptx!(),
+                    ptx: #gpu_ptx,
                     matvec: #gpu_matvec,
                     slot_dims: ::std::vec![#(#slot_dims),*],
                     arm_table: &[#(#arm_table),*],

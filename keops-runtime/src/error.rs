@@ -90,6 +90,26 @@ pub enum KeopsError {
         /// The residual stopped decreasing before the iteration cap.
         stagnated: bool,
     },
+    /// No usable NVIDIA GPU (CUDA backend): the driver library is missing, the driver failed to
+    /// initialise, or the requested device does not exist.
+    #[error("no CUDA device available: {reason}")]
+    NoCudaDriver { reason: String },
+    /// The formula has no GPU kernel for this call (a dimension beyond the GPU's buckets, a kernel
+    /// missing from the crate's PTX with NVRTC unavailable, ...): run it on the CPU.
+    #[error("no GPU kernel for formula {formula}: {reason}")]
+    NoGpuKernel { formula: String, reason: String },
+    /// A kernel launch, or the execution it started, failed.
+    #[error("CUDA kernel {kernel} failed: {reason}")]
+    CudaLaunch { kernel: String, reason: String },
+    /// The device ran out of memory allocating `bytes`.
+    #[error("the GPU is out of memory (allocating {bytes} bytes)")]
+    CudaOutOfMemory { bytes: usize },
+    /// Run-time compilation of a formula's CUDA source (NVRTC) failed; `log` is the compiler's.
+    #[error("NVRTC could not compile the formula's CUDA source:\n{log}")]
+    Nvrtc { log: String },
+    /// Another CUDA driver call failed (copies, module loading, synchronisation).
+    #[error("CUDA {operation} failed: {reason}")]
+    Cuda { operation: String, reason: String },
 }
 
 /// What a stalled solve tells its user.

@@ -46,8 +46,8 @@ pub struct GpuTask<'a, T> {
     /// The formula's CUDA C++ with the prelude: a whole module for run-time compilation (NVRTC)
     /// when the PTX lacks its kernels; empty when built without the `cuda` feature.
     pub source: &'static str,
-    /// The PTX that ptx-build compiled ahead of time for every formula of the crate
-    /// (`OUT_DIR/keops.ptx`; empty without nvcc, and without the `cuda` feature).
+    /// This formula's PTX, compiled ahead of time by ptx-build (`OUT_DIR/keops-cuda/<id>.ptx`);
+    /// empty without the `cuda` feature, without nvcc, or when ptx-build did not see the formula.
     pub ptx: &'static str,
     /// A kernel matrix (matvec kernels) rather than a `sum_j`/`sum_i` reduction.
     pub matvec: bool,
@@ -59,7 +59,7 @@ pub struct GpuTask<'a, T> {
     pub vars: Vec<&'a [T]>,
     /// Each parameter's values, in the formula's order.
     pub params: Vec<&'a [T]>,
-    /// Dimension of every class.
+    /// Dimension of every class (the kernels receive only [`slot_dims`](Self::slot_dims)).
     pub dims: Vec<usize>,
     /// Sum of the dimensions of the variables indexed by the reduction index (shared memory).
     pub inner_width: usize,
@@ -86,6 +86,9 @@ impl<T: Real> GpuTask<'_, T> {
     /// The arm name (`e1`, `e2_u256`, `fixed`...), or `None` when a dimension is larger than any
     /// kernel was compiled for.
     pub fn arm(&self) -> Option<String> {
+        if !fits_kernel_args(self.vars.len(), self.params.len(), self.slot_dims.len()) {
+            return None;
+        }
         arm_name(&self.slot_dims, self.arm_table)
     }
 
@@ -158,11 +161,17 @@ impl<T: Real> GpuTask<'_, T> {
         };
         a.vars[..vars.len()].copy_from_slice(vars);
         a.params[..params.len()].copy_from_slice(params);
-        for (d, &n) in a.dims.iter_mut().zip(&self.dims) {
+        for (d, &n) in a.dims.iter_mut().zip(&self.slot_dims) {
             *d = n as i32;
         }
         a
     }
+}
+
+/// Whether `KernelArgs` holds this many variables, parameters and run-time dimensions (formulas
+/// with more have no GPU kernel: keops-formula's `emit_cuda::fits_kernel_args`).
+pub fn fits_kernel_args(vars: usize, params: usize, slots: usize) -> bool {
+    vars <= MAX_VARS && params <= MAX_PARAMS && slots <= MAX_CLASSES
 }
 
 /// The arm for run-time dimensions `dims` given per-slot tables of exact dimensions and bucket
@@ -202,27 +211,6 @@ macro_rules! __keops_cuda_source {
 #[macro_export]
 macro_rules! __keops_cuda_source {
     ($s:literal) => {
-        ""
-    };
-}
-
-/// The PTX ptx-build compiled for the crate's formulas (`OUT_DIR/keops.ptx`), with the `cuda`
-/// feature; the calling crate needs a build.rs that runs `ptx_build::build()`.
-#[cfg(feature = "cuda")]
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __keops_cuda_ptx {
-    () => {
-        include_str!(concat!(env!("OUT_DIR"), "/keops.ptx"))
-    };
-}
-
-/// Without the `cuda` feature there is no PTX.
-#[cfg(not(feature = "cuda"))]
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __keops_cuda_ptx {
-    () => {
         ""
     };
 }

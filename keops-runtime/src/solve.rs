@@ -119,7 +119,7 @@ impl Default for ConjugateGradient {
 
 /// Restarts from the true residual when the recurrence claims convergence but `b - A x` disagrees
 /// (each must halve the worst residual, else the solve reports stagnation).
-const MAX_RESTARTS: usize = 3;
+pub(crate) const MAX_RESTARTS: usize = 3;
 
 impl ConjugateGradient {
     /// Relative tolerance 1e-6, at most 1000 iterations.

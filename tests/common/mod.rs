@@ -2,6 +2,9 @@
 //! tolerance-aware comparisons against dense f64 references.
 #![allow(dead_code)]
 
+/// The generated CUDA kernels run as host C++ (see the module).
+pub mod gpu_host;
+
 /// SplitMix64: a tiny, deterministic generator (same sequence on every platform and run).
 #[derive(Debug, Clone)]
 pub struct Rng(u64);

@@ -23,7 +23,7 @@ struct KeopsArgs {
     long long n_out;                      // output rows (threads along x)
     long long n_red;                      // rows of the reduction index
     long long red_chunk;                  // reduction rows per blockIdx.y
-    int dims[KEOPS_MAX_CLASSES];          // dimension of every class
+    int dims[KEOPS_MAX_CLASSES];          // dimension of each run-time class, in GPU slot order
     int tile;                             // reduction rows per shared-memory tile
     int nv;                               // matvec: columns of v (= out_stride)
     int col0;                             // matvec: first column of v this launch computes
