@@ -4,8 +4,8 @@
 //! an `extern "C"` kernel. Several blocks along `y` split the reduction range (split-j scheme);
 //! they write f64 partial sums that `keops_combine_*` (prelude.cuh) adds.
 //!
-//! Accumulation matches the CPU engine: each tile's terms are summed in the data's precision and
-//! the tile sums in f64. The same text compiles as host C++20 under `keops_host.h`, where blocks
+//! Accumulation is the CPU engine's block summation with shorter blocks: each thread sums groups
+//! of [`GROUP`] terms in the data's precision and adds the group sums in f64. The same text compiles as host C++20 under `keops_host.h`, where blocks
 //! run in turn and a block's threads are real threads meeting at a barrier.
 
 use std::fmt::Write;
@@ -47,6 +47,11 @@ pub fn ptx_path(f: &Formula) -> Option<std::path::PathBuf> {
     std::fs::metadata(&p).ok().filter(|m| m.len() > 0)?;
     Some(p)
 }
+
+/// Terms a thread sums in the data's precision before adding them to its f64 accumulator: the
+/// rounding error of an f32 sum grows with the number of terms, so short groups keep products
+/// accurate to a few 1e-7 (the CPU engine's tiles of 256 are four interleaved sums of 64).
+pub const GROUP: usize = 32;
 
 /// Threads per block of every reduction kernel (`__launch_bounds__`).
 pub const BLOCK: usize = 256;
@@ -612,11 +617,16 @@ impl Body<'_> {
         }
         s += "        __syncthreads();\n";
         s += "        if (active) {\n";
+        // Groups of GROUP terms are summed in T, the groups in f64.
+        let _ = writeln!(
+            s,
+            "            for (int jb = 0; jb < tn; jb += {GROUP}) {{\n            const int je = jb + {GROUP} < tn ? jb + {GROUP} : tn;"
+        );
         let _ = writeln!(
             s,
             "            T tacc[{out_cap}]; for (int c = 0; c < {out_cap}; ++c) tacc[c] = T(0);"
         );
-        s += "            for (int jj = 0; jj < tn; ++jj) {\n";
+        s += "            for (int jj = jb; jj < je; ++jj) {\n";
         for i in (0..f.nodes.len()).filter(|&i| live[i] && !hoisted(i)) {
             let _ = writeln!(s, "                {}", self.stmt(i, outer));
         }
@@ -639,6 +649,7 @@ impl Body<'_> {
         }
         s += "            }\n";
         s += "            for (int c = 0; c < ncol; ++c) acc[c] += (double)tacc[c];\n";
+        s += "            }\n";
         s += "        }\n    }\n";
         let stride = match self.kind {
             KernelKind::Matvec(_) => "a.nv",
