@@ -1144,32 +1144,9 @@ impl<T: Real> GpuKernelMatrix<T> {
         cg: &crate::ConjugateGradient,
     ) -> Result<crate::Solution<T>, crate::SolveError<T>> {
         let b = b.into_view();
+        cg.check(self.nrows(), self.ncols(), alpha, &b)?;
         let (n, k) = (self.nrows(), b.dim());
-        if self.ncols() != n {
-            return Err(KeopsError::NotSquare {
-                rows: n,
-                cols: self.ncols(),
-            }
-            .into());
-        }
-        if !(alpha.is_finite() && alpha >= 0.0) {
-            return Err(KeopsError::InvalidAlpha { alpha }.into());
-        }
         let tol = cg.get_tolerance();
-        if !(tol.is_finite() && tol > 0.0) {
-            return Err(KeopsError::InvalidTolerance { tolerance: tol }.into());
-        }
-        if k == 0 {
-            return Err(KeopsError::ZeroDimension.into());
-        }
-        if b.rows() != n {
-            return Err(KeopsError::OperandLength {
-                expected: n,
-                found: b.rows(),
-            }
-            .into());
-        }
-        b.check_finite("the right-hand side")?;
         let gpu = &self.gpu;
         let mut coeffs = vec![T::ZERO; n * k];
         let (mut iters, mut residuals) = (vec![0; k], vec![0.0; k]);

@@ -162,35 +162,43 @@ impl ConjugateGradient {
         b: impl IntoView<'b, T>,
     ) -> Result<Solution<T>, SolveError<T>> {
         let b = b.into_view();
-        let (n, k) = (op.nrows(), b.dim());
-        if op.ncols() != n {
+        self.check(op.nrows(), op.ncols(), alpha, &b)?;
+        Cg::new(op, alpha, self, b.as_slice(), op.nrows(), b.dim()).run()
+    }
+
+    /// The checks every solve makes before iterating: a square `(n, n)` operator, `alpha` finite
+    /// and `>= 0`, a valid tolerance, `b` of shape `(n, k >= 1)` and finite.
+    pub(crate) fn check<T: Real>(
+        &self,
+        nrows: usize,
+        ncols: usize,
+        alpha: f64,
+        b: &crate::View<'_, T>,
+    ) -> Result<(), KeopsError> {
+        if ncols != nrows {
             return Err(KeopsError::NotSquare {
-                rows: n,
-                cols: op.ncols(),
-            }
-            .into());
+                rows: nrows,
+                cols: ncols,
+            });
         }
         if !(alpha.is_finite() && alpha >= 0.0) {
-            return Err(KeopsError::InvalidAlpha { alpha }.into());
+            return Err(KeopsError::InvalidAlpha { alpha });
         }
         if !(self.tolerance.is_finite() && self.tolerance > 0.0) {
             return Err(KeopsError::InvalidTolerance {
                 tolerance: self.tolerance,
-            }
-            .into());
+            });
         }
-        if k == 0 {
-            return Err(KeopsError::ZeroDimension.into());
+        if b.dim() == 0 {
+            return Err(KeopsError::ZeroDimension);
         }
-        if b.rows() != n {
+        if b.rows() != nrows {
             return Err(KeopsError::OperandLength {
-                expected: n,
+                expected: nrows,
                 found: b.rows(),
-            }
-            .into());
+            });
         }
-        b.check_finite("the right-hand side")?;
-        Cg::new(op, alpha, self, b.as_slice(), n, k).run()
+        b.check_finite("the right-hand side")
     }
 }
 
