@@ -670,3 +670,31 @@ fn backends_and_typed_errors() {
         }
     }
 }
+
+/// `solve_on`: the CPU backend is the CPU solver; `Auto` gives the same answer whether it finds a
+/// GPU (device CG) or falls back to the CPU.
+#[test]
+fn solve_on_backends() {
+    let n = 300;
+    let mut rng = Rng::named("solve_on", 0);
+    let x: Vec<f64> = rng.reals(n, 0.0, 1.0);
+    let b: Vec<f64> = x.iter().map(|&x| (6.0 * x).sin()).collect();
+    let s = 0.1;
+    let k = kernel!(exp(-sqnorm(x_i - y_j) / (2 * s * s)))
+        .x_i(&x)
+        .y_j(&x)
+        .matrix()
+        .unwrap();
+    let cg = ConjugateGradient::new().tolerance(1e-12);
+    let cpu = k.solve_with(&cg, &b, 1.0).unwrap();
+    let on_cpu = k.solve_on(&b, 1.0, &cg, Backend::Cpu).unwrap();
+    assert_eq!(cpu.coefficients, on_cpu.coefficients);
+    let auto = k.solve_on(&b, 1.0, &cg, Backend::Auto).unwrap();
+    for (a, c) in auto.coefficients.iter().zip(cpu.coefficients.iter()) {
+        assert!((a - c).abs() <= 1e-9 * (1.0 + c.abs()), "{a} vs {c}");
+    }
+    assert!(matches!(
+        k.solve_on(&b, -1.0, &cg, Backend::Auto),
+        Err(SolveError::Failed(KeopsError::InvalidAlpha { .. }))
+    ));
+}

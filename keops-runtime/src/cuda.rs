@@ -1460,6 +1460,27 @@ impl<T: Real, B: BoundKernel<T>> KernelMatrix<T, B> {
     pub fn to_gpu(&self, gpu: &Gpu) -> Result<GpuKernelMatrix<T>, KeopsError> {
         GpuKernelMatrix::new(gpu, self)
     }
+
+    /// `(alpha I + K) a = b` on `backend`: on a GPU the conjugate gradient runs on the device
+    /// ([`GpuKernelMatrix::solve`]); `Auto` falls back to the CPU solver when there is no GPU or
+    /// no kernel for the formula's dimensions.
+    pub fn solve_on<'b>(
+        &self,
+        b: impl IntoView<'b, T>,
+        alpha: f64,
+        cg: &crate::ConjugateGradient,
+        backend: Backend,
+    ) -> Result<crate::Solution<T>, crate::SolveError<T>> {
+        let b = b.into_view();
+        if let Some((gpu, fallback)) = pick(backend)? {
+            match self.to_gpu(&gpu) {
+                Ok(gk) => return gk.solve(b, alpha, cg),
+                Err(e) if fallback && falls_back(&e) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        cg.solve_shifted(self, alpha, b)
+    }
 }
 
 #[cfg(test)]
