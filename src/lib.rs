@@ -35,6 +35,15 @@
 //!   normalize elem concat`, with KeOps' definitions and broadcasting.
 //! - The whole formula is `sum_j(F)` (one row per i), `sum_i(F)` (one row per j), or a scalar `F`,
 //!   a [`KernelMatrix`] whose `matvec` computes `sum_j K_ij v_j`.
+//! - KeOps' other reductions, over j or over i (`_i`), with its semantics: `min_j(F)`, `max_j(F)`
+//!   (entrywise for a vector `F`), `argmin_j(F)`, `argmax_j(F)` (the first index among ties),
+//!   `min_argmin_j(F)`, `max_argmax_j(F)`, `kmin_j(F, K)`, `argkmin_j(F, K)`,
+//!   `kmin_argkmin_j(F, K)` (the K smallest values ascending, K an integer literal; row layout
+//!   rank-major as KeOps': entry `d` of the `q`-th smallest at `q * dim(F) + d`),
+//!   `logsumexp_j(F)` = log sum_j exp(F), `logsumexp_j(F, W)` = log sum_j exp(F) W and
+//!   `sumsoftmaxweight_j(F, V)` = sum_j exp(F) V / sum_j exp(F) (F scalar; stable: shifted by the
+//!   running maximum). Values come as [`Rows<T>`](Rows), indices as [`Indices`]
+//!   (`Rows<usize>`), both as a tuple `(Rows<T>, Indices)` (see [`ReductionOutput`]).
 //!
 //! ## Numbers
 //! Inputs with NaN or infinity are rejected with [`KeopsError::NonFinite`]: one bad point would
@@ -45,8 +54,8 @@ extern crate self as keops;
 
 pub use keops_macros::kernel;
 pub use keops_runtime::{
-    ConjugateGradient, IntoParam, IntoView, KeopsError, KernelMatrix, LinearOperator, ParamValue,
-    Real, Reduction, Rows, Solution, SolveError, View, MAX_DIM,
+    ConjugateGradient, Indices, IntoParam, IntoView, KeopsError, KernelMatrix, LinearOperator,
+    ParamValue, Real, Reduction, ReductionOutput, Rows, Solution, SolveError, View, MAX_DIM,
 };
 
 /// The CUDA backend (feature `cuda`): [`cuda::Gpu`], [`cuda::GpuKernelMatrix`], [`cuda::Backend`].
@@ -58,8 +67,8 @@ pub use keops_runtime::{Backend, Gpu, GpuKernelMatrix};
 /// `use keops::prelude::*` brings the macro and the types its results use.
 pub mod prelude {
     pub use crate::{
-        kernel, ConjugateGradient, IntoView, KeopsError, KernelMatrix, LinearOperator, Real,
-        Reduction, Rows, Solution, SolveError, View,
+        kernel, ConjugateGradient, Indices, IntoView, KeopsError, KernelMatrix, LinearOperator,
+        Real, Reduction, Rows, Solution, SolveError, View,
     };
 }
 

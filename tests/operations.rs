@@ -70,7 +70,7 @@ fn host_wanted<T: Real>(n_out: usize, n_red: usize) -> bool {
 
 /// Evaluates a bound reduction on the CPU engine, and runs its CUDA kernel under host emulation:
 /// the result is recorded for `try_labeled` (or a test's own check) to compare.
-fn eval<T: Real, B: BoundReduction<T>>(r: Reduction<T, B>) -> Rows<T> {
+fn eval<T: Real, B: BoundReduction<T, Output = Rows<T>>>(r: Reduction<T, B>) -> Rows<T> {
     let task = r.gpu_task();
     if host_wanted::<T>(task.n_out, task.n_red) {
         gpu_host::register_formulas(MACRO_FORMULAS);

@@ -4,6 +4,13 @@
 //! an `extern "C"` kernel. Several blocks along `y` split the reduction range (split-j scheme);
 //! they write f64 partial sums that `keops_combine_*` (prelude.cuh) adds.
 //!
+//! The other reductions (min / max and their args, the k smallest, log-sum-exp, soft-max) keep
+//! their per-thread state instead (see `Body::emit_other`): with one block along the reduction
+//! index the kernel writes the values (`T`) and indices (int64, `KeopsArgs::out_idx`) itself; split,
+//! each block leaves its f64 state in the partial buffer and `keops_combine_red_*` merges the parts
+//! in index order and writes the outputs. The k smallest always work in the partial buffer (their K
+//! sorted pairs per entry) and always end with that pass.
+//!
 //! Accumulation is the CPU engine's block summation with shorter blocks: each thread sums groups
 //! of [`GROUP`] terms in the data's precision and adds the group sums in f64. The same text compiles as host C++20 under `keops_host.h`, where blocks
 //! run in turn and a block's threads are real threads meeting at a barrier.
@@ -24,6 +31,8 @@ pub const HOST_HEADER: &str = include_str!("cuda/keops_host.h");
 pub const PRELUDE_KERNELS: &[&str] = &[
     "keops_combine_f32",
     "keops_combine_f64",
+    "keops_combine_red_f32",
+    "keops_combine_red_f64",
     "keops_cg_round_f32",
     "keops_cg_round_f64",
     "keops_cg_curv_f32",
@@ -324,6 +333,26 @@ impl Body<'_> {
             Op::Max => format!("fmax({}, {})", a[0], a[1]),
             Op::Clamp => format!("keops_clamp({}, {}, {})", a[0], a[1], a[2]),
             Op::IfElse => format!("keops_ifelse({}, {}, {})", a[0], a[1], a[2]),
+            Op::XLogX => format!("keops_xlogx({})", x()),
+            Op::Asin => format!("asin({})", x()),
+            Op::Acos => format!("acos({})", x()),
+            Op::Atan => format!("atan({})", x()),
+            Op::Atan2 => format!("atan2({}, {})", a[0], a[1]),
+            Op::SinXDivX => format!("keops_sinxdivx({})", x()),
+            Op::ClampInt(lo, hi) => format!("keops_clamp({}, T({lo}), T({hi}))", x()),
+            Op::Round(d) => format!(
+                "keops_round({}, {})",
+                x(),
+                literal(crate::op::round_scale(d))
+            ),
+            Op::Floor => format!("floor({})", x()),
+            Op::Mod => format!("keops_mod({}, {}, {})", a[0], a[1], a[2]),
+            Op::Equal => format!("({} == {} ? T(1) : T(0))", a[0], a[1]),
+            Op::NotEqual => format!("({} != {} ? T(1) : T(0))", a[0], a[1]),
+            Op::LessThan => format!("({} < {} ? T(1) : T(0))", a[0], a[1]),
+            Op::LessOrEqual => format!("({} <= {} ? T(1) : T(0))", a[0], a[1]),
+            Op::GreaterThan => format!("({} > {} ? T(1) : T(0))", a[0], a[1]),
+            Op::GreaterOrEqual => format!("({} >= {} ? T(1) : T(0))", a[0], a[1]),
             other => unreachable!("{other:?} is not entrywise"),
         }
     }
@@ -472,7 +501,9 @@ impl Body<'_> {
     fn live(&self) -> Vec<bool> {
         let f = self.f;
         let mut live = vec![false; f.nodes.len()];
-        live[f.root] = true;
+        for r in f.roots() {
+            live[r] = true;
+        }
         for i in (0..f.nodes.len()).rev() {
             if live[i] {
                 for &a in &f.nodes[i].args {
@@ -573,6 +604,10 @@ impl Body<'_> {
         for i in (0..f.nodes.len()).filter(|&i| live[i] && hoisted(i)) {
             let _ = writeln!(s, "    {}", self.stmt(i, outer));
         }
+        if let (KernelKind::Reduce, Some(op)) = (self.kind, f.reduction.op()) {
+            self.emit_other(op, &live, &hoisted, &mut s);
+            return s;
+        }
         // Output columns and accumulators.
         let (out_cap, out_len) = match (self.kind, f.nodes[f.root].shape) {
             (KernelKind::Matvec(c), _) => (c.to_string(), "a.nvc".to_string()),
@@ -584,34 +619,7 @@ impl Body<'_> {
             s,
             "    double acc[{out_cap}]; for (int c = 0; c < {out_cap}; ++c) acc[c] = 0.0;"
         );
-        // Shared memory: per inner variable, `tile` rows of its dimension; then v's columns.
-        let inner_vars: Vec<(usize, &Var)> = f.vars_of(inner).collect();
-        s += "    T* sh_next = (T*)keops_smem;\n";
-        for &(v, var) in &inner_vars {
-            let d = match var.shape {
-                Shape::Scalar => "1".to_string(),
-                Shape::Vector(k) => self.len(k),
-            };
-            let _ = writeln!(s, "    const int dim{v} = {d};");
-            let _ = writeln!(
-                s,
-                "    T* sh{v} = sh_next; sh_next += (long long)a.tile * dim{v};"
-            );
-        }
-        if let KernelKind::Matvec(_) = self.kind {
-            s += "    T* shv = sh_next;\n    const T* gv = (const T*)a.v;\n";
-        }
-        s += "    const long long j0 = (long long)blockIdx.y * a.red_chunk;\n";
-        s += "    const long long j1 = keops_min_ll(a.n_red, j0 + a.red_chunk);\n";
-        s += "    for (long long t0 = j0; t0 < j1; t0 += a.tile) {\n";
-        s += "        const int tn = (int)keops_min_ll((long long)a.tile, j1 - t0);\n";
-        s += "        __syncthreads(); // the previous tile is no longer read\n";
-        for &(v, _) in &inner_vars {
-            let _ = writeln!(
-                s,
-                "        for (int e = threadIdx.x; e < tn * dim{v}; e += blockDim.x) sh{v}[e] = var{v}[t0 * dim{v} + e];"
-            );
-        }
+        self.open_tiles(&mut s);
         if let KernelKind::Matvec(_) = self.kind {
             s += "        for (int e = threadIdx.x; e < tn * a.nvc; e += blockDim.x) shv[e] = gv[(t0 + e / a.nvc) * a.nv + a.col0 + e % a.nvc];\n";
         }
@@ -669,5 +677,181 @@ impl Body<'_> {
         s += "        for (int c = 0; c < ncol; ++c) a.partial[((long long)blockIdx.y * a.n_out + o) * ncol + c] = acc[c];\n";
         s += "    }\n}\n";
         s
+    }
+
+    /// Shared memory (per variable of the reduction index, `tile` rows of its dimension, then
+    /// v's columns for a matvec), and the loop over the tiles of this block's part of the
+    /// reduction range, opened up to the loads of the variables into shared memory.
+    fn open_tiles(&self, s: &mut String) {
+        let inner_vars: Vec<(usize, &Var)> = self.f.vars_of(self.f.reduction.inner()).collect();
+        *s += "    T* sh_next = (T*)keops_smem;\n";
+        for &(v, var) in &inner_vars {
+            let d = match var.shape {
+                Shape::Scalar => "1".to_string(),
+                Shape::Vector(k) => self.len(k),
+            };
+            let _ = writeln!(s, "    const int dim{v} = {d};");
+            let _ = writeln!(
+                s,
+                "    T* sh{v} = sh_next; sh_next += (long long)a.tile * dim{v};"
+            );
+        }
+        if let KernelKind::Matvec(_) = self.kind {
+            *s += "    T* shv = sh_next;\n    const T* gv = (const T*)a.v;\n";
+        }
+        *s += "    const long long j0 = (long long)blockIdx.y * a.red_chunk;\n";
+        *s += "    const long long j1 = keops_min_ll(a.n_red, j0 + a.red_chunk);\n";
+        *s += "    for (long long t0 = j0; t0 < j1; t0 += a.tile) {\n";
+        *s += "        const int tn = (int)keops_min_ll((long long)a.tile, j1 - t0);\n";
+        *s += "        __syncthreads(); // the previous tile is no longer read\n";
+        for &(v, _) in &inner_vars {
+            let _ = writeln!(
+                s,
+                "        for (int e = threadIdx.x; e < tn * dim{v}; e += blockDim.x) sh{v}[e] = var{v}[t0 * dim{v} + e];"
+            );
+        }
+    }
+
+    /// The rest of the routine of a reduction other than the sum (after the hoisted nodes): its
+    /// per-thread accumulator, the update per term (the terms of a thread in index order), and the
+    /// outputs (a single block along the reduction index) or the block's state in the f64 partial
+    /// buffer for `keops_combine_red_<T>` (prelude.cuh, whose layouts these are).
+    /// - min / max and their args: `best[c]` and its index `bi[c]`, strict comparison (the first
+    ///   index among ties);
+    /// - the k smallest: per entry a sorted buffer of K (value, index) pairs, kept in the partial
+    ///   buffer (this thread's row of this block's part), the K-th value in a register;
+    /// - the log-sum-exp family: the running maximum `m` (T) and `s = sum exp(F - m) W` in f64
+    ///   (`exp` in T), rescaled when `m` grows, with `s0 = sum exp(F - m)` for the soft-max.
+    fn emit_other(
+        &self,
+        op: RedOp,
+        live: &[bool],
+        hoisted: &dyn Fn(usize) -> bool,
+        s: &mut String,
+    ) {
+        let f = self.f;
+        let outer = f.reduction.outer();
+        // The value reduced entrywise: F, or the weight of the log-sum-exp family (1 if none).
+        let vnode = if op.is_shifted_exp() {
+            f.weight
+        } else {
+            Some(f.root)
+        };
+        let (cap, len) = match vnode.map(|n| f.nodes[n].shape) {
+            None | Some(Shape::Scalar) => ("1".to_string(), "1".to_string()),
+            Some(Shape::Vector(k)) => (self.cap(k), self.len(k)),
+        };
+        let at = |c: &str| match vnode {
+            Some(n) => self.at(n, c),
+            None => "T(1)".to_string(),
+        };
+        let _ = writeln!(s, "    const int ncol = {len};");
+        let softmax = op == RedOp::SumSoftMaxWeight;
+        if op.is_extremum() {
+            let init = if op.is_max() {
+                "T(-INFINITY)"
+            } else {
+                "T(INFINITY)"
+            };
+            let _ = writeln!(
+                s,
+                "    T best[{cap}]; long long bi[{cap}]; for (int c = 0; c < {cap}; ++c) {{ best[c] = {init}; bi[c] = 0; }}"
+            );
+        } else if let Some(k) = op.k() {
+            let _ = writeln!(
+                s,
+                "    const long long kw = 2LL * {k} * ncol; // K times [values ncol][indices ncol], sorted"
+            );
+            s.push_str(
+                "    double* kb = a.partial + ((long long)blockIdx.y * a.n_out + oc) * kw;\n",
+            );
+            let _ = writeln!(
+                s,
+                "    T thr[{cap}]; for (int c = 0; c < {cap}; ++c) thr[c] = T(INFINITY); // the K-th smallest so far"
+            );
+            s.push_str(
+                "    if (active) for (long long e = 0; e < kw; ++e) kb[e] = (e / ncol) % 2 == 0 ? (double)INFINITY : 0.0;\n",
+            );
+        } else {
+            let _ = writeln!(
+                s,
+                "    T m = T(-INFINITY); double s0 = 0.0; (void)s0; double s[{cap}]; for (int c = 0; c < {cap}; ++c) s[c] = 0.0;"
+            );
+        }
+        self.open_tiles(s);
+        *s += "        __syncthreads();\n";
+        *s += "        if (active) {\n";
+        *s += "            for (int jj = 0; jj < tn; ++jj) {\n";
+        for i in (0..f.nodes.len()).filter(|&i| live[i] && !hoisted(i)) {
+            let _ = writeln!(s, "                {}", self.stmt(i, outer));
+        }
+        if op.is_extremum() {
+            let cmp = if op.is_max() { ">" } else { "<" };
+            let _ = writeln!(
+                s,
+                "                for (int c = 0; c < ncol; ++c) {{ const T v = {}; if (v {cmp} best[c]) {{ best[c] = v; bi[c] = t0 + jj; }} }}",
+                at("c")
+            );
+        } else if let Some(k) = op.k() {
+            let _ = writeln!(
+                s,
+                "                for (int c = 0; c < ncol; ++c) {{\n                    const T v = {};\n                    if (v < thr[c]) {{\n                        int q = {k} - 1;\n                        while (q > 0 && (double)v < kb[(q - 1) * 2 * ncol + c]) {{ kb[q * 2 * ncol + c] = kb[(q - 1) * 2 * ncol + c]; kb[q * 2 * ncol + ncol + c] = kb[(q - 1) * 2 * ncol + ncol + c]; --q; }}\n                        kb[q * 2 * ncol + c] = (double)v; kb[q * 2 * ncol + ncol + c] = (double)(t0 + jj);\n                        thr[c] = (T)kb[({k} - 1) * 2 * ncol + c];\n                    }}\n                }}",
+                at("c")
+            );
+        } else {
+            let _ = writeln!(s, "                const T fv = {};", node(f.root));
+            s.push_str("                double e;\n");
+            s.push_str("                if (fv > m) { const double cf = (double)exp(m - fv); s0 *= cf; for (int c = 0; c < ncol; ++c) s[c] *= cf; m = fv; e = 1.0; }\n");
+            s.push_str("                else if (fv == m) { if (m == T(-INFINITY)) continue; e = 1.0; } // exp(-inf) terms vanish\n");
+            s.push_str("                else e = (double)exp(fv - m); // also a NaN, which makes the result NaN\n");
+            let _ = writeln!(
+                s,
+                "                s0 += e; for (int c = 0; c < ncol; ++c) s[c] += e * (double){};",
+                at("c")
+            );
+        }
+        *s += "            }\n        }\n    }\n";
+        *s += "    if (!active) return;\n";
+        if op.is_extremum() {
+            *s += "    if (gridDim.y == 1) {\n";
+            if op.has_values() {
+                *s +=
+                    "        for (int c = 0; c < ncol; ++c) ((T*)a.out)[o * ncol + c] = best[c];\n";
+            }
+            if op.has_indices() {
+                *s += "        for (int c = 0; c < ncol; ++c) a.out_idx[o * ncol + c] = bi[c];\n";
+            }
+            *s += "    } else {\n";
+            *s += "        double* p = a.partial + ((long long)blockIdx.y * a.n_out + o) * 2 * ncol;\n";
+            *s += "        for (int c = 0; c < ncol; ++c) { p[c] = (double)best[c]; p[ncol + c] = (double)bi[c]; }\n";
+            *s += "    }\n";
+        } else if op.is_shifted_exp() {
+            let fin = if softmax {
+                "s[c] / s0"
+            } else {
+                "(double)m + log(s[c])"
+            };
+            let off = if softmax { 2 } else { 1 };
+            *s += "    if (gridDim.y == 1) {\n";
+            let _ = writeln!(
+                s,
+                "        for (int c = 0; c < ncol; ++c) ((T*)a.out)[o * ncol + c] = (T)({fin});"
+            );
+            *s += "    } else {\n";
+            let _ = writeln!(
+                s,
+                "        double* p = a.partial + ((long long)blockIdx.y * a.n_out + o) * ({off} + ncol);"
+            );
+            *s += "        p[0] = (double)m;\n";
+            if softmax {
+                *s += "        p[1] = s0;\n";
+            }
+            let _ = writeln!(
+                s,
+                "        for (int c = 0; c < ncol; ++c) p[{off} + c] = s[c];"
+            );
+            *s += "    }\n";
+        }
+        *s += "}\n";
     }
 }

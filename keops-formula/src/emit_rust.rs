@@ -112,6 +112,31 @@ impl Emitter<'_> {
             Op::Max => quote!(#r::fmax(#(#a),*)),
             Op::Clamp => quote!(#r::clamp_to(#(#a),*)),
             Op::IfElse => quote!(#r::if_else(#(#a),*)),
+            Op::XLogX => quote!(#r::xlogx(#(#a),*)),
+            Op::Asin => quote!(#r::asin(#(#a),*)),
+            Op::Acos => quote!(#r::acos(#(#a),*)),
+            Op::Atan => quote!(#r::atan(#(#a),*)),
+            Op::Atan2 => quote!(#r::atan2(#(#a),*)),
+            Op::SinXDivX => quote!(#r::sinxdivx(#(#a),*)),
+            Op::ClampInt(lo, hi) => {
+                let (lo, hi) = (
+                    Literal::f64_suffixed(lo.into()),
+                    Literal::f64_suffixed(hi.into()),
+                );
+                quote!(#r::clamp_to(#(#a),*, #r::from_f64(#lo), #r::from_f64(#hi)))
+            }
+            Op::Round(d) => {
+                let scale = Literal::f64_suffixed(crate::op::round_scale(d));
+                quote!(#r::round_scaled(#(#a),*, #r::from_f64(#scale)))
+            }
+            Op::Floor => quote!(#r::floor(#(#a),*)),
+            Op::Mod => quote!(#r::modulo(#(#a),*)),
+            Op::Equal => quote!(#r::cmp_eq(#(#a),*)),
+            Op::NotEqual => quote!(#r::cmp_ne(#(#a),*)),
+            Op::LessThan => quote!(#r::cmp_lt(#(#a),*)),
+            Op::LessOrEqual => quote!(#r::cmp_le(#(#a),*)),
+            Op::GreaterThan => quote!(#r::cmp_gt(#(#a),*)),
+            Op::GreaterOrEqual => quote!(#r::cmp_ge(#(#a),*)),
             other => unreachable!("{other:?} is not entrywise"),
         }
     }
@@ -247,10 +272,12 @@ impl Emitter<'_> {
         }
     }
 
-    /// Nodes reachable from the root, in topological order.
+    /// Nodes reachable from the root (and the weight), in topological order.
     fn live(&self) -> Vec<bool> {
         let mut live = vec![false; self.f.nodes.len()];
-        live[self.f.root] = true;
+        for r in self.f.roots() {
+            live[r] = true;
+        }
         for i in (0..self.f.nodes.len()).rev() {
             if live[i] {
                 for &a in &self.f.nodes[i].args {
@@ -283,8 +310,10 @@ impl Emitter<'_> {
                 }
             }
         }
-        if hoisted(f.root) {
-            needed[f.root] = true;
+        for r in f.roots() {
+            if hoisted(r) {
+                needed[r] = true;
+            }
         }
         let lets = |pred: &dyn Fn(usize) -> bool| -> Vec<TokenStream> {
             (0..f.nodes.len())
@@ -308,7 +337,20 @@ impl Emitter<'_> {
             .map(|i| self.ty(f.nodes[i].shape))
             .collect();
         let root = node_ident(f.root);
-        let value_ty = self.ty(f.nodes[f.root].shape);
+        let op = f.reduction.op();
+        // What `eval` returns per pair: F, or for the log-sum-exp family the pair (F, weight),
+        // the weight 1 when there is none.
+        let (ret, value_ty) = match op {
+            Some(op) if op.is_shifted_exp() => {
+                let r = self.real();
+                let (w, wty) = match f.weight {
+                    Some(w) => (node_ident(w).into_token_stream(), self.ty(f.nodes[w].shape)),
+                    None => (quote!(#r::ONE), quote!(T)),
+                };
+                (quote!((#root, #w)), quote!((T, #wty)))
+            }
+            _ => (root.into_token_stream(), self.ty(f.nodes[f.root].shape)),
+        };
 
         // Class lengths inside an arm: fixed classes are constants, run-time ones come from the arm.
         let class_lens: Vec<TokenStream> = f
@@ -510,21 +552,68 @@ impl Emitter<'_> {
             Role::I => (quote!(self.__rows_i), quote!(self.__rows_j)),
             Role::J => (quote!(self.__rows_j), quote!(self.__rows_i)),
         };
-        let out_dim = match f.nodes[f.root].shape {
-            Shape::Scalar => quote!(1),
-            Shape::Vector(k) => {
+        // The entries reduced per output row: F's, the weight's for the log-sum-exp family; the
+        // output has K times as many for the k-min family.
+        let entry_node = match op {
+            Some(op) if op.is_shifted_exp() => f.weight,
+            _ => Some(f.root),
+        };
+        let entry_dim = match entry_node.map(|n| f.nodes[n].shape) {
+            None | Some(Shape::Scalar) => quote!(1),
+            Some(Shape::Vector(k)) => {
                 let k = Literal::usize_unsuffixed(k);
                 quote!(self.__dims[#k])
             }
         };
+        let out_dim = match op.and_then(|op| op.k()) {
+            Some(k) => {
+                let k = Literal::usize_unsuffixed(k);
+                quote!((#entry_dim * #k))
+            }
+            None => entry_dim.clone(),
+        };
 
+        // The k-min family needs at least K rows to reduce over.
+        let k_check = match op.and_then(|op| op.k()) {
+            Some(k) => {
+                let name = f.reduction.name().unwrap_or_default();
+                let l = inner.letter();
+                let rows = format_ident!("__rows_{}", l);
+                let k = Literal::usize_unsuffixed(k);
+                quote! {
+                    if #rows < #k {
+                        return ::core::result::Result::Err(#kr::KeopsError::KTooLarge {
+                            reduction: ::std::string::String::from(#name),
+                            k: #k,
+                            index: #l,
+                            rows: #rows,
+                        });
+                    }
+                }
+            }
+            None => quote!(),
+        };
         // Dispatch: one arm per combination of run-time dimension buckets.
         let run_leaf = |lens: &[TokenStream], caps: &[TokenStream]| -> TokenStream {
             let body = match f.reduction {
                 Reduction::Kernel => {
                     quote!(#kr::matvec(&arm, self.__rows_i, self.__rows_j, v, nv, out))
                 }
-                _ => quote!(#kr::sum_reduce(&arm, #n_out, #n_red, #out_dim, out)),
+                Reduction::SumJ | Reduction::SumI => {
+                    quote!(#kr::sum_reduce(&arm, #n_out, #n_red, #out_dim, vals))
+                }
+                Reduction::Other(op, _) if op.is_extremum() => {
+                    let max = op.is_max();
+                    quote!(#kr::extremum_reduce::<#max, T, _>(&arm, #n_out, #n_red, #entry_dim, vals, idx))
+                }
+                Reduction::Other(op, _) if op.is_shifted_exp() => {
+                    let softmax = op == RedOp::SumSoftMaxWeight;
+                    quote!(#kr::shifted_exp_reduce::<#softmax, T, _, _>(&arm, #n_out, #n_red, #entry_dim, vals))
+                }
+                Reduction::Other(op, _) => {
+                    let k = Literal::usize_unsuffixed(op.k().expect("the k-min family"));
+                    quote!(#kr::kmin_reduce(&arm, #n_out, #n_red, #entry_dim, #k, vals, idx))
+                }
             };
             let generics = lens.iter().zip(caps).map(|(l, c)| quote!(#l, #c));
             quote! {{
@@ -570,6 +659,28 @@ impl Emitter<'_> {
                 quote!(self.__dims[#k])
             }
         });
+        let gpu_reduce = {
+            let kind = |name: &str| {
+                let v = format_ident!("{}", name);
+                quote!(#kr::ReduceKind::#v)
+            };
+            match op {
+                None => kind("Sum"),
+                Some(RedOp::KMin(k)) => {
+                    let (v, k) = (kind("KMin"), Literal::usize_unsuffixed(k));
+                    quote!(#v(#k))
+                }
+                Some(RedOp::ArgKMin(k)) => {
+                    let (v, k) = (kind("ArgKMin"), Literal::usize_unsuffixed(k));
+                    quote!(#v(#k))
+                }
+                Some(RedOp::KMinArgKMin(k)) => {
+                    let (v, k) = (kind("KMinArgKMin"), Literal::usize_unsuffixed(k));
+                    quote!(#v(#k))
+                }
+                Some(op) => kind(&format!("{op:?}")),
+            }
+        };
         let gpu_out_dim = if gpu_matvec {
             quote!(1)
         } else {
@@ -591,8 +702,18 @@ impl Emitter<'_> {
                     n_out: #n_out,
                     n_red: #n_red,
                     out_dim: #gpu_out_dim,
+                    reduce: #gpu_reduce,
                 }
             }
+        };
+        // What evaluation gives: values, indices or both (keops-runtime's ReductionOutput).
+        let (output_ty, buffers_ty) = match op {
+            Some(op) if !op.has_values() => (quote!(#kr::Indices), quote!(&mut [usize])),
+            Some(op) if op.has_indices() => (
+                quote!((#kr::Rows<T>, #kr::Indices)),
+                quote!((&mut [T], &mut [usize])),
+            ),
+            _ => (quote!(#kr::Rows<T>), quote!(&mut [T])),
         };
         let (run_trait, run_method) = match f.reduction {
             Reduction::Kernel => (
@@ -611,8 +732,9 @@ impl Emitter<'_> {
                 quote!(#kr::BoundReduction<T>),
                 quote! {
                     fn out_rows(&self) -> usize { #n_out }
+                    type Output = #output_ty;
                     fn out_dim(&self) -> usize { #out_dim }
-                    fn run_into(&self, out: &mut [T]) {
+                    fn run_into(&self, vals: &mut [T], idx: &mut [usize]) {
                         let b = self;
                         #dispatch
                     }
@@ -634,11 +756,11 @@ impl Emitter<'_> {
                     ::core::result::Result::Ok(#kr::Reduction::new(self.__bind()?))
                 }
                 /// Evaluates the reduction: one row per output index.
-                pub fn eval(self) -> ::core::result::Result<#kr::Rows<T>, #kr::KeopsError> #bound_where {
+                pub fn eval(self) -> ::core::result::Result<#output_ty, #kr::KeopsError> #bound_where {
                     ::core::result::Result::Ok(self.bind()?.eval())
                 }
-                /// Evaluates the reduction into the caller's row-major buffer.
-                pub fn eval_into(self, out: &mut [T]) -> ::core::result::Result<(), #kr::KeopsError> #bound_where {
+                /// Evaluates the reduction into the caller's row-major buffer(s).
+                pub fn eval_into(self, out: #buffers_ty) -> ::core::result::Result<(), #kr::KeopsError> #bound_where {
                     self.bind()?.eval_into(out)
                 }
             },
@@ -710,6 +832,7 @@ impl Emitter<'_> {
                     #(#kr::check_var(#vnames, &#vfields)?;)*
                     let __rows_i = #rows_i;
                     let __rows_j = #rows_j;
+                    #k_check
                     let __dims = SPEC.resolve(
                         &[#(#vfields.dim()),*],
                         &[#(self.__formula.#pfields.dim()),*],
@@ -767,7 +890,7 @@ impl Emitter<'_> {
                     #(#class_lens)*
                     let (#(#prepared,)*) = *p;
                     #(#eval_lets)*
-                    #root
+                    #ret
                 }
             }
 

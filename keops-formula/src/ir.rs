@@ -58,21 +58,158 @@ pub enum Reduction {
     SumI,
     /// No reduction: a scalar formula `K(x_i, y_j)` is a kernel matrix.
     Kernel,
+    /// Any other KeOps reduction over the index `Role` (`min_j(F)` is `Other(RedOp::Min, J)`).
+    Other(RedOp, Role),
+}
+
+/// The reductions besides the sum, with KeOps' semantics. Vector-valued formulas reduce entry by
+/// entry (min, max, their args, the k smallest); the log-sum-exp family needs a scalar `F`, its
+/// weight (`Formula::weight`) may be a vector.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RedOp {
+    /// `min_j(F)`: the smallest value (KeOps' Min).
+    Min,
+    /// `max_j(F)`.
+    Max,
+    /// `argmin_j(F)`: the index of the smallest value, the first one among ties.
+    ArgMin,
+    /// `argmax_j(F)`.
+    ArgMax,
+    /// `min_argmin_j(F)`: both.
+    MinArgMin,
+    /// `max_argmax_j(F)`.
+    MaxArgMax,
+    /// `kmin_j(F, K)`: the K smallest values, ascending.
+    KMin(usize),
+    /// `argkmin_j(F, K)`: their indices.
+    ArgKMin(usize),
+    /// `kmin_argkmin_j(F, K)`: both.
+    KMinArgKMin(usize),
+    /// `logsumexp_j(F)` = log sum_j exp(F), F scalar.
+    LogSumExp,
+    /// `logsumexp_j(F, W)` = log sum_j exp(F) W, F scalar (KeOps' LogSumExp with a weight).
+    LogSumExpWeight,
+    /// `sumsoftmaxweight_j(F, V)` = sum_j exp(F) V / sum_j exp(F), F scalar.
+    SumSoftMaxWeight,
+}
+
+impl RedOp {
+    /// Every reduction name without its index suffix, the sum's included: (name, op) with
+    /// `None` for the sum, and the number of arguments it takes (min, max).
+    pub const NAMES: &'static [(&'static str, Option<RedOp>, usize, usize)] = &[
+        ("sum", None, 1, 1),
+        ("min", Some(RedOp::Min), 1, 1),
+        ("max", Some(RedOp::Max), 1, 1),
+        ("argmin", Some(RedOp::ArgMin), 1, 1),
+        ("argmax", Some(RedOp::ArgMax), 1, 1),
+        ("min_argmin", Some(RedOp::MinArgMin), 1, 1),
+        ("max_argmax", Some(RedOp::MaxArgMax), 1, 1),
+        ("kmin", Some(RedOp::KMin(0)), 2, 2),
+        ("argkmin", Some(RedOp::ArgKMin(0)), 2, 2),
+        ("kmin_argkmin", Some(RedOp::KMinArgKMin(0)), 2, 2),
+        ("logsumexp", Some(RedOp::LogSumExp), 1, 2),
+        ("sumsoftmaxweight", Some(RedOp::SumSoftMaxWeight), 2, 2),
+    ];
+
+    /// The name in the formula language, without the index suffix.
+    pub fn name(self) -> &'static str {
+        match self {
+            RedOp::LogSumExpWeight => "logsumexp",
+            op => {
+                RedOp::NAMES
+                    .iter()
+                    .find(|(_, o, _, _)| o.map(|o| o.with_k(0)) == Some(op.with_k(0)))
+                    .expect("every reduction is named")
+                    .0
+            }
+        }
+    }
+    /// `K` of the k-min family.
+    pub fn k(self) -> Option<usize> {
+        match self {
+            RedOp::KMin(k) | RedOp::ArgKMin(k) | RedOp::KMinArgKMin(k) => Some(k),
+            _ => None,
+        }
+    }
+    /// The same reduction with `K` replaced (no change outside the k-min family).
+    pub fn with_k(self, k: usize) -> RedOp {
+        match self {
+            RedOp::KMin(_) => RedOp::KMin(k),
+            RedOp::ArgKMin(_) => RedOp::ArgKMin(k),
+            RedOp::KMinArgKMin(_) => RedOp::KMinArgKMin(k),
+            op => op,
+        }
+    }
+    /// Whether the result holds values (in the data's precision).
+    pub fn has_values(self) -> bool {
+        !matches!(self, RedOp::ArgMin | RedOp::ArgMax | RedOp::ArgKMin(_))
+    }
+    /// Whether the result holds indices.
+    pub fn has_indices(self) -> bool {
+        matches!(
+            self,
+            RedOp::ArgMin
+                | RedOp::ArgMax
+                | RedOp::MinArgMin
+                | RedOp::MaxArgMax
+                | RedOp::ArgKMin(_)
+                | RedOp::KMinArgKMin(_)
+        )
+    }
+    /// The log-sum-exp family: a scalar `F` shifted by its running maximum.
+    pub fn is_shifted_exp(self) -> bool {
+        matches!(
+            self,
+            RedOp::LogSumExp | RedOp::LogSumExpWeight | RedOp::SumSoftMaxWeight
+        )
+    }
+    /// Min, max and their args (entrywise extremum and its index).
+    pub fn is_extremum(self) -> bool {
+        matches!(
+            self,
+            RedOp::Min
+                | RedOp::Max
+                | RedOp::ArgMin
+                | RedOp::ArgMax
+                | RedOp::MinArgMin
+                | RedOp::MaxArgMax
+        )
+    }
+    /// Whether an extremum is a maximum.
+    pub fn is_max(self) -> bool {
+        matches!(self, RedOp::Max | RedOp::ArgMax | RedOp::MaxArgMax)
+    }
 }
 
 impl Reduction {
     /// The index of the output rows (the "outer" index of the engine).
     pub fn outer(self) -> Role {
-        match self {
-            Reduction::SumI => Role::J,
-            _ => Role::I,
+        match self.inner() {
+            Role::I => Role::J,
+            Role::J => Role::I,
         }
     }
-    /// The index summed over.
+    /// The index reduced over.
     pub fn inner(self) -> Role {
         match self {
-            Reduction::SumI => Role::I,
+            Reduction::SumI | Reduction::Other(_, Role::I) => Role::I,
             _ => Role::J,
+        }
+    }
+    /// The reduction other than the sum, if it is one.
+    pub fn op(self) -> Option<RedOp> {
+        match self {
+            Reduction::Other(op, _) => Some(op),
+            _ => None,
+        }
+    }
+    /// The reduction's name in the formula language (`sum_j`, `kmin_i`...); `None` for a kernel.
+    pub fn name(self) -> Option<String> {
+        let l = self.inner().letter();
+        match self {
+            Reduction::Kernel => None,
+            Reduction::SumJ | Reduction::SumI => Some(format!("sum_{l}")),
+            Reduction::Other(op, _) => Some(format!("{}_{l}", op.name())),
         }
     }
 }
@@ -119,6 +256,9 @@ pub struct Formula {
     /// Topologically ordered: arguments come before their users.
     pub nodes: Vec<Node>,
     pub root: NodeId,
+    /// The second formula of `logsumexp_j(F, W)` (the weight `W`) and `sumsoftmaxweight_j(F, V)`
+    /// (the values `V`): the result has its dimension. Rewrites of `nodes` map it as `root`.
+    pub weight: Option<NodeId>,
     pub reduction: Reduction,
     pub vars: Vec<Var>,
     pub params: Vec<Param>,
@@ -147,7 +287,15 @@ impl Formula {
             s += &format!("{i}={}({});", n.op.canonical_name(), args.join(","));
         }
         s += &format!("root={}", self.root);
+        if let Some(w) = self.weight {
+            s += &format!(";weight={w}");
+        }
         s
+    }
+
+    /// The nodes the reduction reads: the root, and the weight when there is one.
+    pub fn roots(&self) -> impl Iterator<Item = NodeId> + '_ {
+        std::iter::once(self.root).chain(self.weight)
     }
 
     /// Variables of one index, in order of first use.

@@ -8,22 +8,32 @@ pub mod ir;
 mod lower;
 pub mod op;
 pub mod parse;
-mod simplify;
+pub mod simplify;
 
 pub use ctxt::Errors;
 pub use ir::Formula;
 
 use proc_macro2::TokenStream;
 
-/// Parses and checks a formula; all errors at once.
+/// Parses, checks and simplifies a formula; all errors at once.
 pub fn analyze(tokens: TokenStream) -> Result<Formula, Errors> {
+    let mut formula = analyze_unsimplified(tokens)?;
+    simplify::simplify(&mut formula);
+    simplify::hoist_divisions(&mut formula);
+    // Again: folds the hoisted reciprocals of constants, shares equal ones, drops unused nodes.
+    simplify::simplify(&mut formula);
+    Ok(formula)
+}
+
+/// [`analyze`] without the simplifier: the formula as written (equal sub-expressions already
+/// shared). For tests of the simplifier.
+#[doc(hidden)]
+pub fn analyze_unsimplified(tokens: TokenStream) -> Result<Formula, Errors> {
     let input: parse::Input = syn::parse2(tokens).map_err(|e| Errors(vec![e]))?;
     let mut cx = ctxt::Ctxt::default();
     let formula = lower::lower(&input, &mut cx);
     cx.check()?;
-    let mut formula = formula.expect("no errors reported, so lowering succeeded");
-    simplify::hoist_divisions(&mut formula);
-    Ok(formula)
+    Ok(formula.expect("no errors reported, so lowering succeeded"))
 }
 
 /// The expansion of `kernel!(tokens)`: the generated code, or one `compile_error!` per error.

@@ -57,6 +57,10 @@ struct Builder<'c> {
     nested: HashSet<Role>,
     /// Reductions enclosing the expression being lowered.
     red_stack: Vec<Role>,
+    /// `let` names bound so far, to their node (`None`: the expression had errors).
+    lets: HashMap<String, Option<usize>>,
+    /// `let` names not bound yet (a use is an error: the name is not a parameter).
+    pending_lets: HashSet<String>,
 }
 
 /// Lowers a parsed `kernel!` input to a checked formula, reporting every error.
@@ -74,6 +78,8 @@ pub fn lower(input: &Input, cx: &mut Ctxt) -> Option<Formula> {
         elems: Vec::new(),
         nested: HashSet::new(),
         red_stack: Vec::new(),
+        lets: HashMap::new(),
+        pending_lets: HashSet::new(),
     };
     let mut annotated = HashSet::new();
     for d in &input.decls {
@@ -100,7 +106,11 @@ pub fn lower(input: &Input, cx: &mut Ctxt) -> Option<Formula> {
         }
     }
     let body = strip(&input.body);
-    let mentioned = mentioned_names(body);
+    let mut mentioned = mentioned_names(body);
+    b.check_lets(input, &mentioned);
+    for l in &input.lets {
+        mentioned.extend(mentioned_names(&l.expr));
+    }
     for d in &input.decls {
         if !mentioned.contains(&d.name.to_string()) {
             b.cx.error_at(
@@ -112,42 +122,95 @@ pub fn lower(input: &Input, cx: &mut Ctxt) -> Option<Formula> {
             );
         }
     }
-    let (reduction, arg) = match top_reduction(body) {
-        Some((role, call)) => {
-            let red = if role == Role::J {
-                Reduction::SumJ
-            } else {
-                Reduction::SumI
+    let (reduction, arg, weight_expr) = match top_reduction(body) {
+        Some((role, kind, call)) => {
+            let (base, op, min, max) = RedOp::NAMES[kind];
+            let name = format!("{base}_{}", role.letter());
+            let n = call.args.len();
+            // A K that is not a positive integer literal: reported, the formula still lowered
+            // for its own errors.
+            let mut k_error = false;
+            let red = match op {
+                _ if n < min || n > max => None,
+                None if role == Role::J => Some(Reduction::SumJ),
+                None => Some(Reduction::SumI),
+                Some(op) if op.k().is_some() => match int_arg(&call.args[1]) {
+                    Some(k) if k >= 1 => Some(Reduction::Other(op.with_k(k as usize), role)),
+                    _ => {
+                        b.cx.error_at(
+                            &call.args[1],
+                            format!(
+                                "K, the number of smallest values `{name}` keeps, must be a positive integer literal"
+                            ),
+                        );
+                        k_error = true;
+                        None
+                    }
+                },
+                Some(RedOp::LogSumExp) if n == 2 => {
+                    Some(Reduction::Other(RedOp::LogSumExpWeight, role))
+                }
+                Some(op) => Some(Reduction::Other(op, role)),
             };
-            if call.args.len() != 1 {
-                b.cx.error_at(
-                    call,
-                    format!(
-                        "`sum_{}` takes 1 argument (the formula to sum), but {} {} given",
-                        role.letter(),
-                        call.args.len(),
-                        if call.args.len() == 1 { "was" } else { "were" }
-                    ),
-                );
+            let Some(red) = red else {
+                if !k_error {
+                    let what = match op {
+                        None => "the formula to sum",
+                        Some(op) if op.k().is_some() => {
+                            "the formula and K, a positive integer literal"
+                        }
+                        Some(RedOp::LogSumExp) => "the formula and, optionally, a weight",
+                        Some(RedOp::SumSoftMaxWeight) => {
+                            "the formula F and the values V averaged with weights exp(F)"
+                        }
+                        Some(_) => "the formula to reduce",
+                    };
+                    let takes = if min == max {
+                        format!("{min} argument{}", if min == 1 { "" } else { "s" })
+                    } else {
+                        format!("{min} or {max} arguments")
+                    };
+                    b.cx.error_at(
+                        call,
+                        format!(
+                            "`{name}` takes {takes} ({what}), but {n} {} given",
+                            if n == 1 { "was" } else { "were" }
+                        ),
+                    );
+                }
                 // Independent errors inside the arguments are still worth reporting.
                 b.red_stack.push(role);
-                for a in &call.args {
+                let lowered = if k_error { 1 } else { n };
+                for a in call.args.iter().take(lowered) {
                     find_nested(a, &mut b.nested);
                     b.lower(a);
                 }
                 return None;
-            }
-            (red, &call.args[0])
+            };
+            let weight = match red {
+                Reduction::Other(op, _) if op.is_shifted_exp() && n == 2 => Some(&call.args[1]),
+                _ => None,
+            };
+            (red, &call.args[0], weight)
         }
-        None => (Reduction::Kernel, body),
+        None => (Reduction::Kernel, body, None),
     };
     find_nested(arg, &mut b.nested);
+    if let Some(w) = weight_expr {
+        find_nested(w, &mut b.nested);
+    }
     if reduction != Reduction::Kernel {
         b.red_stack.push(reduction.inner());
     }
+    b.lower_lets(&input.lets);
     let root = b.lower(arg);
+    let weight = weight_expr.map(|w| b.lower(w));
     missing_roles(b.cx, reduction, &mentioned, arg);
-    b.finish(root?, reduction, arg)
+    let weight = match weight {
+        Some(w) => Some(w?),
+        None => None,
+    };
+    b.finish(root?, weight, reduction, arg)
 }
 
 /// The names that appear as values in `e` (not as the names of called functions).
@@ -185,9 +248,13 @@ fn missing_roles(cx: &mut Ctxt, reduction: Reduction, mentioned: &HashSet<String
             (Role::I, "the kernel matrix's rows"),
             (Role::J, "the kernel matrix's columns"),
         ],
+        Reduction::SumJ | Reduction::SumI => [
+            (reduction.outer(), "the number of output rows"),
+            (reduction.inner(), "the number of terms to sum"),
+        ],
         r => [
             (r.outer(), "the number of output rows"),
-            (r.inner(), "the number of terms to sum"),
+            (r.inner(), "the rows to reduce over"),
         ],
     };
     for (r, why) in needs {
@@ -220,18 +287,25 @@ fn call_name(c: &syn::ExprCall) -> Option<&syn::Ident> {
     }
 }
 
-fn reduction_role(name: &str) -> Option<Role> {
-    match name {
-        "sum_j" => Some(Role::J),
-        "sum_i" => Some(Role::I),
-        _ => None,
-    }
+/// A reduction's name (`sum_j`, `kmin_i`...): its index and its row in [`RedOp::NAMES`].
+fn reduction_kind(name: &str) -> Option<(Role, usize)> {
+    let (base, role) = if let Some(b) = name.strip_suffix("_j") {
+        (b, Role::J)
+    } else {
+        (name.strip_suffix("_i")?, Role::I)
+    };
+    let kind = RedOp::NAMES.iter().position(|(n, ..)| *n == base)?;
+    Some((role, kind))
 }
 
-fn top_reduction(e: &Expr) -> Option<(Role, &syn::ExprCall)> {
+fn reduction_role(name: &str) -> Option<Role> {
+    reduction_kind(name).map(|(role, _)| role)
+}
+
+fn top_reduction(e: &Expr) -> Option<(Role, usize, &syn::ExprCall)> {
     if let Expr::Call(c) = e {
-        let role = reduction_role(&call_name(c)?.to_string())?;
-        return Some((role, c));
+        let (role, kind) = reduction_kind(&call_name(c)?.to_string())?;
+        return Some((role, kind, c));
     }
     None
 }
@@ -337,29 +411,9 @@ impl Builder<'_> {
         true
     }
 
-    /// Adds a node, folding constants and trivial identities, sharing equal sub-expressions.
+    /// Adds a node, sharing equal sub-expressions (hash-consing). Constant folding and identities
+    /// are the simplifier's (simplify.rs), on the checked formula.
     fn mk(&mut self, op: Op, args: Vec<usize>, shape: RShape) -> usize {
-        let konst = |b: &Self, i: usize| match b.nodes[i].op {
-            Op::Const(c) => Some(c.0),
-            _ => None,
-        };
-        let consts: Option<Vec<f64>> = args.iter().map(|&a| konst(self, a)).collect();
-        if let Some(vals) = consts.filter(|v| !v.is_empty()) {
-            if let Some(v) = op.eval_f64(&vals).filter(|v| v.is_finite()) {
-                return self.mk(Op::Const(Const(v)), vec![], RShape::Scalar);
-            }
-        }
-        let is = |b: &Self, i: usize, v: f64| konst(b, i) == Some(v);
-        match op {
-            Op::Add if is(self, args[1], 0.0) => return args[0],
-            Op::Add if is(self, args[0], 0.0) => return args[1],
-            Op::Sub if is(self, args[1], 0.0) => return args[0],
-            Op::Mul if is(self, args[1], 1.0) => return args[0],
-            Op::Mul if is(self, args[0], 1.0) => return args[1],
-            Op::Div if is(self, args[1], 1.0) => return args[0],
-            Op::Neg if self.nodes[args[0]].op == Op::Neg => return self.nodes[args[0]].args[0],
-            _ => {}
-        }
         let key = (op, args.clone());
         if let Some(&id) = self.memo.get(&key) {
             return id;
@@ -429,6 +483,12 @@ impl Builder<'_> {
                     BinOp::Sub(_) => Some(Op::Sub),
                     BinOp::Mul(_) => Some(Op::Mul),
                     BinOp::Div(_) => Some(Op::Div),
+                    BinOp::Eq(_) => Some(Op::Equal),
+                    BinOp::Ne(_) => Some(Op::NotEqual),
+                    BinOp::Lt(_) => Some(Op::LessThan),
+                    BinOp::Le(_) => Some(Op::LessOrEqual),
+                    BinOp::Gt(_) => Some(Op::GreaterThan),
+                    BinOp::Ge(_) => Some(Op::GreaterOrEqual),
                     _ => None,
                 };
                 let l = self.lower(&bin.left);
@@ -436,17 +496,20 @@ impl Builder<'_> {
                 let Some(op) = op else {
                     let shown = bin.op.to_token_stream().to_string();
                     let hint = match bin.op {
-                        BinOp::BitXor(_) => "; for a power use `pow(f, n)` (integer n) or `powf(f, g)`",
-                        BinOp::Lt(_) | BinOp::Le(_) | BinOp::Gt(_) | BinOp::Ge(_) | BinOp::Eq(_)
-                        | BinOp::Ne(_) => {
-                            "; for a condition use `ifelse(c, a, b)` (a where c >= 0, else b) or `step(f)`"
+                        BinOp::BitXor(_) => {
+                            "; for a power use `pow(f, n)` (integer n) or `powf(f, g)`"
+                        }
+                        BinOp::Rem(_) => "; for a remainder use `modulo(f, m)`",
+                        BinOp::And(_) | BinOp::Or(_) => {
+                            "; comparisons are 0 or 1: for `a && b` write `(a) * (b)`"
                         }
                         _ => "",
                     };
                     self.cx.error_at(
                         bin.op,
                         format!(
-                            "unsupported operator `{shown}`: a formula uses `+ - * /` and functions{hint}"
+                            "unsupported operator `{shown}`: a formula uses `+ - * /`, \
+                             comparisons `== != < <= > >=` and functions{hint}"
                         ),
                     );
                     return None;
@@ -520,8 +583,73 @@ impl Builder<'_> {
         }
     }
 
+    /// Checks the names of the `let`s: not a variable's, not annotated, not bound twice, used.
+    /// `mentioned`: the names the formula's body mentions.
+    fn check_lets(&mut self, input: &Input, mentioned: &HashSet<String>) {
+        let mut seen = HashSet::new();
+        for (k, l) in input.lets.iter().enumerate() {
+            let name = l.name.to_string();
+            if let Some(role) = role_of(&name) {
+                let c = role.letter();
+                self.cx.error_at(
+                    &l.name,
+                    format!(
+                        "`{name}` ends in `_{c}`, which names a variable indexed by {c}: \
+                         choose another name for this `let`"
+                    ),
+                );
+            } else if !seen.insert(name.clone()) {
+                self.cx.error_at(
+                    &l.name,
+                    format!("`{name}` is already defined by an earlier `let`: choose another name"),
+                );
+            } else if !mentioned.contains(&name)
+                && !(input.lets.iter().enumerate())
+                    .any(|(o, other)| o != k && mentioned_names(&other.expr).contains(&name))
+            {
+                // (A use by an earlier `let` is reported as a use before the definition.)
+                self.cx
+                    .error_at(&l.name, format!("`{name}` is defined but never used"));
+            }
+            if let Some(d) = input.decls.iter().find(|d| d.name == l.name) {
+                self.cx.error_at(
+                    &d.name,
+                    format!(
+                        "`{name}` is a `let` name, not a variable or parameter: \
+                         annotate what it is computed from"
+                    ),
+                );
+            }
+        }
+    }
+
+    /// Lowers the `let`s in order, binding each name to its node.
+    fn lower_lets(&mut self, lets: &[crate::parse::Let]) {
+        for l in lets {
+            find_nested(&l.expr, &mut self.nested);
+            self.pending_lets.insert(l.name.to_string());
+        }
+        for l in lets {
+            let name = l.name.to_string();
+            let node = self.lower(&l.expr);
+            self.pending_lets.remove(&name);
+            // A name bound twice (reported) keeps its first binding.
+            self.lets.entry(name).or_insert(node);
+        }
+    }
+
     fn leaf(&mut self, ident: &syn::Ident) -> Option<usize> {
         let name = ident.to_string();
+        if let Some(&node) = self.lets.get(&name) {
+            return node;
+        }
+        if self.pending_lets.contains(&name) {
+            self.cx.error_at(
+                ident,
+                format!("`{name}` is used before its `let`: a `let` can only use earlier ones"),
+            );
+            return None;
+        }
         if let Some(role) = role_of(&name) {
             if self.nested.contains(&role) && !self.red_stack.contains(&role) {
                 // Reported, but the variable is still lowered: errors that do not involve its
@@ -614,13 +742,17 @@ impl Builder<'_> {
             self.lower_for_errors(&c.args);
             return None;
         };
-        if c.args.len() != def.arity {
-            let plural = if def.arity == 1 { "" } else { "s" };
+        if !(def.arity..=def.max_arity).contains(&c.args.len()) {
+            let plural = if def.max_arity == 1 { "" } else { "s" };
+            let takes = if def.max_arity == def.arity {
+                def.arity.to_string()
+            } else {
+                format!("{} or {}", def.arity, def.max_arity)
+            };
             self.cx.error_at(
                 c,
                 format!(
-                    "`{name}` takes {} argument{plural}, but {} {} given",
-                    def.arity,
+                    "`{name}` takes {takes} argument{plural}, but {} {} given",
                     c.args.len(),
                     if c.args.len() == 1 { "was" } else { "were" }
                 ),
@@ -659,6 +791,51 @@ impl Builder<'_> {
                     }
                 };
                 self.apply(op, vec![a?], &args[..1], Some(fname), c)
+            }
+            Op::ClampInt(..) | Op::Round(_) => {
+                let a = self.lower(args[0]);
+                // An integer literal in `lo..=hi`, or an error on `e`.
+                let mut int =
+                    |e: &Expr, what: &str, (lo, hi): (i64, i64), hint: &str| match int_arg(e) {
+                        Some(v) if (lo..=hi).contains(&v) => Some(v as i32),
+                        Some(_) => {
+                            let msg = format!("{what} is out of range ({lo} to {hi})");
+                            self.cx.error_at(e, msg);
+                            None
+                        }
+                        None => {
+                            let msg = format!("{what} must be an integer literal{hint}");
+                            self.cx.error_at(e, msg);
+                            None
+                        }
+                    };
+                let op = if def.op == Op::Round(0) {
+                    let r = op::ROUND_DECIMALS;
+                    let range = (i64::from(*r.start()), i64::from(*r.end()));
+                    Op::Round(int(
+                        args[1],
+                        "the number of decimals of `round`",
+                        range,
+                        "",
+                    )?)
+                } else {
+                    let range = (i64::from(i32::MIN), i64::from(i32::MAX));
+                    let (what, hint) = (
+                        "a bound of `clampint`",
+                        "; use `clamp(f, a, b)` for other bounds",
+                    );
+                    let lo = int(args[1], what, range, hint);
+                    let hi = int(args[2], what, range, hint);
+                    Op::ClampInt(lo?, hi?)
+                };
+                self.apply(op, vec![a?], &args[..1], Some(fname), c)
+            }
+            Op::Mod if args.len() == 2 => {
+                // `modulo(f, m)`: the offset is 0.
+                let lowered: Vec<Option<usize>> = args.iter().map(|a| self.lower(a)).collect();
+                let mut ids: Vec<usize> = lowered.into_iter().collect::<Option<_>>()?;
+                ids.push(self.mk(Op::Const(Const(0.0)), vec![], RShape::Scalar));
+                self.apply(Op::Mod, ids, &args, Some(fname), c)
             }
             op => {
                 let lowered: Vec<Option<usize>> = args.iter().map(|a| self.lower(a)).collect();
@@ -767,7 +944,13 @@ impl Builder<'_> {
     }
 
     /// Resolves classes, checks what needs resolved dimensions, and builds the [`Formula`].
-    fn finish(mut self, root: usize, reduction: Reduction, body: &Expr) -> Option<Formula> {
+    fn finish(
+        mut self,
+        root: usize,
+        weight: Option<usize>,
+        reduction: Reduction,
+        body: &Expr,
+    ) -> Option<Formula> {
         // Dimensions of concat classes whose operands are fixed.
         loop {
             let mut progress = false;
@@ -919,12 +1102,36 @@ impl Builder<'_> {
                  scalar variables `x_i: 1`, or wrap it in `sum_j(..)`",
             );
         }
+        if let Some(op) = reduction.op().filter(|op| op.is_shifted_exp()) {
+            if nodes[root].shape != Shape::Scalar {
+                let name = reduction.name().unwrap_or_default();
+                let what = if op == RedOp::SumSoftMaxWeight {
+                    "the values V may be a vector"
+                } else {
+                    "the weight may be a vector: `logsumexp_j(F, W)`"
+                };
+                self.cx.error_at(
+                    body,
+                    format!(
+                        "`{name}` needs a scalar formula F (KeOps' {} reduces one value per pair), but \
+                         this one is a vector: annotate scalar variables `x_i: 1`, or reduce it \
+                         (`sqnorm`, `sum`, `dot`); {what}",
+                        if op == RedOp::SumSoftMaxWeight {
+                            "SumSoftMaxWeight"
+                        } else {
+                            "LogSumExp"
+                        }
+                    ),
+                );
+            }
+        }
         if self.cx.has_errors() {
             return None;
         }
         Some(Formula {
             nodes,
             root,
+            weight,
             reduction,
             vars,
             params,

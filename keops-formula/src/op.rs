@@ -58,6 +58,30 @@ pub enum Op {
     /// Entry `k` of a vector.
     Elem(usize),
     Concat,
+    /// `x log x`, 0 at 0 (KeOps' XLogX).
+    XLogX,
+    Asin,
+    Acos,
+    Atan,
+    /// `atan2(f, g)`: the angle of the point (g, f).
+    Atan2,
+    /// `sin x / x`, 1 at 0 (KeOps' SinXDivX).
+    SinXDivX,
+    /// `clamp(f, a, b)` with integer bounds fixed in the formula (KeOps' ClampInt).
+    ClampInt(i32, i32),
+    /// Rounding to `d` decimals: `round(f * 10^d) / 10^d`, halves away from zero (KeOps' Round).
+    Round(i32),
+    Floor,
+    /// `modulo(f, m, offset) = f - m * floor((f - offset) / m)` (KeOps' Mod; `mod` is a Rust
+    /// keyword), `offset` 0 when omitted.
+    Mod,
+    /// 1 if `f == g`, else 0 (KeOps' Equal); the comparisons below likewise.
+    Equal,
+    NotEqual,
+    LessThan,
+    LessOrEqual,
+    GreaterThan,
+    GreaterOrEqual,
 }
 
 /// How an operation's result shape follows from its arguments'.
@@ -79,18 +103,30 @@ pub enum Typing {
     Leaf,
 }
 
-/// What the formula language calls a function: its name, argument count (the integer argument of
-/// `pow` and `elem` included) and operation.
+/// What the formula language calls a function: its name, argument count (the integer arguments
+/// of `pow`, `elem`, `round` and `clampint` included) and operation. `arity..=max_arity` arguments
+/// are accepted (`modulo`'s offset is optional).
 pub struct FnDef {
     pub name: &'static str,
     pub arity: usize,
+    pub max_arity: usize,
     pub op: Op,
 }
 
 macro_rules! fns {
-    ($($name:literal $arity:literal $op:expr;)*) => {
-        pub const FUNCTIONS: &[FnDef] = &[$(FnDef { name: $name, arity: $arity, op: $op }),*];
+    ($($name:literal $arity:tt $op:expr;)*) => {
+        pub const FUNCTIONS: &[FnDef] = &[$(FnDef {
+            name: $name,
+            arity: fns!(@min $arity),
+            max_arity: fns!(@max $arity),
+            op: $op,
+        }),*];
     };
+    // `n` arguments, or `(min, max)`.
+    (@min ($min:literal, $max:literal)) => { $min };
+    (@max ($min:literal, $max:literal)) => { $max };
+    (@min $n:literal) => { $n };
+    (@max $n:literal) => { $n };
 }
 fns! {
     "exp" 1 Op::Exp; "log" 1 Op::Log; "sqrt" 1 Op::Sqrt; "rsqrt" 1 Op::Rsqrt; "inv" 1 Op::Inv;
@@ -99,10 +135,39 @@ fns! {
     "max" 2 Op::Max; "clamp" 3 Op::Clamp; "ifelse" 3 Op::IfElse; "sqnorm" 1 Op::SqNorm;
     "sqnorm2" 1 Op::SqNorm; "norm" 1 Op::Norm; "norm2" 1 Op::Norm; "dot" 2 Op::Dot; "sum" 1 Op::Sum;
     "sqdist" 2 Op::SqDist; "normalize" 1 Op::Normalize; "elem" 2 Op::Elem(0); "concat" 2 Op::Concat;
+    "xlogx" 1 Op::XLogX; "asin" 1 Op::Asin; "acos" 1 Op::Acos; "atan" 1 Op::Atan;
+    "atan2" 2 Op::Atan2; "sinxdivx" 1 Op::SinXDivX; "clampint" 3 Op::ClampInt(0, 0);
+    "round" 2 Op::Round(0); "floor" 1 Op::Floor; "modulo" (2, 3) Op::Mod; "equal" 2 Op::Equal;
+    "notequal" 2 Op::NotEqual; "lessthan" 2 Op::LessThan; "lessorequal" 2 Op::LessOrEqual;
 }
 
 /// Reductions, recognised only as the whole formula.
-pub const REDUCTIONS: &[&str] = &["sum_j", "sum_i"];
+pub const REDUCTIONS: &[&str] = &[
+    "sum_j",
+    "sum_i",
+    "min_j",
+    "min_i",
+    "max_j",
+    "max_i",
+    "argmin_j",
+    "argmin_i",
+    "argmax_j",
+    "argmax_i",
+    "min_argmin_j",
+    "min_argmin_i",
+    "max_argmax_j",
+    "max_argmax_i",
+    "kmin_j",
+    "kmin_i",
+    "argkmin_j",
+    "argkmin_i",
+    "kmin_argkmin_j",
+    "kmin_argkmin_i",
+    "logsumexp_j",
+    "logsumexp_i",
+    "sumsoftmaxweight_j",
+    "sumsoftmaxweight_i",
+];
 
 pub fn lookup(name: &str) -> Option<&'static FnDef> {
     FUNCTIONS.iter().find(|f| f.name == name)
@@ -143,7 +208,9 @@ impl Op {
         match self {
             Var(_) | Param(_) | Const(_) => Typing::Leaf,
             Neg | Add | Sub | Mul | Div | Exp | Log | Sqrt | Rsqrt | Inv | Square | Abs | Sign
-            | Step | Relu | Sin | Cos | Pow(_) | Powf | Min | Max | Clamp | IfElse => {
+            | Step | Relu | Sin | Cos | Pow(_) | Powf | Min | Max | Clamp | IfElse | XLogX
+            | Asin | Acos | Atan | Atan2 | SinXDivX | ClampInt(..) | Round(_) | Floor | Mod
+            | Equal | NotEqual | LessThan | LessOrEqual | GreaterThan | GreaterOrEqual => {
                 Typing::Entrywise
             }
             SqNorm | Norm | Sum => Typing::ToScalar,
@@ -154,11 +221,16 @@ impl Op {
         }
     }
 
-    /// The operation on scalars, in f64: for constant folding. `None` for non-entrywise operations.
+    /// The operation on scalar arguments, in f64: for constant folding (constants are scalars, so
+    /// the vector operations reduce to their scalar forms). The definitions are those of
+    /// keops-runtime's `Real` and of the CUDA prelude. `None` for leaves.
     pub fn eval_f64(self, a: &[f64]) -> Option<f64> {
         use Op::*;
         let x = *a.first()?;
+        let b01 = |c: bool| if c { 1.0 } else { 0.0 };
+        let rsqrt = |v: f64| if v == 0.0 { 0.0 } else { 1.0 / v.sqrt() };
         Some(match self {
+            Var(_) | Param(_) | Const(_) => return None,
             Neg => -x,
             Add => x + a[1],
             Sub => x - a[1],
@@ -167,7 +239,7 @@ impl Op {
             Exp => x.exp(),
             Log => x.ln(),
             Sqrt => x.sqrt(),
-            Rsqrt => 1.0 / x.sqrt(),
+            Rsqrt => rsqrt(x),
             Inv => 1.0 / x,
             Square => x * x,
             Abs => x.abs(),
@@ -180,29 +252,21 @@ impl Op {
                     0.0
                 }
             }
-            Step => {
+            Step => b01(x >= 0.0 || x.is_nan()),
+            Relu => {
                 if x < 0.0 {
                     0.0
                 } else {
-                    1.0
+                    x
                 }
             }
-            Relu => x.max(0.0),
             Sin => x.sin(),
             Cos => x.cos(),
             Pow(n) => x.powi(n),
             Powf => x.powf(a[1]),
             Min => x.min(a[1]),
             Max => x.max(a[1]),
-            Clamp => {
-                if x < a[1] {
-                    a[1]
-                } else if x > a[2] {
-                    a[2]
-                } else {
-                    x
-                }
-            }
+            Clamp => clamp(x, a[1], a[2]),
             IfElse => {
                 if x >= 0.0 {
                     a[1]
@@ -210,7 +274,43 @@ impl Op {
                     a[2]
                 }
             }
-            _ => return None,
+            SqNorm | Dot => x * a.get(1).copied().unwrap_or(x),
+            Norm => x.abs(),
+            Sum | Elem(_) => x,
+            SqDist => (x - a[1]) * (x - a[1]),
+            Normalize => x * rsqrt(x * x),
+            Concat => return None,
+            XLogX => {
+                if x == 0.0 {
+                    0.0
+                } else {
+                    x * x.ln()
+                }
+            }
+            Asin => x.asin(),
+            Acos => x.acos(),
+            Atan => x.atan(),
+            Atan2 => x.atan2(a[1]),
+            SinXDivX => {
+                if x == 0.0 {
+                    1.0
+                } else {
+                    x.sin() / x
+                }
+            }
+            ClampInt(lo, hi) => clamp(x, lo.into(), hi.into()),
+            Round(d) => {
+                let s = round_scale(d);
+                (x * s).round() / s
+            }
+            Floor => x.floor(),
+            Mod => x - a[1] * ((x - a[2]) / a[1]).floor(),
+            Equal => b01(x == a[1]),
+            NotEqual => b01(x != a[1]),
+            LessThan => b01(x < a[1]),
+            LessOrEqual => b01(x <= a[1]),
+            GreaterThan => b01(x > a[1]),
+            GreaterOrEqual => b01(x >= a[1]),
         })
     }
 
@@ -228,6 +328,8 @@ impl Op {
             Div => "div".into(),
             Pow(n) => format!("pow{n}"),
             Elem(k) => format!("elem{k}"),
+            ClampInt(a, b) => format!("clampint{a}_{b}"),
+            Round(d) => format!("round{d}"),
             other => FUNCTIONS
                 .iter()
                 .find(|f| f.op == other)
@@ -235,4 +337,23 @@ impl Op {
                 .unwrap_or_else(|| format!("{other:?}").to_lowercase()),
         }
     }
+}
+
+/// KeOps' Clamp: `a` if `x < a`, `b` if `x > b`, else `x`.
+fn clamp(x: f64, a: f64, b: f64) -> f64 {
+    if x < a {
+        a
+    } else if x > b {
+        b
+    } else {
+        x
+    }
+}
+
+/// The decimal places `round(f, d)` accepts: `10^d` and `10^-d` are finite and normal in f32.
+pub const ROUND_DECIMALS: std::ops::RangeInclusive<i32> = -30..=30;
+
+/// `10^d`, the scale of `round(f, d)` (rounded to f64; the emitters round it to the precision).
+pub fn round_scale(d: i32) -> f64 {
+    format!("1e{d}").parse().expect("a valid float literal")
 }

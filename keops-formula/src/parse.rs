@@ -3,8 +3,13 @@
 //! ```text
 //! kernel!(exp(-sqnorm(x_i - y_j) / (2 * s * s)))
 //! kernel!(x_i: 3, y_j: 3 => sum_j(exp(-sqdist(x_i, y_j)) * b_j))
+//! kernel!(let d = sqdist(x_i, y_j); exp(-d) * (1 + d))
 //! ```
+//!
+//! `let name = expression;` statements, after the annotations and before the formula, name
+//! sub-expressions: each is computed once, and later ones may use earlier ones.
 
+use proc_macro2::{Delimiter, TokenStream, TokenTree};
 use syn::parse::{Parse, ParseStream};
 use syn::{Expr, Ident, LitInt, Token};
 
@@ -14,9 +19,47 @@ pub struct Decl {
     pub dim: LitInt,
 }
 
+/// `let name = expr;`: a named sub-expression.
+pub struct Let {
+    pub name: Ident,
+    pub expr: Expr,
+}
+
 pub struct Input {
     pub decls: Vec<Decl>,
+    pub lets: Vec<Let>,
     pub body: Expr,
+}
+
+impl Parse for Let {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        input.parse::<Token![let]>()?;
+        let name: Ident = input.parse().map_err(|e| {
+            syn::Error::new(
+                e.span(),
+                "expected a name after `let`: `let d = sqdist(x_i, y_j);`",
+            )
+        })?;
+        if input.peek(Token![:]) {
+            return Err(
+                input.error("a `let` in a formula has no type: `let d = sqdist(x_i, y_j);`")
+            );
+        }
+        input
+            .parse::<Token![=]>()
+            .map_err(|e| syn::Error::new(e.span(), format!("expected `=` after `let {name}`")))?;
+        let rest = input.cursor().token_stream();
+        let expr: Expr = input
+            .parse()
+            .map_err(|e| keyword_hint(&rest).unwrap_or(e))?;
+        input.parse::<Token![;]>().map_err(|e| {
+            syn::Error::new(
+                e.span(),
+                format!("expected `;` after the expression of `let {name}`"),
+            )
+        })?;
+        Ok(Let { name, expr })
+    }
 }
 
 impl Parse for Input {
@@ -54,10 +97,22 @@ impl Parse for Input {
                 }
             }
         }
-        if input.is_empty() {
-            return Err(input.error("expected a formula, e.g. `kernel!(exp(-sqnorm(x_i - y_j)))`"));
+        let mut lets = Vec::new();
+        while input.peek(Token![let]) {
+            lets.push(input.parse::<Let>()?);
         }
-        let body: Expr = input.parse()?;
+        if input.is_empty() {
+            let msg = if lets.is_empty() {
+                "expected a formula, e.g. `kernel!(exp(-sqnorm(x_i - y_j)))`"
+            } else {
+                "expected the formula after the `let`s, e.g. `let d = sqdist(x_i, y_j); exp(-d)`"
+            };
+            return Err(input.error(msg));
+        }
+        let rest = input.cursor().token_stream();
+        let body: Expr = input
+            .parse()
+            .map_err(|e| keyword_hint(&rest).unwrap_or(e))?;
         if input.peek(Token![:]) && !input.peek(Token![::]) {
             return Err(input.error(
                 "dimension annotations come before the formula: `kernel!(x_i: 3 => formula)`",
@@ -68,9 +123,42 @@ impl Parse for Input {
                 "expected `name: dimension` annotations before `=>`, e.g. `kernel!(x_i: 3 => formula)`",
             ));
         }
+        if input.peek(Token![;]) {
+            return Err(input.error(
+                "unexpected tokens after the formula: `;` (a sub-expression is named by \
+                 `let name = expression;` before the formula)",
+            ));
+        }
         if !input.is_empty() {
             return Err(input.error("unexpected tokens after the formula"));
         }
-        Ok(Input { decls, body })
+        Ok(Input { decls, lets, body })
     }
+}
+
+/// KeOps' Mod is `modulo` here, `mod` being a Rust keyword (`mod(f, m)` does not parse as an
+/// expression): the error for a call of `mod` in `tokens`, if any.
+fn keyword_hint(tokens: &TokenStream) -> Option<syn::Error> {
+    let mut prev: Option<TokenTree> = None;
+    for t in tokens.clone() {
+        match (&prev, &t) {
+            (Some(TokenTree::Ident(i)), TokenTree::Group(g))
+                if i == "mod" && g.delimiter() == Delimiter::Parenthesis =>
+            {
+                return Some(syn::Error::new(
+                    i.span(),
+                    "`mod` is a Rust keyword: KeOps' Mod is written `modulo(f, m)` or \
+                     `modulo(f, m, offset)` in a formula",
+                ));
+            }
+            (_, TokenTree::Group(g)) => {
+                if let Some(e) = keyword_hint(&g.stream()) {
+                    return Some(e);
+                }
+            }
+            _ => {}
+        }
+        prev = Some(t);
+    }
+    None
 }

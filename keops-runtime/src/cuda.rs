@@ -29,6 +29,7 @@ use cudarc::driver::{
 use cudarc::nvrtc::{CompileError, CompileOptions, Ptx};
 
 use crate::gpu::{GpuTask, KernelArgs, LaunchPlan, BLOCK, MATVEC_COLUMNS};
+use crate::ReductionOutput;
 use crate::{
     BoundKernel, BoundReduction, IntoView, KeopsError, KernelMatrix, LinearOperator, Real,
     Reduction, Rows,
@@ -56,7 +57,8 @@ const _: () = {
     assert!(offset_of!(KernelArgs, nv) == 372);
     assert!(offset_of!(KernelArgs, col0) == 376);
     assert!(offset_of!(KernelArgs, nvc) == 380);
-    assert!(size_of::<KernelArgs>() == 384);
+    assert!(offset_of!(KernelArgs, out_idx) == 384);
+    assert!(size_of::<KernelArgs>() == 392);
 };
 
 /// Largest `gridDim.y` of a launch.
@@ -122,6 +124,8 @@ struct Kernel {
     name: String,
     func: CudaFunction,
     combine: CudaFunction,
+    /// The combining pass of the reductions other than the sum (`keops_combine_red_<T>`).
+    combine_red: CudaFunction,
     source: KernelSource,
     /// The module it came from (which also holds the prelude's device-CG kernels).
     module: Arc<CudaModule>,
@@ -526,6 +530,7 @@ impl Gpu {
             return Ok(k.clone());
         }
         let combine = format!("keops_combine_{}", T::NAME);
+        let combine_red = format!("keops_combine_red_{}", T::NAME);
         // The kernel and its module's combining pass, or why not (with lazy module loading, a
         // JIT failure of one kernel surfaces here rather than at the module's load).
         let load = |module: &Arc<CudaModule>, source| -> Result<Kernel, DriverError> {
@@ -533,6 +538,7 @@ impl Gpu {
                 name: name.clone(),
                 func: module.load_function(&name)?,
                 combine: module.load_function(&combine)?,
+                combine_red: module.load_function(&combine_red)?,
                 source,
                 module: module.clone(),
             })
@@ -601,6 +607,22 @@ impl Gpu {
             .stream
             .memcpy_dtoh(&view, bytes)
             .map_err(|e| cuda_err("download of the result", e))
+    }
+
+    /// Copies a device buffer of int64 (indices) into `out`.
+    fn download_i64(&self, buf: &CudaSlice<u8>, out: &mut [i64]) -> Result<(), KeopsError> {
+        // SAFETY: i64 has no padding and every bit pattern is valid; the byte view covers `out`.
+        let bytes = unsafe {
+            std::slice::from_raw_parts_mut(
+                out.as_mut_ptr().cast::<u8>(),
+                std::mem::size_of_val(out),
+            )
+        };
+        let view = buf.slice(..bytes.len());
+        self.inner
+            .stream
+            .memcpy_dtoh(&view, bytes)
+            .map_err(|e| cuda_err("download of the indices", e))
     }
 
     /// Waits for the stream; a failure here is the failure of the kernels it ran.
@@ -678,6 +700,48 @@ impl Gpu {
         // those sizes (device addresses as u64). `partial` holds nsplit x n_out x cols f64
         // written by the previous launch on this stream and `out` n_out x stride entries of T.
         unsafe { b.launch(cfg) }.map_err(|e| launch_err(&format!("{} (combine)", k.name), e))?;
+        Ok(())
+    }
+
+    /// Combines the split-j states of a reduction other than the sum and writes its outputs
+    /// (prelude.cuh's keops_combine_red_<T>); `out` / `out_idx` are 0 for a missing part.
+    fn combine_red<T: Real>(
+        &self,
+        k: &Kernel,
+        task: &GpuTask<'_, T>,
+        partial: u64,
+        out: u64,
+        out_idx: u64,
+        nsplit: u32,
+    ) -> Result<(), KeopsError> {
+        let cfg = LaunchConfig {
+            grid_dim: (task.n_out.div_ceil(BLOCK as usize) as u32, 1, 1),
+            block_dim: (BLOCK, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        let (n_out, kind, d, kk, nsplit) = (
+            task.n_out as i64,
+            task.reduce.combine_code(),
+            task.entry_dim() as i32,
+            task.reduce.k() as i32,
+            nsplit as i32,
+        );
+        let mut b = self.inner.stream.launch_builder(&k.combine_red);
+        b.arg(&partial)
+            .arg(&out)
+            .arg(&out_idx)
+            .arg(&n_out)
+            .arg(&kind)
+            .arg(&d)
+            .arg(&kk)
+            .arg(&nsplit);
+        // SAFETY: keops_combine_red_<T>(double* partial, T* out, long long* out_idx, long long
+        // n_out, int kind, int d, int k, int nsplit): the arguments are pushed in that order with
+        // those sizes (device addresses as u64, 0 for null). `partial` holds nsplit x n_out x
+        // ReduceKind::partial_width(d) f64 written by the previous launch on this stream; `out`
+        // and `out_idx` hold n_out x out_dim entries of T / int64 (out_dim = k d) when not null.
+        unsafe { b.launch(cfg) }
+            .map_err(|e| launch_err(&format!("{} (combine_red)", k.name), e))?;
         Ok(())
     }
 
@@ -829,18 +893,39 @@ fn not_a<T>(task: &GpuTask<'_, T>, wanted: &str, have: &str) -> KeopsError {
     }
 }
 
-/// Evaluates a `sum_j` / `sum_i` reduction on the GPU: `(n_out, out_dim)` row-major.
+/// Evaluates a reduction's values on the GPU: `(n_out, out_dim)` row-major (empty for an arg
+/// reduction, whose indices [`reduce_parts`] gives).
 pub fn reduce<T: Real>(gpu: &Gpu, task: &GpuTask<'_, T>) -> Result<Vec<T>, KeopsError> {
     reduce_with(gpu, task, None)
 }
 
 /// [`reduce`] with the number of blocks along the reduction index forced to `split` (clamped to
-/// the number of tiles; `Some(1)`: no split, no combining pass), for tests and tuning.
+/// the number of tiles; `Some(1)`: no split, no combining pass but the k-min family's), for tests
+/// and tuning.
 pub fn reduce_with<T: Real>(
     gpu: &Gpu,
     task: &GpuTask<'_, T>,
     split: Option<usize>,
 ) -> Result<Vec<T>, KeopsError> {
+    reduce_parts_with(gpu, task, split).map(|(v, _)| v)
+}
+
+/// Evaluates any reduction on the GPU: its values and its indices, each `(n_out, out_dim)`
+/// row-major or empty when the reduction has no such part (the indices come back from the device
+/// as int64).
+pub fn reduce_parts<T: Real>(
+    gpu: &Gpu,
+    task: &GpuTask<'_, T>,
+) -> Result<(Vec<T>, Vec<usize>), KeopsError> {
+    reduce_parts_with(gpu, task, None)
+}
+
+/// [`reduce_parts`] with the split along the reduction index forced (see [`reduce_with`]).
+pub fn reduce_parts_with<T: Real>(
+    gpu: &Gpu,
+    task: &GpuTask<'_, T>,
+    split: Option<usize>,
+) -> Result<(Vec<T>, Vec<usize>), KeopsError> {
     if task.matvec {
         return Err(not_a(task, "a reduction", "kernel matrix (use matvec)"));
     }
@@ -850,16 +935,24 @@ pub fn reduce_with<T: Real>(
             let kernel = gpu.kernel(task, 0)?;
             let data = gpu.upload_task(task)?;
             let plan = task.plan(0, gpu.inner.sms, split);
+            let r = task.reduce;
             let entries = task.n_out * task.out_dim;
-            let out = gpu.zeros(entries * std::mem::size_of::<T>(), "the output")?;
-            let partial = if plan.grid_y > 1 {
-                Some(gpu.zeros(plan.grid_y as usize * entries * 8, "split-j partial sums")?)
+            let (n_vals, n_idx) = (
+                if r.values() { entries } else { 0 },
+                if r.indices() { entries } else { 0 },
+            );
+            let out = gpu.zeros(n_vals * std::mem::size_of::<T>(), "the output")?;
+            let out_idx = gpu.zeros(n_idx * 8, "the output indices")?;
+            let partial_len = task.partial_len(&plan, 0);
+            let partial = if partial_len > 0 {
+                Some(gpu.zeros(partial_len * 8, "split-j partial states")?)
             } else {
                 None
             };
-            let out_addr = gpu.addr(&out);
+            let out_addr = if n_vals > 0 { gpu.addr(&out) } else { 0 };
+            let idx_addr = if n_idx > 0 { gpu.addr(&out_idx) } else { 0 };
             let partial_addr = partial.as_ref().map_or(0, |p| gpu.addr(p));
-            let args = task.args(
+            let mut args = task.args(
                 &plan,
                 &data.vars,
                 &data.params,
@@ -868,23 +961,35 @@ pub fn reduce_with<T: Real>(
                 partial_addr,
                 (0, 0, 0),
             );
+            args.out_idx = idx_addr;
             gpu.launch(&kernel, &plan, &args)?;
-            if plan.grid_y > 1 {
-                gpu.combine(
-                    &kernel,
-                    partial_addr,
-                    out_addr,
-                    task.n_out,
-                    task.out_dim,
-                    plan.grid_y,
-                    task.out_dim,
-                    0,
-                )?;
+            if r == crate::gpu::ReduceKind::Sum {
+                if plan.grid_y > 1 {
+                    gpu.combine(
+                        &kernel,
+                        partial_addr,
+                        out_addr,
+                        task.n_out,
+                        task.out_dim,
+                        plan.grid_y,
+                        task.out_dim,
+                        0,
+                    )?;
+                }
+            } else if partial.is_some() {
+                gpu.combine_red(&kernel, task, partial_addr, out_addr, idx_addr, plan.grid_y)?;
             }
             gpu.sync(&kernel.name)?;
-            let mut host = vec![T::ZERO; entries];
-            gpu.download(&out, &mut host)?;
-            Ok(host)
+            let mut vals = vec![T::ZERO; n_vals];
+            if n_vals > 0 {
+                gpu.download(&out, &mut vals)?;
+            }
+            let mut idx = vec![0i64; n_idx];
+            if n_idx > 0 {
+                gpu.download_i64(&out_idx, &mut idx)?;
+            }
+            drop(partial);
+            Ok((vals, idx.into_iter().map(|i| i as usize).collect()))
         },
         |m| KeopsError::Cuda {
             operation: format!("reduction {}", task.id),
@@ -1018,6 +1123,7 @@ impl<T: Real> GpuKernelMatrix<T> {
                         n_out: task.n_out,
                         n_red: task.n_red,
                         out_dim: task.out_dim,
+                        reduce: task.reduce,
                     },
                     data,
                     split: None,
@@ -1415,10 +1521,12 @@ fn falls_back(e: &KeopsError) -> bool {
 impl<T: Real, B: BoundReduction<T>> Reduction<T, B> {
     /// Evaluates the reduction on `backend` (see [`Backend`]): `Auto` uses GPU 0 when there is
     /// one and the formula has a kernel for its dimensions, else the CPU.
-    pub fn eval_on(&self, backend: Backend) -> Result<Rows<T>, KeopsError> {
+    pub fn eval_on(&self, backend: Backend) -> Result<B::Output, KeopsError> {
         if let Some((gpu, fallback)) = pick(backend)? {
-            match reduce(&gpu, &self.gpu_task()) {
-                Ok(out) => return Rows::from_vec(out, self.dim()),
+            match reduce_parts(&gpu, &self.gpu_task()) {
+                Ok((vals, idx)) => {
+                    return Ok(B::Output::from_parts(self.rows(), self.dim(), vals, idx))
+                }
                 Err(e) if fallback && falls_back(&e) => {}
                 Err(e) => return Err(e),
             }

@@ -61,6 +61,14 @@ pub enum KeopsError {
         rows: usize,
         dim: usize,
     },
+    /// `kmin_j(F, K)`, `argkmin_j` or `kmin_argkmin_j` with fewer than `K` rows to reduce over.
+    #[error("`{reduction}` keeps the {k} smallest values over {index}, but there are only {rows} rows indexed by {index}: bind at least {k} points or use a smaller K")]
+    KTooLarge {
+        reduction: String,
+        k: usize,
+        index: char,
+        rows: usize,
+    },
     /// A vector multiplied by a kernel matrix has the wrong number of rows.
     #[error("the vector has {found} rows, but the kernel matrix has {expected} columns")]
     OperandLength { expected: usize, found: usize },

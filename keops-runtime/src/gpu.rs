@@ -36,6 +36,91 @@ pub struct KernelArgs {
     pub nv: i32,
     pub col0: i32,
     pub nvc: i32,
+    /// Indices of an arg reduction, `(n_out, out_dim)` int64, written when the kernel finishes
+    /// its rows itself (a single block along the reduction index).
+    pub out_idx: u64,
+}
+
+/// The reduction a formula's kernel computes, as [`GpuTask::reduce`] tells it: it decides the
+/// outputs (values in `T`, indices in int64 on the device), the f64 state a block leaves in the
+/// split-j partial buffer, and the pass that combines those states.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ReduceKind {
+    /// `sum_j` (and a kernel matrix's products).
+    #[default]
+    Sum,
+    Min,
+    Max,
+    ArgMin,
+    ArgMax,
+    MinArgMin,
+    MaxArgMax,
+    KMin(usize),
+    ArgKMin(usize),
+    KMinArgKMin(usize),
+    LogSumExp,
+    LogSumExpWeight,
+    SumSoftMaxWeight,
+}
+
+impl ReduceKind {
+    /// Whether the result holds values.
+    pub fn values(self) -> bool {
+        !matches!(
+            self,
+            ReduceKind::ArgMin | ReduceKind::ArgMax | ReduceKind::ArgKMin(_)
+        )
+    }
+    /// Whether the result holds indices.
+    pub fn indices(self) -> bool {
+        matches!(
+            self,
+            ReduceKind::ArgMin
+                | ReduceKind::ArgMax
+                | ReduceKind::MinArgMin
+                | ReduceKind::MaxArgMax
+                | ReduceKind::ArgKMin(_)
+                | ReduceKind::KMinArgKMin(_)
+        )
+    }
+    /// K of the k-min family, else 1.
+    pub fn k(self) -> usize {
+        match self {
+            ReduceKind::KMin(k) | ReduceKind::ArgKMin(k) | ReduceKind::KMinArgKMin(k) => k,
+            _ => 1,
+        }
+    }
+    /// The code of prelude.cuh's `keops_combine_red_<T>` for this kind (0 for the sum, which
+    /// `keops_combine_<T>` combines): 1 min, 2 max (and their args), 3 the k smallest,
+    /// 4 log-sum-exp, 5 soft-max weighted sum.
+    pub fn combine_code(self) -> i32 {
+        match self {
+            ReduceKind::Sum => 0,
+            ReduceKind::Min | ReduceKind::ArgMin | ReduceKind::MinArgMin => 1,
+            ReduceKind::Max | ReduceKind::ArgMax | ReduceKind::MaxArgMax => 2,
+            ReduceKind::KMin(_) | ReduceKind::ArgKMin(_) | ReduceKind::KMinArgKMin(_) => 3,
+            ReduceKind::LogSumExp | ReduceKind::LogSumExpWeight => 4,
+            ReduceKind::SumSoftMaxWeight => 5,
+        }
+    }
+    /// f64 entries of one output row's state in the partial buffer, for entries of dimension
+    /// `d` (the formula's, or the weight's for the log-sum-exp family): `d` sums; `(value,
+    /// index)` as `[values d][indices d]`; K of those for the k-min family; `[m][s d]`, and
+    /// `[m][s0][s d]` for the soft-max.
+    pub fn partial_width(self, d: usize) -> usize {
+        match self.combine_code() {
+            0 => d,
+            1 | 2 => 2 * d,
+            3 => 2 * self.k() * d,
+            4 => 1 + d,
+            _ => 2 + d,
+        }
+    }
+    /// The k-min family keeps its sorted buffers in the partial buffer, whatever the split: it
+    /// always has one and always runs the combining pass (which writes the outputs).
+    pub fn always_partial(self) -> bool {
+        self.combine_code() == 3
+    }
 }
 
 /// A bound formula as the GPU sees it (built by the code `kernel!` generates).
@@ -66,8 +151,12 @@ pub struct GpuTask<'a, T> {
     /// Output rows and reduction rows.
     pub n_out: usize,
     pub n_red: usize,
-    /// Entries per output row of a reduction (1 for a kernel matrix: per column of `v`).
+    /// Entries per output row of a reduction, of its values and of its indices (1 for a kernel
+    /// matrix: per column of `v`): the formula's dimension (the weight's for the log-sum-exp
+    /// family), times K for the k-min family.
     pub out_dim: usize,
+    /// The reduction (`Sum` for a kernel matrix).
+    pub reduce: ReduceKind,
 }
 
 /// How many blocks, threads and shared memory one launch uses.
@@ -130,6 +219,27 @@ impl<T: Real> GpuTask<'_, T> {
             tile,
             red_chunk,
             shared_bytes: tile * row,
+        }
+    }
+
+    /// Entries per output row the reduction works on: [`out_dim`](Self::out_dim) over K.
+    pub fn entry_dim(&self) -> usize {
+        self.out_dim / self.reduce.k()
+    }
+
+    /// f64 entries of the partial buffer for `plan` (0 when it needs none): the state of every
+    /// output row for each block along the reduction index; `nvc` matvec columns per launch (0
+    /// for a reduction).
+    pub fn partial_len(&self, plan: &LaunchPlan, nvc: usize) -> usize {
+        let width = if self.matvec {
+            nvc
+        } else {
+            self.reduce.partial_width(self.entry_dim())
+        };
+        if plan.grid_y > 1 || self.reduce.always_partial() {
+            plan.grid_y as usize * self.n_out * width
+        } else {
+            0
         }
     }
 

@@ -19,25 +19,27 @@ pub use cuda::{Backend, Gpu, GpuKernelMatrix};
 pub use dims::MAX_DIM;
 pub use engine::{BLOCK, TILE};
 pub use error::KeopsError;
-pub use gpu::GpuTask;
-pub use matrix::{BoundKernel, BoundReduction, KernelMatrix, Reduction};
+pub use gpu::{GpuTask, ReduceKind};
+pub use matrix::{BoundKernel, BoundReduction, KernelMatrix, Reduction, ReductionOutput};
 pub use param::{IntoParam, ParamOfDim, ParamValue, ScalarParam};
 pub use real::Real;
 pub use solve::{ConjugateGradient, LinearOperator, Solution, SolveError};
-pub use view::{IntoView, Rows, View};
+pub use view::{Indices, IntoView, Rows, View};
 
 /// Used by the code `kernel!` generates; not a stable API.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::__keops_cuda_source as cuda_source;
     pub use crate::dims::{ClassSpec, DimSpec, ElemSpec, OperandSpec};
-    pub use crate::engine::{matvec, sum_reduce, RowKernel, Value};
-    pub use crate::gpu::GpuTask;
+    pub use crate::engine::{
+        extremum_reduce, kmin_reduce, matvec, shifted_exp_reduce, sum_reduce, RowKernel, Value,
+    };
+    pub use crate::gpu::{GpuTask, ReduceKind};
     pub use crate::ops;
     pub use crate::ops::{Fixed, Len, Upto};
     pub use crate::param::{param, param_of_dim};
     pub use crate::{
-        BoundKernel, BoundReduction, IntoView, KeopsError, KernelMatrix, ParamValue, Real,
+        BoundKernel, BoundReduction, Indices, IntoView, KeopsError, KernelMatrix, ParamValue, Real,
         Reduction, Rows, View,
     };
 

@@ -143,7 +143,7 @@ pub fn sqdist<T: Real, L: Len, const C: usize>(len: L, a: [T; C], b: [T; C]) -> 
     s
 }
 
-/// `a` scaled by `rsqrt(|a|^2)` (KeOps' Normalize; NaN at 0 as in KeOps).
+/// `a` scaled by `rsqrt(|a|^2)` (KeOps' Normalize; 0 at 0, as `rsqrt(0) = 0` in KeOps).
 #[inline(always)]
 pub fn normalize<T: Real, L: Len, const C: usize>(len: L, a: [T; C]) -> [T; C] {
     let r = sqnorm(len, a).rsqrt();

@@ -11,8 +11,9 @@ mod sealed {
 
 /// `f32` or `f64`: the precision data, parameters and results share.
 ///
-/// The scalar functions follow KeOps' definitions (doc/api/math-operations.rst): `sign(0) = 0`,
-/// `step(x) = 1` for `x >= 0`, `ifelse(c, a, b) = a` for `c >= 0`.
+/// The scalar functions follow KeOps' definitions (doc/api/math-operations.rst and keopscore's
+/// `math_functions.py`): `sign(0) = 0`, `step(x) = 1` for `x >= 0`, `ifelse(c, a, b) = a` for
+/// `c >= 0`, `rsqrt(0) = 0`, `xlogx(0) = 0`, `sinxdivx(0) = 1`, comparisons are 0 or 1.
 pub trait Real:
     sealed::Sealed
     + Copy
@@ -47,9 +48,89 @@ pub trait Real:
     fn powf(self, e: Self) -> Self;
     fn fmin(self, o: Self) -> Self;
     fn fmax(self, o: Self) -> Self;
+    fn asin(self) -> Self;
+    fn acos(self) -> Self;
+    fn atan(self) -> Self;
+    /// The angle of the point `(o, self)`, as C's `atan2(self, o)`.
+    fn atan2(self, o: Self) -> Self;
+    fn floor(self) -> Self;
+    /// Rounds half-way cases away from zero (C's `round`).
+    fn round(self) -> Self;
+    /// `1 / sqrt(x)`, and 0 at 0 (KeOps' Rsqrt, so that `normalize(0) = 0`).
     #[inline(always)]
     fn rsqrt(self) -> Self {
-        Self::ONE / self.sqrt()
+        if self == Self::ZERO {
+            Self::ZERO
+        } else {
+            Self::ONE / self.sqrt()
+        }
+    }
+    /// `x log x`, 0 at 0 (KeOps' XLogX).
+    #[inline(always)]
+    fn xlogx(self) -> Self {
+        if self == Self::ZERO {
+            Self::ZERO
+        } else {
+            self * self.ln()
+        }
+    }
+    /// `sin x / x`, 1 at 0 (KeOps' SinXDivX).
+    #[inline(always)]
+    fn sinxdivx(self) -> Self {
+        if self == Self::ZERO {
+            Self::ONE
+        } else {
+            self.sin() / self
+        }
+    }
+    /// `round(x * scale) / scale`: with `scale = 10^d`, rounding to `d` decimals (KeOps' Round).
+    #[inline(always)]
+    fn round_scaled(self, scale: Self) -> Self {
+        (self * scale).round() / scale
+    }
+    /// `x - m * floor((x - offset) / m)` (KeOps' Mod).
+    #[inline(always)]
+    fn modulo(self, m: Self, offset: Self) -> Self {
+        self - m * ((self - offset) / m).floor()
+    }
+    /// 1 if `self == o`, else 0 (KeOps' Equal).
+    #[inline(always)]
+    fn cmp_eq(self, o: Self) -> Self {
+        Self::from_bool(self == o)
+    }
+    /// 1 if `self != o`, else 0 (KeOps' NotEqual).
+    #[inline(always)]
+    fn cmp_ne(self, o: Self) -> Self {
+        Self::from_bool(self != o)
+    }
+    /// 1 if `self < o`, else 0 (KeOps' LessThan).
+    #[inline(always)]
+    fn cmp_lt(self, o: Self) -> Self {
+        Self::from_bool(self < o)
+    }
+    /// 1 if `self <= o`, else 0 (KeOps' LessOrEqual).
+    #[inline(always)]
+    fn cmp_le(self, o: Self) -> Self {
+        Self::from_bool(self <= o)
+    }
+    /// 1 if `self > o`, else 0.
+    #[inline(always)]
+    fn cmp_gt(self, o: Self) -> Self {
+        Self::from_bool(self > o)
+    }
+    /// 1 if `self >= o`, else 0.
+    #[inline(always)]
+    fn cmp_ge(self, o: Self) -> Self {
+        Self::from_bool(self >= o)
+    }
+    /// 1 or 0.
+    #[inline(always)]
+    fn from_bool(c: bool) -> Self {
+        if c {
+            Self::ONE
+        } else {
+            Self::ZERO
+        }
     }
     #[inline(always)]
     fn inv(self) -> Self {
@@ -164,6 +245,30 @@ macro_rules! impl_real {
             #[inline(always)]
             fn fmax(self, o: Self) -> Self {
                 <$t>::max(self, o)
+            }
+            #[inline(always)]
+            fn asin(self) -> Self {
+                <$t>::asin(self)
+            }
+            #[inline(always)]
+            fn acos(self) -> Self {
+                <$t>::acos(self)
+            }
+            #[inline(always)]
+            fn atan(self) -> Self {
+                <$t>::atan(self)
+            }
+            #[inline(always)]
+            fn atan2(self, o: Self) -> Self {
+                <$t>::atan2(self, o)
+            }
+            #[inline(always)]
+            fn floor(self) -> Self {
+                <$t>::floor(self)
+            }
+            #[inline(always)]
+            fn round(self) -> Self {
+                <$t>::round(self)
             }
         }
     };

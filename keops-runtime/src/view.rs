@@ -190,13 +190,19 @@ mod nalgebra_views {
     }
 }
 
-/// A row-major `(rows, dim)` result: one row per output index of a reduction.
+/// A row-major `(rows, dim)` result: one row per output index of a reduction. Values are
+/// `Rows<T>`; the indices of `argmin_j`, `argkmin_j`... are `Rows<usize>` ([`Indices`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rows<T> {
     data: Vec<T>,
     rows: usize,
     dim: usize,
 }
+
+/// The indices an arg reduction returns (`argmin_j`, `argkmin_j`, the second part of
+/// `min_argmin_j`...): row `o` holds, per entry, an index of the reduction variable (a `j` for a
+/// reduction over j).
+pub type Indices = Rows<usize>;
 
 impl<T: Real> Rows<T> {
     /// Wraps a row-major buffer; `data.len()` must be `rows * dim`.
@@ -205,9 +211,28 @@ impl<T: Real> Rows<T> {
         let rows = view.rows();
         Ok(Rows { data, rows, dim })
     }
-    pub(crate) fn zeros(rows: usize, dim: usize) -> Self {
+    /// As an `(rows, dim)` nalgebra matrix.
+    #[cfg(feature = "nalgebra")]
+    pub fn to_dmatrix(&self) -> nalgebra::DMatrix<T>
+    where
+        T: nalgebra::Scalar,
+    {
+        nalgebra::DMatrix::from_row_slice(self.rows, self.dim, &self.data)
+    }
+}
+
+impl<T> Rows<T> {
+    /// `rows` rows of `dim` entries from a row-major buffer of exactly that length.
+    pub(crate) fn from_parts(data: Vec<T>, rows: usize, dim: usize) -> Self {
+        assert_eq!(data.len(), rows * dim, "a (rows, dim) buffer");
+        Rows { data, rows, dim }
+    }
+    pub(crate) fn filled(rows: usize, dim: usize, value: T) -> Self
+    where
+        T: Clone,
+    {
         Rows {
-            data: vec![T::ZERO; rows * dim],
+            data: vec![value; rows * dim],
             rows,
             dim,
         }
@@ -235,13 +260,11 @@ impl<T: Real> Rows<T> {
     pub fn into_vec(self) -> Vec<T> {
         self.data
     }
-    /// As an `(rows, dim)` nalgebra matrix.
-    #[cfg(feature = "nalgebra")]
-    pub fn to_dmatrix(&self) -> nalgebra::DMatrix<T>
-    where
-        T: nalgebra::Scalar,
-    {
-        nalgebra::DMatrix::from_row_slice(self.rows, self.dim, &self.data)
+}
+
+impl<T: Real> Rows<T> {
+    pub(crate) fn zeros(rows: usize, dim: usize) -> Self {
+        Self::filled(rows, dim, T::ZERO)
     }
 }
 

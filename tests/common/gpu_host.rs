@@ -43,6 +43,7 @@ const H_PARAM: u64 = 0x2000;
 const H_V: u64 = 0x3000;
 const H_OUT: u64 = 0x4000;
 const H_PARTIAL: u64 = 0x5000;
+const H_OUT_IDX: u64 = 0x6000;
 const REQUEST_MAGIC: u32 = 0x3152_484b;
 const RESPONSE_MAGIC: u32 = 0x3153_484b;
 /// driver.cpp's exit status for a launch that timed out.
@@ -70,8 +71,12 @@ pub enum Outcome<T> {
 pub struct HostRun<T> {
     /// The kernel (the first of a matvec's launches).
     pub kernel: String,
-    /// One output per job (per requested split), row-major.
+    /// One output per job (per requested split), row-major: the values (empty for an arg
+    /// reduction).
     pub outs: Vec<Vec<T>>,
+    /// One output per job: the indices of an arg reduction (int64 on the device; empty for the
+    /// others), row-major.
+    pub idx: Vec<Vec<i64>>,
     /// The launch plan of each job's first launch.
     pub plans: Vec<LaunchPlan>,
     /// Seconds the driver spent in each job's launches.
@@ -302,11 +307,17 @@ struct Launch {
     plan: LaunchPlan,
     /// The combining pass: columns per output row, row stride of out, first column.
     combine: (usize, usize, usize),
+    /// Reductions other than the sum: `keops_combine_red`'s kind code (0 for the sum), entries
+    /// per row, K.
+    red: (i32, usize, usize),
+    /// f64 entries of the partial buffer (0: none).
+    partial_len: usize,
     args: KernelArgs,
 }
 
 struct Job {
     out_len: usize,
+    idx_len: usize,
     launches: Vec<Launch>,
 }
 
@@ -331,9 +342,10 @@ fn put_reals<T: Real>(b: &mut Vec<u8>, xs: &[T]) {
 }
 
 fn args_bytes(a: &KernelArgs) -> &[u8] {
-    const _: () = assert!(std::mem::size_of::<KernelArgs>() == 384);
+    const _: () = assert!(std::mem::size_of::<KernelArgs>() == 392);
     // SAFETY: KernelArgs is #[repr(C)], made of u64/i64/i32 fields laid out without padding
-    // (384 bytes: 35 eight-byte words, then 20 four-byte ones), so every byte is initialised.
+    // (392 bytes: 35 eight-byte words, 20 four-byte ones, then one eight-byte word at offset
+    // 384), so every byte is initialised.
     unsafe {
         std::slice::from_raw_parts(
             (a as *const KernelArgs).cast::<u8>(),
@@ -365,6 +377,7 @@ fn request<T: Real>(
     put_u32(&mut b, jobs.len() as u32);
     for job in jobs {
         put_u64(&mut b, job.out_len as u64);
+        put_u64(&mut b, job.idx_len as u64);
         put_u32(&mut b, job.launches.len() as u32);
         for l in &job.launches {
             put_u32(&mut b, l.name.len() as u32);
@@ -376,6 +389,10 @@ fn request<T: Real>(
             put_i32(&mut b, l.combine.0);
             put_i32(&mut b, l.combine.1);
             put_i32(&mut b, l.combine.2);
+            b.extend_from_slice(&l.red.0.to_le_bytes());
+            put_i32(&mut b, l.red.1);
+            put_i32(&mut b, l.red.2);
+            put_u64(&mut b, l.partial_len as u64);
             put_u32(&mut b, std::mem::size_of::<KernelArgs>() as u32);
             b.extend_from_slice(args_bytes(&l.args));
         }
@@ -384,11 +401,9 @@ fn request<T: Real>(
 }
 
 /// Runs `driver` on `req`; the response's outputs and per-job seconds.
-fn exec<T: Real>(
-    driver: &Driver,
-    req: &[u8],
-    kill_after: Duration,
-) -> Result<(Vec<Vec<T>>, Vec<f64>), String> {
+type Response<T> = (Vec<Vec<T>>, Vec<Vec<i64>>, Vec<f64>);
+
+fn exec<T: Real>(driver: &Driver, req: &[u8], kill_after: Duration) -> Result<Response<T>, String> {
     let dir = Path::new(CACHE).join("runs");
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let base = dir.join(format!("{}-{}", std::process::id(), unique()));
@@ -440,7 +455,7 @@ fn exec<T: Real>(
     parse_response(&resp?)
 }
 
-fn parse_response<T: Real>(r: &[u8]) -> Result<(Vec<Vec<T>>, Vec<f64>), String> {
+fn parse_response<T: Real>(r: &[u8]) -> Result<Response<T>, String> {
     let mut pos = 0;
     let mut take = |n: usize| -> Result<&[u8], String> {
         let s = r.get(pos..pos + n).ok_or("truncated response")?;
@@ -452,7 +467,7 @@ fn parse_response<T: Real>(r: &[u8]) -> Result<(Vec<Vec<T>>, Vec<f64>), String> 
         return Err("bad response".into());
     }
     let njobs = u32_of(take(4)?) as usize;
-    let (mut outs, mut secs) = (Vec::new(), Vec::new());
+    let (mut outs, mut idx, mut secs) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..njobs {
         secs.push(f64::from_le_bytes(take(8)?.try_into().unwrap()));
         let n = u64::from_le_bytes(take(8)?.try_into().unwrap()) as usize;
@@ -469,8 +484,15 @@ fn parse_response<T: Real>(r: &[u8]) -> Result<(Vec<Vec<T>>, Vec<f64>), String> 
                 })
                 .collect(),
         );
+        let n = u64::from_le_bytes(take(8)?.try_into().unwrap()) as usize;
+        let data = take(n * 8)?;
+        idx.push(
+            data.chunks_exact(8)
+                .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
+                .collect(),
+        );
     }
-    Ok((outs, secs))
+    Ok((outs, idx, secs))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -484,9 +506,18 @@ fn launch_args<T: Real>(
 ) -> KernelArgs {
     let vars: Vec<u64> = (0..task.vars.len() as u64).map(|k| H_VAR + k).collect();
     let params: Vec<u64> = (0..task.params.len() as u64).map(|k| H_PARAM + k).collect();
-    let partial = if plan.grid_y > 1 { H_PARTIAL } else { 0 };
+    let partial = if plan.grid_y > 1 || task.partial_len(plan, 0) > 0 {
+        H_PARTIAL
+    } else {
+        0
+    };
     let v = if v { H_V } else { 0 };
-    task.args(plan, &vars, &params, v, H_OUT, partial, cols)
+    let out = if task.reduce.values() { H_OUT } else { 0 };
+    let mut a = task.args(plan, &vars, &params, v, out, partial, cols);
+    if task.reduce.indices() {
+        a.out_idx = H_OUT_IDX;
+    }
+    a
 }
 
 fn check_task<T: Real>(task: &GpuTask<'_, T>) -> Result<Option<String>, String> {
@@ -517,7 +548,8 @@ fn run_jobs<T: Real>(task: &GpuTask<'_, T>, v: &[T], jobs: Vec<Job>) -> Result<O
     let plans: Vec<LaunchPlan> = jobs.iter().map(|j| j.launches[0].plan).collect();
     let req = request(LAUNCH_TIMEOUT_MS, &task.vars, &task.params, v, &jobs);
     let t0 = Instant::now();
-    let (outs, secs) = exec::<T>(driver, &req, KILL_AFTER).map_err(|e| format!("{kernel}: {e}"))?;
+    let (outs, idx, secs) =
+        exec::<T>(driver, &req, KILL_AFTER).map_err(|e| format!("{kernel}: {e}"))?;
     if std::env::var_os("KEOPS_HOST_TRACE").is_some() {
         eprintln!(
             "gpu_host: {kernel} {:?}: {:.1} ms in the driver, {:.1} ms in all",
@@ -532,6 +564,7 @@ fn run_jobs<T: Real>(task: &GpuTask<'_, T>, v: &[T], jobs: Vec<Job>) -> Result<O
     Ok(Outcome::Ran(HostRun {
         kernel,
         outs,
+        idx,
         plans,
         secs,
     }))
@@ -539,7 +572,9 @@ fn run_jobs<T: Real>(task: &GpuTask<'_, T>, v: &[T], jobs: Vec<Job>) -> Result<O
 
 /// Runs a `sum_j` / `sum_i` formula's reduction kernel once per entry of `splits` (`None`: the
 /// plan's own choice; `Some(s)`: `s` blocks along the reduction index, clamped to the tiles) in
-/// one driver process. Each output is `(n_out, out_dim)` row-major.
+/// one driver process. Each output is `(n_out, out_dim)` row-major: the values in
+/// [`HostRun::outs`], the indices of an arg reduction in [`HostRun::idx`]. The reductions other
+/// than the sum get the partial buffer `GpuTask::partial_len` sizes and `keops_combine_red_<T>`.
 pub fn run_reduction_splits<T: Real>(
     task: &GpuTask<'_, T>,
     splits: &[Option<usize>],
@@ -558,12 +593,17 @@ pub fn run_reduction_splits<T: Real>(
         .map(|&split| {
             let plan = task.plan(0, SMS, split);
             let d = task.out_dim;
+            let r = task.reduce;
+            let partial_len = task.partial_len(&plan, 0);
             Job {
-                out_len: task.n_out * d,
+                out_len: if r.values() { task.n_out * d } else { 0 },
+                idx_len: if r.indices() { task.n_out * d } else { 0 },
                 launches: vec![Launch {
                     name: name.clone(),
                     plan,
                     combine: (d, d, 0),
+                    red: (r.combine_code(), task.entry_dim(), r.k()),
+                    partial_len,
                     args: launch_args(task, &plan, false, (0, 0, 0)),
                 }],
             }
@@ -594,6 +634,7 @@ pub fn run_matvec_splits<T: Real>(
         .iter()
         .map(|&split| Job {
             out_len: task.n_out * nv,
+            idx_len: 0,
             launches: (0..nv)
                 .step_by(width)
                 .map(|col0| {
@@ -603,6 +644,8 @@ pub fn run_matvec_splits<T: Real>(
                         name: name.clone(),
                         plan,
                         combine: (nvc, nv, col0),
+                        red: (0, 0, 0),
+                        partial_len: task.partial_len(&plan, nvc),
                         args: launch_args(task, &plan, true, (nv, col0, nvc)),
                     }
                 })
@@ -657,15 +700,18 @@ pub fn run_test_kernel<T: Real>(
     };
     let job = Job {
         out_len: n_out,
+        idx_len: 0,
         launches: vec![Launch {
             name: format!("keops_test_{kind}_{}", T::NAME),
             plan,
             combine: (1, 1, 0),
+            red: (0, 0, 0),
+            partial_len: 0,
             args,
         }],
     };
     let req = request::<T>(timeout_ms, &[], &[], &[], &[job]);
-    let (mut outs, _) = exec::<T>(driver, &req, kill_after)?;
+    let (mut outs, _, _) = exec::<T>(driver, &req, kill_after)?;
     Ok(outs.pop())
 }
 
@@ -678,6 +724,8 @@ pub fn run_test_kernel<T: Real>(
 pub struct Recorded {
     pub what: String,
     pub got: Result<Vec<f64>, String>,
+    /// The indices of an arg reduction (empty for the others).
+    pub idx: Vec<i64>,
 }
 
 thread_local! {
@@ -703,19 +751,22 @@ fn record<T: Real>(r: Result<Outcome<T>, String>) {
         Err(e) => vec![Recorded {
             what: "host emulation".into(),
             got: Err(e),
+            idx: Vec::new(),
         }],
         // No GPU kernel for these dimensions, or no compiler (noted once): nothing to compare.
         Ok(Outcome::Skipped(_)) => Vec::new(),
         Ok(Outcome::Ran(run)) => run
             .outs
             .into_iter()
+            .zip(run.idx)
             .zip(&run.plans)
-            .map(|(out, p)| Recorded {
+            .map(|((out, idx), p)| Recorded {
                 what: format!(
                     "host-emulated CUDA kernel {} (grid {}x{}, tile {})",
                     run.kernel, p.grid_x, p.grid_y, p.tile
                 ),
                 got: Ok(out.iter().map(|x| x.to_f64()).collect()),
+                idx,
             })
             .collect(),
     };

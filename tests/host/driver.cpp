@@ -8,7 +8,9 @@
 // data buffers once and a list of jobs; a job is one output buffer and the launches that fill it,
 // each with its kernel's name, grid, shared memory and `KeopsArgs` as keops-runtime's `KernelArgs`
 // bytes, whose pointer fields hold buffer handles (see `resolve`). A launch with grid_y > 1 gets an
-// f64 partial buffer, then the combining kernel `keops_combine_<T>` runs as a GPU launch would.
+// f64 partial buffer, then the combining kernel `keops_combine_<T>` runs as a GPU launch would;
+// the reductions other than the sum get the partial buffer the request sizes (the k-min family
+// always) and `keops_combine_red_<T>`, which writes their values and int64 indices.
 //
 // Exit status: 0 ok (response written), 2 bad request / unknown kernel / out-of-bounds write,
 // 3 timeout (a __syncthreads not reached by every thread: the stuck threads are abandoned).
@@ -31,13 +33,14 @@ constexpr int EXIT_TIMEOUT = 3;
 
 // Handles the Rust side puts in KeopsArgs' pointer fields.
 constexpr std::uint64_t H_VAR = 0x1000, H_PARAM = 0x2000, H_V = 0x3000, H_OUT = 0x4000,
-                        H_PARTIAL = 0x5000;
+                        H_PARTIAL = 0x5000, H_OUT_IDX = 0x6000;
 // Guard entries after every output and partial buffer: a kernel writing past the end is caught.
 constexpr std::size_t GUARD = 512;
 constexpr double GUARD_F64 = -7.25e300;
 constexpr float GUARD_F32 = -7.25e30f;
+constexpr long long GUARD_IDX = -7250000000000000000LL;
 
-static_assert(sizeof(KeopsArgs) == 384, "KeopsArgs layout changed: update keops-runtime's KernelArgs");
+static_assert(sizeof(KeopsArgs) == 392, "KeopsArgs layout changed: update keops-runtime's KernelArgs");
 
 [[noreturn]] void fail(int code, const std::string& msg) {
     std::fprintf(stderr, "%s\n", msg.c_str());
@@ -149,6 +152,10 @@ int main(int argc, char** argv) {
         out.store.resize(out.bytes / 8 + 1);
         fill(out, 0, n_out, real, NAN); // entries no launch writes stay NaN
         fill(out, n_out, n_out + GUARD, real, real == 4 ? GUARD_F32 : GUARD_F64);
+        // Indices of an arg reduction (int64): entries no launch writes stay -1.
+        const auto n_idx = r.get<std::uint64_t>();
+        std::vector<long long> idx(n_idx + GUARD, GUARD_IDX);
+        std::fill(idx.begin(), idx.begin() + n_idx, -1LL);
         const auto t0 = std::chrono::steady_clock::now();
         const std::uint32_t nlaunch = r.get<std::uint32_t>();
         for (std::uint32_t l = 0; l < nlaunch; ++l) {
@@ -163,6 +170,12 @@ int main(int argc, char** argv) {
             const int cols = r.get<std::int32_t>();
             const int out_stride = r.get<std::int32_t>();
             const int col0 = r.get<std::int32_t>();
+            // Reductions other than the sum: keops_combine_red's kind (0: the sum), the entries
+            // per row and K; and the partial buffer's length in f64 (0: none).
+            const int red_kind = r.get<std::int32_t>();
+            const int red_d = r.get<std::int32_t>();
+            const int red_k = r.get<std::int32_t>();
+            const auto n_partial = static_cast<std::size_t>(r.get<std::uint64_t>());
             if (r.get<std::uint32_t>() != sizeof(KeopsArgs)) fail(EXIT_BAD, "bad request: KernelArgs size differs from KeopsArgs");
             KeopsArgs a;
             {
@@ -170,8 +183,7 @@ int main(int argc, char** argv) {
                 std::memcpy(&a, b.data(), sizeof(KeopsArgs));
             }
             Buffer partial;
-            const std::size_t n_partial = static_cast<std::size_t>(grid.y) * a.n_out * cols;
-            if (grid.y > 1) {
+            if (n_partial > 0) {
                 partial.bytes = (n_partial + GUARD) * 8;
                 partial.store.assign(n_partial + GUARD, GUARD_F64);
                 fill(partial, 0, n_partial, 8, NAN);
@@ -184,7 +196,8 @@ int main(int argc, char** argv) {
                 if (kind == H_PARAM && k < params.size()) return params[k].data();
                 if (h == H_V) return v.data();
                 if (h == H_OUT) return out.data();
-                if (h == H_PARTIAL && grid.y > 1) return partial.data();
+                if (h == H_PARTIAL && n_partial > 0) return partial.data();
+                if (h == H_OUT_IDX && n_idx > 0) return idx.data();
                 fail(EXIT_BAD, "bad request: pointer handle " + std::to_string(h) + " in " + name);
             };
             for (auto& p : a.vars) p = resolve(p);
@@ -192,10 +205,23 @@ int main(int argc, char** argv) {
             a.v = resolve(a.v);
             a.out = resolve(a.out);
             a.partial = static_cast<double*>(resolve(a.partial));
+            a.out_idx = static_cast<long long*>(resolve(a.out_idx));
             const KernelFn fn = find_kernel(name);
             if (!keops_host::launch([fn, a] { fn(a); }, grid, block, shared, timeout_s))
                 fail(EXIT_TIMEOUT, "timeout: a __syncthreads was not reached by every thread (" + name + ", grid " + std::to_string(grid.x) + "x" + std::to_string(grid.y) + ")");
-            if (grid.y > 1) {
+            if (red_kind > 0 && n_partial > 0) {
+                check_guard(partial, n_partial, 8, "partial");
+                const dim3 cgrid{static_cast<unsigned>((a.n_out + 255) / 256), 1, 1};
+                double* pp = a.partial;
+                void* o = n_out > 0 ? a.out : nullptr;
+                long long* oi = n_idx > 0 ? idx.data() : nullptr;
+                const long long n = a.n_out;
+                const int ns = static_cast<int>(grid.y);
+                const bool ok = real == 4
+                    ? keops_host::launch([=] { keops_combine_red_f32(pp, static_cast<float*>(o), oi, n, red_kind, red_d, red_k, ns); }, cgrid, dim3{256, 1, 1}, 0, timeout_s)
+                    : keops_host::launch([=] { keops_combine_red_f64(pp, static_cast<double*>(o), oi, n, red_kind, red_d, red_k, ns); }, cgrid, dim3{256, 1, 1}, 0, timeout_s);
+                if (!ok) fail(EXIT_TIMEOUT, "timeout: a __syncthreads was not reached by every thread (combine_red)");
+            } else if (grid.y > 1) {
                 check_guard(partial, n_partial, 8, "partial");
                 const long long entries = a.n_out * cols;
                 const dim3 cgrid{static_cast<unsigned>((entries + 255) / 256), 1, 1};
@@ -209,11 +235,15 @@ int main(int argc, char** argv) {
                 if (!ok) fail(EXIT_TIMEOUT, "timeout: a __syncthreads was not reached by every thread (combine)");
             }
             check_guard(out, n_out, real, "out");
+            for (std::size_t k = 0; k < GUARD; ++k)
+                if (idx[n_idx + k] != GUARD_IDX) fail(EXIT_BAD, "out-of-bounds write: out_idx[" + std::to_string(n_idx + k) + "] (length " + std::to_string(n_idx) + ")");
         }
         const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         put(&secs, 8);
         put(&n_out, 8);
         put(out.data(), n_out * real);
+        put(&n_idx, 8);
+        put(idx.data(), n_idx * 8);
     }
     if (r.pos != r.buf.size()) fail(EXIT_BAD, "bad request: trailing bytes");
     FILE* f = std::fopen(argv[2], "wb");

@@ -88,13 +88,19 @@ bool launch(F kernel, dim3 grid, dim3 block, std::size_t shmem, double timeout_s
 #define KEOPS_FN inline
 #define KEOPS_DYN_SHARED(name) unsigned char* name = keops_host::dyn_shared
 inline void __syncthreads() { keops_host::sync_barrier->arrive_and_wait(); }
+using std::acos;
+using std::asin;
+using std::atan;
+using std::atan2;
 using std::cos;
 using std::exp;
 using std::fabs;
+using std::floor;
 using std::fmax;
 using std::fmin;
 using std::log;
 using std::pow;
+using std::round;
 using std::sin;
 using std::sqrt;
 

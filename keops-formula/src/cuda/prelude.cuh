@@ -28,6 +28,7 @@ struct KeopsArgs {
     int nv;                               // matvec: columns of v (= out_stride)
     int col0;                             // matvec: first column of v this launch computes
     int nvc;                              // matvec: columns this launch computes (<= its template)
+    long long* out_idx;                   // arg reductions: (n_out, out_cols) indices, when gridDim.y == 1
 };
 
 template <typename T> KEOPS_FN T keops_sign(T x) { return x > T(0) ? T(1) : (x < T(0) ? T(-1) : T(0)); }
@@ -35,7 +36,13 @@ template <typename T> KEOPS_FN T keops_step(T x) { return x < T(0) ? T(0) : T(1)
 template <typename T> KEOPS_FN T keops_relu(T x) { return x < T(0) ? T(0) : x; }
 template <typename T> KEOPS_FN T keops_clamp(T x, T a, T b) { return x < a ? a : (x > b ? b : x); }
 template <typename T> KEOPS_FN T keops_ifelse(T c, T a, T b) { return c >= T(0) ? a : b; }
-template <typename T> KEOPS_FN T keops_rsqrt(T x) { return T(1) / sqrt(x); }
+// KeOps' definitions (keopscore math_functions.py): rsqrt(0) = 0, xlogx(0) = 0, sinxdivx(0) = 1.
+template <typename T> KEOPS_FN T keops_rsqrt(T x) { return x == T(0) ? T(0) : T(1) / sqrt(x); }
+template <typename T> KEOPS_FN T keops_xlogx(T x) { return x == T(0) ? T(0) : x * log(x); }
+template <typename T> KEOPS_FN T keops_sinxdivx(T x) { return x == T(0) ? T(1) : sin(x) / x; }
+// Rounding to d decimals, s = 10^d; round() takes halves away from zero.
+template <typename T> KEOPS_FN T keops_round(T x, T s) { return round(x * s) / s; }
+template <typename T> KEOPS_FN T keops_mod(T x, T m, T offset) { return x - m * floor((x - offset) / m); }
 template <typename T> KEOPS_FN T keops_powi(T x, int n) {
     // Square-and-multiply, as Rust's powi.
     unsigned int e = n < 0 ? -(unsigned int)n : (unsigned int)n;
@@ -68,6 +75,82 @@ extern "C" __global__ void keops_combine_f32(const double* partial, float* out, 
 extern "C" __global__ void keops_combine_f64(const double* partial, double* out, long long n_out,
                                              int cols, int nsplit, int out_stride, int col0) {
     keops_combine<double>(partial, out, n_out, cols, nsplit, out_stride, col0);
+}
+
+// Combines the split-j states of the reductions other than the sum and writes their outputs (one
+// thread per output row). `partial` is (nsplit, n_out, width) f64, block y's states for the rows
+// of its part of the reduction range; parts are merged in order into part 0 (so ties keep the
+// first index). `kind` (keops-runtime's ReduceKind::combine_code): 1 min / 2 max, state
+// [values d][indices d]; 3 the k smallest, K times [values d][indices d] sorted by rank (the
+// kernels' working buffers, always here); 4 log-sum-exp, [m][s d]; 5 soft-max, [m][s0][s d].
+// `out` (values, (n_out, K*d) with K = 1 outside kind 3, rank-major) and `out_idx` (indices,
+// same shape) may be null when the reduction has no such output.
+template <typename T>
+KEOPS_FN void keops_combine_red(double* partial, T* out, long long* out_idx, long long n_out,
+                                int kind, int d, int k, int nsplit) {
+    const long long o = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (o >= n_out) return;
+    const int off = kind == 5 ? 2 : 1;
+    const long long width = kind <= 2 ? 2 * d : (kind == 3 ? 2LL * k * d : off + d);
+    double* p0 = partial + o * width;
+    for (int y = 1; y < nsplit; ++y) {
+        const double* py = partial + ((long long)y * n_out + o) * width;
+        if (kind <= 2) {
+            for (int e = 0; e < d; ++e) {
+                if (kind == 1 ? py[e] < p0[e] : py[e] > p0[e]) {
+                    p0[e] = py[e];
+                    p0[d + e] = py[d + e];
+                }
+            }
+        } else if (kind == 3) {
+            const long long rank = 2LL * d; // stride between ranks
+            for (int e = 0; e < d; ++e) {
+                for (int q = 0; q < k; ++q) { // py's list is sorted: stop at the first that does not enter
+                    const double v = py[q * rank + e];
+                    if (!(v < p0[(k - 1) * rank + e])) break;
+                    int r = k - 1;
+                    while (r > 0 && v < p0[(r - 1) * rank + e]) {
+                        p0[r * rank + e] = p0[(r - 1) * rank + e];
+                        p0[r * rank + d + e] = p0[(r - 1) * rank + d + e];
+                        --r;
+                    }
+                    p0[r * rank + e] = v;
+                    p0[r * rank + d + e] = py[q * rank + d + e];
+                }
+            }
+        } else {
+            const double m1 = p0[0], m2 = py[0];
+            if (m2 == -INFINITY) continue;
+            if (m1 == -INFINITY) {
+                for (long long c = 0; c < width; ++c) p0[c] = py[c];
+                continue;
+            }
+            const double m = m1 > m2 ? m1 : m2;
+            const double c1 = exp(m1 - m), c2 = exp(m2 - m);
+            p0[0] = m;
+            for (long long c = 1; c < width; ++c) p0[c] = p0[c] * c1 + py[c] * c2;
+        }
+    }
+    if (kind <= 3) {
+        const int kk = kind == 3 ? k : 1;
+        for (int q = 0; q < kk; ++q)
+            for (int e = 0; e < d; ++e) {
+                const long long at = o * (long long)kk * d + (long long)q * d + e;
+                if (out) out[at] = (T)p0[2LL * q * d + e];
+                if (out_idx) out_idx[at] = (long long)p0[2LL * q * d + d + e];
+            }
+    } else {
+        for (int e = 0; e < d; ++e)
+            out[o * d + e] = (T)(kind == 5 ? p0[off + e] / p0[1] : p0[0] + log(p0[off + e]));
+    }
+}
+extern "C" __global__ void keops_combine_red_f32(double* partial, float* out, long long* out_idx,
+                                                 long long n_out, int kind, int d, int k, int nsplit) {
+    keops_combine_red<float>(partial, out, out_idx, n_out, kind, d, k, nsplit);
+}
+extern "C" __global__ void keops_combine_red_f64(double* partial, double* out, long long* out_idx,
+                                                 long long n_out, int kind, int d, int k, int nsplit) {
+    keops_combine_red<double>(partial, out, out_idx, n_out, kind, d, k, nsplit);
 }
 
 // ---- Conjugate gradient on the device: vectors stay in f64 device memory, one column at a time.

@@ -1,0 +1,927 @@
+//! The operations added for KeOps parity — xlogx, asin, acos, atan, atan2, sinxdivx, clampint,
+//! round, floor, modulo, the comparisons (operators and functions) — and `let`, against a dense
+//! f64 reference written here with plain loops and this file's own definitions (KeOps'
+//! doc/api/math-operations.rst and keopscore's math_functions.py), in f32 and f64, through a
+//! `sum_j` and a kernel matrix's matvec each; plus formulas the simplifier reshapes.
+//!
+//! As in tests/operations.rs, every evaluation also runs the generated CUDA kernel as host C++
+//! (tests/common/gpu_host.rs), compared to the same reference with the same tolerance.
+//!
+//! Inputs: uniform in a range, and for about half of the entries snapped to a multiple of 1/4, so
+//! that the special points occur often: exact zeros (`xlogx(0) = 0`, `sinxdivx(0) = 1`, `atan2` of
+//! a zero of either sign), ties `x == y` (the comparisons), halves (`round` takes them away from
+//! zero), negative values (`modulo`, `floor`). The operations that jump (floor, round, modulo,
+//! comparisons, clampint) see, in the reference, exactly the argument the library computes: each
+//! arithmetic step of the argument is rounded to the precision (`rt`), which reproduces the
+//! precision's correctly rounded `+ - * /`; so a tie or a jump never flips between the library and
+//! the reference.
+//!
+//! Tolerances (per output entry, `|got - want| <= tol * sum_terms |term|`): f32 1e-4, f64 1e-12, as
+//! in tests/operations.rs (terms to a few ulps, tiles of 256 summed in T, tiles in f64). Observed
+//! worst `|got - want| / sum |term|`: printed per case (`cargo test --test ops_extra --
+//! --nocapture`); see the report of the change for the values.
+//!
+//! Sizes: (7, 13), (65, 257) (crosses a row block and a reduction tile), (300, 1037); the host
+//! emulation runs the largest size in f64 only (as tests/operations.rs does).
+
+#![allow(clippy::needless_range_loop)] // the references are plain index loops, on purpose
+
+mod common;
+
+use common::{check_close, gpu_host, Rng};
+use keops::prelude::*;
+use keops_runtime::{BoundKernel, BoundReduction};
+
+const TOL_F32: f64 = 1e-4;
+const TOL_F64: f64 = 1e-12;
+const SIZES: &[(usize, usize)] = &[(7, 13), (65, 257), (300, 1037)];
+const HOST_F32_MAX_PAIRS: usize = 100_000;
+
+trait Prec: Real {
+    const TOL: f64;
+    /// Rounds an f64 to this precision (and back).
+    fn rt(v: f64) -> f64;
+}
+impl Prec for f32 {
+    const TOL: f64 = TOL_F32;
+    fn rt(v: f64) -> f64 {
+        v as f32 as f64
+    }
+}
+impl Prec for f64 {
+    const TOL: f64 = TOL_F64;
+    fn rt(v: f64) -> f64 {
+        v
+    }
+}
+
+fn host_wanted<T: Real>(n_out: usize, n_red: usize) -> bool {
+    T::NAME == "f64" || n_out * n_red <= HOST_F32_MAX_PAIRS
+}
+
+/// Evaluates a bound reduction, and runs its CUDA kernel under host emulation (recorded).
+fn eval<T: Real, B: BoundReduction<T, Output = Rows<T>>>(r: Reduction<T, B>) -> Rows<T> {
+    let task = r.gpu_task();
+    if host_wanted::<T>(task.n_out, task.n_red) {
+        gpu_host::record_reduction(&task);
+    }
+    r.eval()
+}
+
+/// `K v` on the CPU, and K's matvec kernels under host emulation (recorded).
+fn matvec<T: Real, B: BoundKernel<T>>(k: KernelMatrix<T, B>, v: View<'_, T>) -> Rows<T> {
+    let task = k.gpu_task();
+    if host_wanted::<T>(task.n_out, task.n_red) {
+        gpu_host::record_matvec(&task, v.as_slice(), v.dim());
+    }
+    k.matvec(v).unwrap()
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Spec {
+    dx: usize,
+    dy: usize,
+    db: usize,
+    x: (f64, f64),
+    y: (f64, f64),
+    b: (f64, f64),
+}
+
+impl Spec {
+    fn new(dx: usize, dy: usize, x: (f64, f64), y: (f64, f64)) -> Self {
+        Spec {
+            dx,
+            dy,
+            db: 1,
+            x,
+            y,
+            b: (-1.0, 1.0),
+        }
+    }
+    fn b(mut self, db: usize) -> Self {
+        self.db = db;
+        self
+    }
+}
+
+struct Inputs<T> {
+    s: Spec,
+    x: Vec<T>,
+    y: Vec<T>,
+    b: Vec<T>,
+    xr: Vec<f64>,
+    yr: Vec<f64>,
+    br: Vec<f64>,
+}
+
+/// `len` values in `range`, half of them snapped to a multiple of 1/4, rounded to `T`.
+fn values<T: Real>(rng: &mut Rng, len: usize, range: (f64, f64)) -> (Vec<T>, Vec<f64>) {
+    let t: Vec<T> = (0..len)
+        .map(|_| {
+            let v = rng.range(range.0, range.1);
+            let v = if rng.unit() < 0.5 {
+                (v * 4.0).round() / 4.0
+            } else {
+                v
+            };
+            T::from_f64(v)
+        })
+        .collect();
+    let r = t.iter().map(|v| v.to_f64()).collect();
+    (t, r)
+}
+
+impl<T: Real> Inputs<T> {
+    fn new(rng: &mut Rng, n: usize, m: usize, s: Spec) -> Self {
+        let (x, xr) = values(rng, n * s.dx, s.x);
+        let (y, yr) = values(rng, m * s.dy, s.y);
+        let (b, br) = values(rng, m * s.db, s.b);
+        Inputs {
+            s,
+            x,
+            y,
+            b,
+            xr,
+            yr,
+            br,
+        }
+    }
+    fn x(&self) -> View<'_, T> {
+        View::new(&self.x, self.s.dx).unwrap()
+    }
+    fn y(&self) -> View<'_, T> {
+        View::new(&self.y, self.s.dy).unwrap()
+    }
+    fn b(&self) -> View<'_, T> {
+        View::new(&self.b, self.s.db).unwrap()
+    }
+}
+
+/// One pair's inputs (f64, exactly the library's values) and the rounding to the precision.
+struct Args<'a> {
+    x: &'a [f64],
+    y: &'a [f64],
+    b: &'a [f64],
+    rt: fn(f64) -> f64,
+}
+
+type Term<'t> = &'t dyn Fn(&Args, &mut [f64]);
+
+/// Runs one case at one size in precision `T`: the CPU engine and the recorded host-emulated
+/// kernels against `out[i] = sum_j term(i, j)`. Returns the worst `|err| / scale`.
+fn try_case<T: Prec>(
+    name: &str,
+    spec: Spec,
+    (n, m): (usize, usize),
+    dim: usize,
+    run: fn(&Inputs<T>) -> Rows<T>,
+    term: Term,
+) -> Result<f64, String> {
+    let salt = (n as u64) << 32 | m as u64;
+    let d = Inputs::<T>::new(&mut Rng::named(name, salt), n, m, spec);
+    gpu_host::take_recorded();
+    let got = run(&d);
+    let host = gpu_host::take_recorded();
+    let ctx = format!("{name} in {} with (N, M) = ({n}, {m})", T::NAME);
+    if (got.rows(), got.dim()) != (n, dim) {
+        return Err(format!(
+            "{ctx}: output is ({}, {}), expected ({n}, {dim})",
+            got.rows(),
+            got.dim()
+        ));
+    }
+    let (s, mut want, mut scale) = (&d.s, vec![0.0; n * dim], vec![0.0; n * dim]);
+    let mut t = vec![0.0; dim];
+    for i in 0..n {
+        for j in 0..m {
+            t.fill(f64::NAN);
+            let a = Args {
+                x: &d.xr[i * s.dx..(i + 1) * s.dx],
+                y: &d.yr[j * s.dy..(j + 1) * s.dy],
+                b: &d.br[j * s.db..(j + 1) * s.db],
+                rt: T::rt,
+            };
+            term(&a, &mut t);
+            for k in 0..dim {
+                want[i * dim + k] += t[k];
+                scale[i * dim + k] += t[k].abs();
+            }
+        }
+    }
+    let mut worst = 0f64;
+    let mut compare = |what: &str, got: &[f64]| {
+        check_close(got, &want, &scale, T::TOL).map_err(|e| format!("{ctx}: {what}: {e}"))?;
+        for k in 0..got.len() {
+            if scale[k] > 0.0 {
+                worst = worst.max((got[k] - want[k]).abs() / scale[k]);
+            }
+        }
+        Ok::<(), String>(())
+    };
+    let got: Vec<f64> = got.iter().map(|v| v.to_f64()).collect();
+    compare("CPU engine", &got)?;
+    for h in host {
+        let got = h.got.map_err(|e| format!("{ctx}: {}: {e}", h.what))?;
+        compare(&h.what, &got)?;
+    }
+    Ok(worst)
+}
+
+/// Runs a case at every size in f32 and f64; panics on a mismatch, prints the worst errors.
+fn check(
+    name: &str,
+    spec: Spec,
+    dim: usize,
+    run32: fn(&Inputs<f32>) -> Rows<f32>,
+    run64: fn(&Inputs<f64>) -> Rows<f64>,
+    term: impl Fn(&Args, &mut [f64]),
+) {
+    let (mut w32, mut w64) = (0f64, 0f64);
+    for &size in SIZES {
+        w32 = w32.max(
+            try_case::<f32>(name, spec, size, dim, run32, &term).unwrap_or_else(|e| panic!("{e}")),
+        );
+        w64 = w64.max(
+            try_case::<f64>(name, spec, size, dim, run64, &term).unwrap_or_else(|e| panic!("{e}")),
+        );
+    }
+    eprintln!("{name}: worst |err| / sum |term|: f32 {w32:.1e}, f64 {w64:.1e}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The reference definitions (KeOps'), in f64. Arguments that the library computes with rounding
+// are rounded by the callers with `rt`.
+
+mod rf {
+    pub fn xlogx(x: f64) -> f64 {
+        if x == 0.0 {
+            0.0
+        } else {
+            x * x.ln()
+        }
+    }
+    pub fn sinxdivx(x: f64) -> f64 {
+        if x == 0.0 {
+            1.0
+        } else {
+            x.sin() / x
+        }
+    }
+    pub fn clamp(x: f64, a: f64, b: f64) -> f64 {
+        if x < a {
+            a
+        } else if x > b {
+            b
+        } else {
+            x
+        }
+    }
+    /// Half-way cases away from zero, as C's `round`.
+    pub fn round_half_away(x: f64) -> f64 {
+        let t = x.abs().floor();
+        let r = if x.abs() - t >= 0.5 { t + 1.0 } else { t };
+        if x < 0.0 {
+            -r
+        } else {
+            r
+        }
+    }
+    /// KeOps' Round(x, d) = round(x * 10^d) / 10^d, each step rounded by `rt`.
+    pub fn round(x: f64, d: i32, rt: fn(f64) -> f64) -> f64 {
+        let s = rt(format!("1e{d}").parse::<f64>().unwrap());
+        rt(round_half_away(rt(x * s)) / s)
+    }
+    /// KeOps' Mod(x, m, offset) = x - m * floor((x - offset) / m), each step rounded by `rt`.
+    pub fn modulo(x: f64, m: f64, off: f64, rt: fn(f64) -> f64) -> f64 {
+        let q = rt(rt(x - off) / m);
+        rt(x - rt(m * q.floor()))
+    }
+    pub fn b01(c: bool) -> f64 {
+        if c {
+            1.0
+        } else {
+            0.0
+        }
+    }
+    /// `sqdist` in the library's order, each step rounded by `rt`.
+    pub fn sqdist_rounded(a: &[f64], b: &[f64], rt: fn(f64) -> f64) -> f64 {
+        let mut s = 0.0;
+        for k in 0..a.len() {
+            let d = rt(a[k] - b[k]);
+            s = rt(s + rt(d * d));
+        }
+        s
+    }
+    pub fn sqdist(a: &[f64], b: &[f64]) -> f64 {
+        let mut s = 0.0;
+        for k in 0..a.len() {
+            s += (a[k] - b[k]) * (a[k] - b[k]);
+        }
+        s
+    }
+}
+
+/// `o[k] = kij * b[k]`: a kernel matrix's term of `K b`.
+fn times_b(kij: f64, a: &Args, o: &mut [f64]) {
+    for k in 0..a.b.len() {
+        o[k] = kij * a.b[k];
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// One test per group of operations: a sum_j with vector operands (dimension 3) and a kernel
+// matrix with scalar variables times a vector of 1 and of 3 columns.
+
+#[test]
+fn xlogx_and_sinxdivx() {
+    fn run<T: Real>(d: &Inputs<T>) -> Rows<T> {
+        kernel!(x_i: 3, y_j: 3 => sum_j(concat(xlogx(x_i * y_j), sinxdivx(4 * (x_i - y_j)))))
+            .x_i(d.x())
+            .y_j(d.y())
+            .bind()
+            .map(eval)
+            .unwrap()
+    }
+    fn kmat<T: Real>(d: &Inputs<T>) -> Rows<T> {
+        let k = kernel!(x_i: 1, y_j: 1 => xlogx(x_i * y_j) + sinxdivx(x_i - y_j))
+            .x_i(d.x())
+            .y_j(d.y())
+            .matrix()
+            .unwrap();
+        matvec(k, d.b())
+    }
+    let term = |a: &Args, o: &mut [f64]| {
+        let rt = a.rt;
+        for k in 0..3 {
+            o[k] = rf::xlogx(rt(a.x[k] * a.y[k]));
+            o[3 + k] = rf::sinxdivx(rt(4.0 * rt(a.x[k] - a.y[k])));
+        }
+    };
+    // Non-negative inputs for xlogx, with zeros and ties.
+    let spec = Spec::new(3, 3, (0.0, 1.5), (0.0, 1.5));
+    check("xlogx_sinxdivx", spec, 6, run::<f32>, run::<f64>, term);
+    let term = |a: &Args, o: &mut [f64]| {
+        let rt = a.rt;
+        let kij = rf::xlogx(rt(a.x[0] * a.y[0])) + rf::sinxdivx(rt(a.x[0] - a.y[0]));
+        times_b(kij, a, o);
+    };
+    for nv in [1, 3] {
+        let spec = Spec::new(1, 1, (0.0, 1.5), (0.0, 1.5)).b(nv);
+        check(
+            "xlogx_sinxdivx_matvec",
+            spec,
+            nv,
+            kmat::<f32>,
+            kmat::<f64>,
+            term,
+        );
+    }
+}
+
+#[test]
+fn inverse_trigonometric() {
+    fn run<T: Real>(d: &Inputs<T>) -> Rows<T> {
+        kernel!(x_i: 3, y_j: 3 => sum_j(concat(
+            concat(asin(x_i * y_j), acos(x_i * y_j)),
+            concat(atan(4 * x_i - y_j), atan2(x_i - 0.5, y_j))
+        )))
+        .x_i(d.x())
+        .y_j(d.y())
+        .bind()
+        .map(eval)
+        .unwrap()
+    }
+    fn kmat<T: Real>(d: &Inputs<T>) -> Rows<T> {
+        let k = kernel!(x_i: 1, y_j: 1 => atan2(x_i, y_j) + asin(x_i * y_j) * acos(y_j) + atan(x_i - y_j))
+            .x_i(d.x())
+            .y_j(d.y())
+            .matrix()
+            .unwrap();
+        matvec(k, d.b())
+    }
+    let term = |a: &Args, o: &mut [f64]| {
+        let rt = a.rt;
+        for k in 0..3 {
+            let (x, y) = (a.x[k], a.y[k]);
+            o[k] = rt(x * y).asin();
+            o[3 + k] = rt(x * y).acos();
+            o[6 + k] = rt(rt(4.0 * x) - y).atan();
+            o[9 + k] = rt(x - 0.5).atan2(y);
+        }
+    };
+    let spec = Spec::new(3, 3, (-1.0, 1.0), (-1.0, 1.0));
+    check("inverse_trig", spec, 12, run::<f32>, run::<f64>, term);
+    let term = |a: &Args, o: &mut [f64]| {
+        let (x, y, rt) = (a.x[0], a.y[0], a.rt);
+        let kij = x.atan2(y) + rt(x * y).asin() * y.acos() + rt(x - y).atan();
+        times_b(kij, a, o);
+    };
+    for nv in [1, 3] {
+        let spec = Spec::new(1, 1, (-1.0, 1.0), (-1.0, 1.0)).b(nv);
+        check(
+            "inverse_trig_matvec",
+            spec,
+            nv,
+            kmat::<f32>,
+            kmat::<f64>,
+            term,
+        );
+    }
+}
+
+#[test]
+fn clampint_round_floor() {
+    fn run<T: Real>(d: &Inputs<T>) -> Rows<T> {
+        kernel!(x_i: 3, y_j: 3 => sum_j(concat(
+            concat(clampint(4 * x_i - y_j, -1, 2), round(x_i * y_j, 1)),
+            concat(floor(x_i - 2 * y_j), round(x_i, 0) + round(10 * y_j, -1) + round(y_j, 3))
+        )))
+        .x_i(d.x())
+        .y_j(d.y())
+        .bind()
+        .map(eval)
+        .unwrap()
+    }
+    fn kmat<T: Real>(d: &Inputs<T>) -> Rows<T> {
+        let k = kernel!(x_i: 1, y_j: 1 => clampint(x_i - y_j, 0, 1) + round(x_i * y_j, 2) - floor(x_i - y_j))
+            .x_i(d.x())
+            .y_j(d.y())
+            .matrix()
+            .unwrap();
+        matvec(k, d.b())
+    }
+    let term = |a: &Args, o: &mut [f64]| {
+        let rt = a.rt;
+        for k in 0..3 {
+            let (x, y) = (a.x[k], a.y[k]);
+            o[k] = rf::clamp(rt(rt(4.0 * x) - y), -1.0, 2.0);
+            o[3 + k] = rf::round(rt(x * y), 1, rt);
+            o[6 + k] = rt(x - rt(2.0 * y)).floor();
+            o[9 + k] =
+                rt(rt(rf::round(x, 0, rt) + rf::round(rt(10.0 * y), -1, rt)) + rf::round(y, 3, rt));
+        }
+    };
+    let spec = Spec::new(3, 3, (-3.0, 3.0), (-3.0, 3.0));
+    check(
+        "clampint_round_floor",
+        spec,
+        12,
+        run::<f32>,
+        run::<f64>,
+        term,
+    );
+    let term = |a: &Args, o: &mut [f64]| {
+        let (x, y, rt) = (a.x[0], a.y[0], a.rt);
+        let kij = rf::clamp(rt(x - y), 0.0, 1.0) + rf::round(rt(x * y), 2, rt) - rt(x - y).floor();
+        times_b(kij, a, o);
+    };
+    for nv in [1, 3] {
+        let spec = Spec::new(1, 1, (-3.0, 3.0), (-3.0, 3.0)).b(nv);
+        check(
+            "clampint_round_floor_matvec",
+            spec,
+            nv,
+            kmat::<f32>,
+            kmat::<f64>,
+            term,
+        );
+    }
+}
+
+#[test]
+fn modulo() {
+    fn run<T: Real>(d: &Inputs<T>) -> Rows<T> {
+        kernel!(x_i: 3, y_j: 3 => sum_j(concat(modulo(x_i - y_j, 1.5), modulo(4 * x_i, y_j + 2, y_j))))
+            .x_i(d.x())
+            .y_j(d.y())
+            .bind()
+            .map(eval)
+            .unwrap()
+    }
+    fn kmat<T: Real>(d: &Inputs<T>) -> Rows<T> {
+        let k = kernel!(x_i: 1, y_j: 1 => modulo(x_i - y_j, 2) + modulo(x_i, 0.75, -0.25) * y_j)
+            .x_i(d.x())
+            .y_j(d.y())
+            .matrix()
+            .unwrap();
+        matvec(k, d.b())
+    }
+    let term = |a: &Args, o: &mut [f64]| {
+        let rt = a.rt;
+        for k in 0..3 {
+            let (x, y) = (a.x[k], a.y[k]);
+            o[k] = rf::modulo(rt(x - y), 1.5, 0.0, rt);
+            o[3 + k] = rf::modulo(rt(4.0 * x), rt(y + 2.0), y, rt);
+        }
+    };
+    // Negative arguments (the result has the sign of the modulus, shifted by the offset).
+    let spec = Spec::new(3, 3, (-3.0, 3.0), (-1.0, 1.0));
+    check("modulo", spec, 6, run::<f32>, run::<f64>, term);
+    let term = |a: &Args, o: &mut [f64]| {
+        let (x, y, rt) = (a.x[0], a.y[0], a.rt);
+        let kij = rf::modulo(rt(x - y), 2.0, 0.0, rt) + rt(rf::modulo(x, 0.75, -0.25, rt) * y);
+        times_b(kij, a, o);
+    };
+    for nv in [1, 3] {
+        let spec = Spec::new(1, 1, (-3.0, 3.0), (-1.0, 1.0)).b(nv);
+        check("modulo_matvec", spec, nv, kmat::<f32>, kmat::<f64>, term);
+    }
+}
+
+#[test]
+fn comparisons() {
+    // Every comparison as an operator, and the KeOps-named functions.
+    fn run<T: Real>(d: &Inputs<T>) -> Rows<T> {
+        kernel!(x_i: 3, y_j: 3 => sum_j(concat(
+            concat(concat(x_i == y_j, x_i != y_j), concat(x_i < y_j, x_i <= y_j)),
+            concat(
+                concat(x_i > y_j, x_i >= y_j),
+                concat(
+                    equal(x_i, y_j) + 2 * notequal(x_i, y_j),
+                    lessthan(x_i, y_j) + 2 * lessorequal(x_i - 0.5, y_j)
+                )
+            )
+        )))
+        .x_i(d.x())
+        .y_j(d.y())
+        .bind()
+        .map(eval)
+        .unwrap()
+    }
+    // Run-time dimensions (the vector code of each arm), a comparison with a scalar literal.
+    fn runtime<T: Real>(d: &Inputs<T>) -> Rows<T> {
+        kernel!(sum_j(
+            sqnorm((x_i >= y_j) * (x_i - y_j)) * b_j + sum(x_i < 0.25)
+        ))
+        .x_i(d.x())
+        .y_j(d.y())
+        .b_j(d.b())
+        .bind()
+        .map(eval)
+        .unwrap()
+    }
+    fn kmat<T: Real>(d: &Inputs<T>) -> Rows<T> {
+        let k = kernel!(x_i: 1, y_j: 1 => (x_i < y_j) * exp(x_i - y_j) + (x_i == y_j))
+            .x_i(d.x())
+            .y_j(d.y())
+            .matrix()
+            .unwrap();
+        matvec(k, d.b())
+    }
+    let term = |a: &Args, o: &mut [f64]| {
+        let rt = a.rt;
+        for k in 0..3 {
+            let (x, y) = (a.x[k], a.y[k]);
+            let t = [
+                rf::b01(x == y),
+                rf::b01(x != y),
+                rf::b01(x < y),
+                rf::b01(x <= y),
+                rf::b01(x > y),
+                rf::b01(x >= y),
+                rf::b01(x == y) + 2.0 * rf::b01(x != y),
+                rf::b01(x < y) + 2.0 * rf::b01(rt(x - 0.5) <= y),
+            ];
+            for q in 0..8 {
+                o[3 * q + k] = t[q];
+            }
+        }
+    };
+    // Ties x == y for about one pair in 40.
+    let spec = Spec::new(3, 3, (-1.0, 1.0), (-1.0, 1.0));
+    check("comparisons", spec, 24, run::<f32>, run::<f64>, term);
+    let term = |a: &Args, o: &mut [f64]| {
+        let (x, y) = (a.x, a.y);
+        let mut q = 0.0;
+        for k in 0..x.len() {
+            let v = rf::b01(x[k] >= y[k]) * (x[k] - y[k]);
+            q += v * v;
+        }
+        let c: f64 = x.iter().map(|&v| rf::b01(v < 0.25)).sum();
+        for k in 0..a.b.len() {
+            o[k] = q * a.b[k] + c;
+        }
+    };
+    for dim in [2, 5, 20] {
+        let spec = Spec::new(dim, dim, (-1.0, 1.0), (-1.0, 1.0)).b(2);
+        check(
+            "comparisons_runtime",
+            spec,
+            2,
+            runtime::<f32>,
+            runtime::<f64>,
+            term,
+        );
+    }
+    let term = |a: &Args, o: &mut [f64]| {
+        let (x, y, rt) = (a.x[0], a.y[0], a.rt);
+        let kij = rf::b01(x < y) * rt(x - y).exp() + rf::b01(x == y);
+        times_b(kij, a, o);
+    };
+    for nv in [1, 3] {
+        let spec = Spec::new(1, 1, (-1.0, 1.0), (-1.0, 1.0)).b(nv);
+        check(
+            "comparisons_matvec",
+            spec,
+            nv,
+            kmat::<f32>,
+            kmat::<f64>,
+            term,
+        );
+    }
+}
+
+#[test]
+fn let_bindings() {
+    fn run<T: Real>(d: &Inputs<T>) -> Rows<T> {
+        kernel!(
+            x_i: 3, b_j: 2 =>
+            let d = sqdist(x_i, y_j);
+            let k = exp(-d) * (1 + d);
+            sum_j(k * b_j + (d < 1) * k)
+        )
+        .x_i(d.x())
+        .y_j(d.y())
+        .b_j(d.b())
+        .bind()
+        .map(eval)
+        .unwrap()
+    }
+    // Matérn 3/2 written with a let.
+    fn kmat<T: Real>(d: &Inputs<T>) -> Rows<T> {
+        let k = kernel!(x_i: 2 => let r = sqrt(3 * sqdist(x_i, y_j)); (1 + r) * exp(-r))
+            .x_i(d.x())
+            .y_j(d.y())
+            .matrix()
+            .unwrap();
+        matvec(k, d.b())
+    }
+    let term = |a: &Args, o: &mut [f64]| {
+        // `d < 1` jumps: d as the library computes it (in order, rounded at each step).
+        let d = rf::sqdist_rounded(a.x, a.y, a.rt);
+        let k = (-d).exp() * (1.0 + d);
+        for c in 0..2 {
+            o[c] = k * a.b[c] + rf::b01(d < 1.0) * k;
+        }
+    };
+    let spec = Spec::new(3, 3, (-1.0, 1.0), (-1.0, 1.0)).b(2);
+    check("let", spec, 2, run::<f32>, run::<f64>, term);
+    let term = |a: &Args, o: &mut [f64]| {
+        let r = (3.0 * rf::sqdist(a.x, a.y)).sqrt();
+        times_b((1.0 + r) * (-r).exp(), a, o);
+    };
+    for nv in [1, 3] {
+        let spec = Spec::new(2, 2, (-1.0, 1.0), (-1.0, 1.0)).b(nv);
+        check("let_matvec", spec, nv, kmat::<f32>, kmat::<f64>, term);
+    }
+}
+
+#[test]
+fn formulas_the_simplifier_reshapes() {
+    // `x_i * 1 + 0 * y_j` is `x_i`: the sum no longer reads y_j (still bound: it gives M).
+    fn run<T: Real>(d: &Inputs<T>) -> Rows<T> {
+        kernel!(x_i: 3, y_j: 1 => sum_j(x_i * 1 + 0 * y_j))
+            .x_i(d.x())
+            .y_j(d.y())
+            .bind()
+            .map(eval)
+            .unwrap()
+    }
+    // A kernel matrix that folds to the constant 1: `K v` sums v's rows.
+    fn ones<T: Real>(d: &Inputs<T>) -> Rows<T> {
+        let k = kernel!(x_i: 1, y_j: 1 => exp(x_i * 0) * pow(y_j, 0) + sign(y_j) * 0)
+            .x_i(d.x())
+            .y_j(d.y())
+            .matrix()
+            .unwrap();
+        matvec(k, d.b())
+    }
+    // pow(.., 2), pow(.., -1), --f, f / -1, a > b as b < a, commutative sharing.
+    fn rules<T: Real>(d: &Inputs<T>) -> Rows<T> {
+        kernel!(x_i: 3, y_j: 3 => sum_j(
+            pow(x_i - y_j, 2) + pow(2 + y_j, -1) - --(x_i * y_j) / -1 + (x_i > y_j) * (y_j * x_i)
+        ))
+        .x_i(d.x())
+        .y_j(d.y())
+        .bind()
+        .map(eval)
+        .unwrap()
+    }
+    let term = |a: &Args, o: &mut [f64]| o.copy_from_slice(a.x);
+    let spec = Spec::new(3, 1, (-1.0, 1.0), (-1.0, 1.0));
+    check("simplified_to_x", spec, 3, run::<f32>, run::<f64>, term);
+    let term = |a: &Args, o: &mut [f64]| times_b(1.0, a, o);
+    for nv in [1, 3] {
+        let spec = Spec::new(1, 1, (-1.0, 1.0), (-1.0, 1.0)).b(nv);
+        check(
+            "simplified_to_ones",
+            spec,
+            nv,
+            ones::<f32>,
+            ones::<f64>,
+            term,
+        );
+    }
+    let term = |a: &Args, o: &mut [f64]| {
+        for k in 0..3 {
+            let (x, y) = (a.x[k], a.y[k]);
+            o[k] = (x - y) * (x - y) + 1.0 / (2.0 + y) + x * y + rf::b01(x > y) * x * y;
+        }
+    };
+    let spec = Spec::new(3, 3, (-1.0, 1.0), (-1.0, 1.0));
+    check(
+        "simplified_rules",
+        spec,
+        3,
+        rules::<f32>,
+        rules::<f64>,
+        term,
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The special points, exactly: data on a grid of halves, so that every term is a small multiple
+// of 1/2 and every sum is exact in both precisions; compared with `==` (CPU and host-emulated
+// kernels).
+
+#[test]
+fn special_points_exact() {
+    fn run<T: Real>(x: &[T], y: &[T]) -> Rows<T> {
+        kernel!(x_i: 1, y_j: 1 => sum_j(concat(
+            concat(
+                concat(concat(x_i == y_j, x_i != y_j), concat(x_i < y_j, x_i <= y_j)),
+                concat(concat(x_i > y_j, x_i >= y_j), concat(round(x_i - y_j, 0), floor(x_i - y_j)))
+            ),
+            concat(
+                concat(
+                    concat(modulo(x_i - y_j, 2), modulo(x_i - y_j, 1.5, 0.5)),
+                    concat(clampint(x_i - y_j, -1, 1), sinxdivx(x_i - y_j) * (x_i == y_j))
+                ),
+                concat(xlogx(abs(x_i - y_j)) * (x_i == y_j), xlogx(y_j * 0) + sinxdivx(0 * x_i))
+            )
+        )))
+        .x_i(x)
+        .y_j(y)
+        .bind()
+        .map(eval)
+        .unwrap()
+    }
+    fn round_half_away(v: f64) -> f64 {
+        let r = v.abs().floor() + if v.abs().fract() >= 0.5 { 1.0 } else { 0.0 };
+        if v < 0.0 {
+            -r
+        } else {
+            r
+        }
+    }
+    fn want(x: &[f64], y: &[f64]) -> Vec<f64> {
+        const W: usize = 14;
+        let mut out = vec![0.0; x.len() * W];
+        for (i, &xi) in x.iter().enumerate() {
+            for &yj in y {
+                let d = xi - yj;
+                let tie = if xi == yj { 1.0 } else { 0.0 };
+                let mod_ = |v: f64, m: f64, off: f64| v - m * ((v - off) / m).floor();
+                let t: [f64; W] = [
+                    tie,
+                    1.0 - tie,
+                    if xi < yj { 1.0 } else { 0.0 },
+                    if xi <= yj { 1.0 } else { 0.0 },
+                    if xi > yj { 1.0 } else { 0.0 },
+                    if xi >= yj { 1.0 } else { 0.0 },
+                    round_half_away(d),
+                    d.floor(),
+                    mod_(d, 2.0, 0.0),
+                    mod_(d, 1.5, 0.5),
+                    d.clamp(-1.0, 1.0),
+                    tie, // sinxdivx(0) = 1 at ties, times 0 elsewhere
+                    0.0, // xlogx(0) = 0 at ties
+                    1.0, // xlogx(0) + sinxdivx(0)
+                ];
+                for k in 0..W {
+                    out[i * W + k] += t[k];
+                }
+            }
+        }
+        out
+    }
+    let host_exact = |what: &str, want: &[f64]| {
+        for h in gpu_host::take_recorded() {
+            let got = h.got.unwrap_or_else(|e| panic!("{what}: {}: {e}", h.what));
+            assert_eq!(got, want, "{what}: {}", h.what);
+        }
+    };
+    gpu_host::take_recorded();
+    let mut rng = Rng::new(11);
+    let x: Vec<f64> = (0..40).map(|_| rng.int(-7, 7) as f64 / 2.0).collect();
+    let y: Vec<f64> = (0..300).map(|_| rng.int(-7, 7) as f64 / 2.0).collect();
+    assert!(x.iter().any(|a| y.contains(a)), "ties occur");
+    assert!(x.iter().any(|a| a.fract() != 0.0), "halves occur");
+    let w = want(&x, &y);
+    let got64 = run(&x, &y);
+    assert_eq!(got64.as_slice(), &w[..], "f64");
+    host_exact("f64", &w);
+    let (x32, y32): (Vec<f32>, Vec<f32>) = (
+        x.iter().map(|v| *v as f32).collect(),
+        y.iter().map(|v| *v as f32).collect(),
+    );
+    let got32: Vec<f64> = run(&x32, &y32).iter().map(|v| *v as f64).collect();
+    assert_eq!(got32, w, "f32");
+    host_exact("f32", &w);
+    // One pair, x - y = -2.5: round takes it away from zero, modulo of a negative value.
+    let one = run(&[-1.5f64], &[1.0f64]);
+    assert_eq!(
+        one.as_slice(),
+        &[0.0, 1.0, 1.0, 1.0, 0.0, 0.0, -3.0, -3.0, 1.5, 0.5, -1.0, 0.0, 0.0, 1.0]
+    );
+    host_exact("one pair", one.as_slice());
+}
+
+/// KeOps' `rsqrt(0) = 0` (keopscore's `keops_rsqrt`), so that `normalize(0) = 0` (KeOps' Normalize is
+/// `rsqrt(sqnorm2(f)) * f`): on points of {0, 1}^3, where `x_i == y_j` often, every term is 0 (a
+/// finite value times 0 away from the ties, 0 at them; `1 / sqrt(0)` would give inf or NaN).
+#[test]
+fn rsqrt_and_normalize_at_zero() {
+    fn run<T: Real>(x: &[[T; 3]], y: &[[T; 3]]) -> Rows<T> {
+        kernel!(x_i: 3, y_j: 3 => sum_j(concat(
+            normalize(x_i - y_j) * (sqdist(x_i, y_j) == 0),
+            concat(rsqrt(sqdist(x_i, y_j)) * (sqdist(x_i, y_j) == 0), rsqrt(0 * sum(x_i)))
+        )))
+        .x_i(x)
+        .y_j(y)
+        .bind()
+        .map(eval)
+        .unwrap()
+    }
+    fn points<T: Real>(rng: &mut Rng, n: usize) -> Vec<[T; 3]> {
+        (0..n)
+            .map(|_| [(); 3].map(|_| T::from_f64(rng.int(0, 1) as f64)))
+            .collect()
+    }
+    let mut rng = Rng::new(5);
+    let (x, y) = (points::<f64>(&mut rng, 20), points::<f64>(&mut rng, 300));
+    assert!(x.iter().any(|p| y.contains(p)), "ties occur");
+    let check = |what: &str, got: Vec<f64>| {
+        assert_eq!(got, vec![0.0; 20 * 5], "{what}");
+        for h in gpu_host::take_recorded() {
+            let got = h.got.unwrap_or_else(|e| panic!("{what}: {}: {e}", h.what));
+            assert_eq!(got, vec![0.0; 20 * 5], "{what}: {}", h.what);
+        }
+    };
+    gpu_host::take_recorded();
+    check("f64", run(&x, &y).into_vec());
+    let to32 =
+        |v: &[[f64; 3]]| -> Vec<[f32; 3]> { v.iter().map(|p| p.map(|c| c as f32)).collect() };
+    let got32 = run(&to32(&x), &to32(&y));
+    check("f32", got32.iter().map(|&v| v as f64).collect());
+}
+
+// ---------------------------------------------------------------------------------------------
+// The comparisons of this file can fail.
+
+#[test]
+fn harness_rejects_wrong_results() {
+    fn run<T: Real>(d: &Inputs<T>) -> Rows<T> {
+        kernel!(x_i: 3, y_j: 3 => sum_j(concat(x_i <= y_j, round(x_i, 1))))
+            .x_i(d.x())
+            .y_j(d.y())
+            .bind()
+            .map(eval)
+            .unwrap()
+    }
+    let spec = Spec::new(3, 3, (-1.0, 1.0), (-1.0, 1.0));
+    // `<` for `<=`: only ties differ.
+    let lt = |a: &Args, o: &mut [f64]| {
+        for k in 0..3 {
+            o[k] = rf::b01(a.x[k] < a.y[k]);
+            o[3 + k] = rf::round(a.x[k], 1, a.rt);
+        }
+    };
+    // Round half to even (Rust's `round_ties_even`) for KeOps' half away from zero.
+    let even = |a: &Args, o: &mut [f64]| {
+        for k in 0..3 {
+            o[k] = rf::b01(a.x[k] <= a.y[k]);
+            o[3 + k] = (a.rt)((a.rt)(a.x[k] * 10.0).round_ties_even() / 10.0);
+        }
+    };
+    let right = |a: &Args, o: &mut [f64]| {
+        for k in 0..3 {
+            o[k] = rf::b01(a.x[k] <= a.y[k]);
+            o[3 + k] = rf::round(a.x[k], 1, a.rt);
+        }
+    };
+    for &size in SIZES {
+        try_case::<f64>("reject", spec, size, 6, run::<f64>, &right).unwrap();
+        try_case::<f32>("reject", spec, size, 6, run::<f32>, &right).unwrap();
+        for (what, wrong) in [("lt", &lt as Term), ("even", &even as Term)] {
+            assert!(
+                try_case::<f64>("reject", spec, size, 6, run::<f64>, wrong).is_err(),
+                "{what} at {size:?} f64 was accepted"
+            );
+            assert!(
+                try_case::<f32>("reject", spec, size, 6, run::<f32>, wrong).is_err(),
+                "{what} at {size:?} f32 was accepted"
+            );
+        }
+    }
+}
