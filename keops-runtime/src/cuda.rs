@@ -29,6 +29,7 @@ use cudarc::driver::{
 use cudarc::nvrtc::{CompileError, CompileOptions, Ptx};
 
 use crate::gpu::{GpuTask, KernelArgs, LaunchPlan, BLOCK, MATVEC_COLUMNS};
+use crate::matrix::check_operand_shape;
 use crate::ReductionOutput;
 use crate::{
     BoundKernel, BoundReduction, IntoView, KeopsError, KernelMatrix, LinearOperator, Real,
@@ -1158,15 +1159,7 @@ impl<T: Real> GpuKernelMatrix<T> {
     /// `K v` for `v` of shape `(ncols, k)`, shape `(nrows, k)`; `v` must be finite.
     pub fn matvec<'v>(&self, v: impl IntoView<'v, T>) -> Result<Rows<T>, KeopsError> {
         let v = v.into_view();
-        if v.dim() == 0 {
-            return Err(KeopsError::ZeroDimension);
-        }
-        if v.rows() != self.ncols() {
-            return Err(KeopsError::OperandLength {
-                expected: self.ncols(),
-                found: v.rows(),
-            });
-        }
+        check_operand_shape(self.ncols(), &v)?;
         v.check_finite("the vector")?;
         let mut out = Rows::zeros(self.nrows(), v.dim());
         self.apply(v.as_slice(), v.dim(), out.as_mut_slice())?;
@@ -1545,15 +1538,7 @@ impl<T: Real, B: BoundKernel<T>> KernelMatrix<T, B> {
     ) -> Result<Rows<T>, KeopsError> {
         let v = v.into_view();
         if let Some((gpu, fallback)) = pick(backend)? {
-            if v.dim() == 0 {
-                return Err(KeopsError::ZeroDimension);
-            }
-            if v.rows() != self.ncols() {
-                return Err(KeopsError::OperandLength {
-                    expected: self.ncols(),
-                    found: v.rows(),
-                });
-            }
+            check_operand_shape(self.ncols(), &v)?;
             v.check_finite("the vector")?;
             match matvec(&gpu, &self.gpu_task(), v.as_slice(), v.dim()) {
                 Ok(out) => return Rows::from_vec(out, v.dim()),

@@ -222,15 +222,7 @@ impl<T: Real, B: BoundKernel<T>> KernelMatrix<T, B> {
         out: &mut [T],
     ) -> Result<(), KeopsError> {
         let v = v.into_view();
-        if v.dim() == 0 {
-            return Err(KeopsError::ZeroDimension);
-        }
-        if v.rows() != self.ncols() {
-            return Err(KeopsError::OperandLength {
-                expected: self.ncols(),
-                found: v.rows(),
-            });
-        }
+        check_operand_shape(self.ncols(), &v)?;
         let expected = self.nrows() * v.dim();
         if out.len() != expected {
             return Err(KeopsError::OutputLength {
@@ -244,4 +236,21 @@ impl<T: Real, B: BoundKernel<T>> KernelMatrix<T, B> {
         self.bound.matvec_run(v.as_slice(), v.dim(), out);
         Ok(())
     }
+}
+
+/// The vector of a product `K v` has at least one column and one row per column of `K`.
+pub(crate) fn check_operand_shape<T: Real>(
+    ncols: usize,
+    v: &crate::View<'_, T>,
+) -> Result<(), KeopsError> {
+    if v.dim() == 0 {
+        return Err(KeopsError::ZeroDimension);
+    }
+    if v.rows() != ncols {
+        return Err(KeopsError::OperandLength {
+            expected: ncols,
+            found: v.rows(),
+        });
+    }
+    Ok(())
 }
