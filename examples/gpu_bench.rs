@@ -75,6 +75,27 @@ mod bench {
         );
     }
 
+    /// Prints a solve's time since `t`, iterations and residual; a solve that stopped short of the
+    /// tolerance is reported with its last iterate's numbers.
+    fn report(
+        n: usize,
+        what: &str,
+        t: Instant,
+        r: Result<Solution<f32>, SolveError<f32>>,
+    ) -> Result<(), KeopsError> {
+        let secs = t.elapsed().as_secs_f64();
+        let sol = match r {
+            Ok(sol) => sol,
+            Err(SolveError::NotConverged { solution, .. }) => *solution,
+            Err(SolveError::Failed(e)) => return Err(e),
+        };
+        println!(
+            "  N = {n:>7}, {what}: {secs:.3} s, {} iterations, relative residual {:.2e}",
+            sol.iterations, sol.residual
+        );
+        Ok(())
+    }
+
     /// First call and best of `reps` of `f`, in seconds.
     fn time(
         reps: usize,
@@ -188,30 +209,16 @@ mod bench {
             let cg = ConjugateGradient::new().tolerance(1e-6);
             let t = Instant::now();
             let gk = GpuKernelMatrix::new(&gpu, &k)?;
-            let sol = match cg.solve_shifted(&gk, 1.0, &b) {
-                Ok(sol) => sol,
-                Err(SolveError::NotConverged { solution, .. }) => *solution,
-                Err(SolveError::Failed(e)) => return Err(e),
-            };
-            let secs = t.elapsed().as_secs_f64();
-            println!(
-                "  N = {n:>7}, host CG over device products: {secs:.3} s, {} iterations, relative residual {:.2e}",
-                sol.iterations, sol.residual
-            );
+            report(
+                n,
+                "host CG over device products",
+                t,
+                cg.solve_shifted(&gk, 1.0, &b),
+            )?;
             // The device-resident CG: vectors stay on the GPU.
             let t = Instant::now();
             let gk = GpuKernelMatrix::new(&gpu, &k)?;
-            let sol = match gk.solve(&b, 1.0, &cg) {
-                Ok(sol) => sol,
-                Err(SolveError::NotConverged { solution, .. }) => *solution,
-                Err(SolveError::Failed(e)) => return Err(e),
-            };
-            println!(
-                "  N = {n:>7}, device CG: {:.3} s (upload included), {} iterations, relative residual {:.2e}",
-                t.elapsed().as_secs_f64(),
-                sol.iterations,
-                sol.residual
-            );
+            report(n, "device CG (upload included)", t, gk.solve(&b, 1.0, &cg))?;
             if a.cpu && n <= 10_000 {
                 let t = Instant::now();
                 let cpu = k.solve_with(&cg, &b, 1.0);
@@ -253,17 +260,7 @@ mod bench {
             let cg = ConjugateGradient::new().tolerance(1e-6);
             let t = Instant::now();
             let gk = GpuKernelMatrix::new(&gpu, &k)?;
-            let sol = match gk.solve(&b, 10.0, &cg) {
-                Ok(sol) => sol,
-                Err(SolveError::NotConverged { solution, .. }) => *solution,
-                Err(SolveError::Failed(e)) => return Err(e),
-            };
-            println!(
-                "  N = {n:>7}, device CG: {:.3} s (upload included), {} iterations, relative residual {:.2e}",
-                t.elapsed().as_secs_f64(),
-                sol.iterations,
-                sol.residual
-            );
+            report(n, "device CG (upload included)", t, gk.solve(&b, 10.0, &cg))?;
         }
 
         println!();
