@@ -36,37 +36,15 @@
 
 mod common;
 
-use common::{check_close, gpu_host, Rng};
+use common::cases::{host_wanted, try_labeled, Args, Inputs, Prec, Red, Spec, Term};
+use common::{gpu_host, Rng};
 use keops::prelude::*;
 use keops_runtime::{BoundKernel, BoundReduction};
-
-const TOL_F32: f64 = 1e-4;
-const TOL_F64: f64 = 1e-12;
 
 /// The sizes.
 const ALL: &[(usize, usize)] = &[(1, 1), (7, 13), (1000, 1037)];
 /// Cheaper sizes, for the variants of a case and for large dimensions.
 const SMALL: &[(usize, usize)] = &[(1, 1), (7, 13), (65, 257)];
-
-trait Prec: Real {
-    const TOL: f64;
-}
-impl Prec for f32 {
-    const TOL: f64 = TOL_F32;
-}
-impl Prec for f64 {
-    const TOL: f64 = TOL_F64;
-}
-
-/// Output rows times reduction rows above which the CUDA kernels are emulated in f64 only: the
-/// emulation costs ~1 ms per block and `__syncthreads`, and the f32 and f64 kernels are one
-/// template, which the smaller sizes run in both precisions. f64 for the large size: its 1e-12
-/// tolerance is the sharper test of the split scheme's partial sums.
-const HOST_F32_MAX_PAIRS: usize = 100_000;
-
-fn host_wanted<T: Real>(n_out: usize, n_red: usize) -> bool {
-    T::NAME == "f64" || n_out * n_red <= HOST_F32_MAX_PAIRS
-}
 
 /// Evaluates a bound reduction on the CPU engine, and runs its CUDA kernel under host emulation:
 /// the result is recorded for `try_labeled` (or a test's own check) to compare.
@@ -88,176 +66,6 @@ fn host_matvec<T: Real, B: BoundKernel<T>>(k: &KernelMatrix<T, B>, v: &[T], nv: 
     }
 }
 
-/// Shapes and ranges of a case's inputs: `x_i`, `a_i` (N rows), `y_j`, `b_j` (M rows), and `np`
-/// parameter values.
-#[derive(Clone, Copy, Debug)]
-struct Spec {
-    dx: usize,
-    dy: usize,
-    da: usize,
-    db: usize,
-    np: usize,
-    x: (f64, f64),
-    y: (f64, f64),
-    a: (f64, f64),
-    b: (f64, f64),
-    p: (f64, f64),
-}
-
-impl Spec {
-    fn new(dx: usize, dy: usize) -> Self {
-        Spec {
-            dx,
-            dy,
-            da: 1,
-            db: 1,
-            np: 0,
-            x: (-1.0, 1.0),
-            y: (-1.0, 1.0),
-            a: (-1.0, 1.0),
-            b: (-1.0, 1.0),
-            p: (0.5, 1.5),
-        }
-    }
-    fn xy(mut self, x: (f64, f64), y: (f64, f64)) -> Self {
-        self.x = x;
-        self.y = y;
-        self
-    }
-    fn a(mut self, da: usize) -> Self {
-        self.da = da;
-        self
-    }
-    fn b(mut self, db: usize) -> Self {
-        self.db = db;
-        self
-    }
-    fn params(mut self, np: usize, range: (f64, f64)) -> Self {
-        self.np = np;
-        self.p = range;
-        self
-    }
-}
-
-/// A case's inputs in precision `T`, and the same numbers in f64 for the reference.
-struct Inputs<T> {
-    n: usize,
-    m: usize,
-    s: Spec,
-    x: Vec<T>,
-    y: Vec<T>,
-    a: Vec<T>,
-    b: Vec<T>,
-    xr: Vec<f64>,
-    yr: Vec<f64>,
-    ar: Vec<f64>,
-    br: Vec<f64>,
-    /// Parameters, exactly representable in `T`.
-    p: Vec<f64>,
-}
-
-/// `len` random values in `range`, rounded to `T`: (in `T`, the same in f64).
-fn rounded<T: Real>(rng: &mut Rng, len: usize, range: (f64, f64)) -> (Vec<T>, Vec<f64>) {
-    let t: Vec<T> = rng
-        .vec(len, range.0, range.1)
-        .into_iter()
-        .map(T::from_f64)
-        .collect();
-    let r = t.iter().map(|v| v.to_f64()).collect();
-    (t, r)
-}
-
-impl<T: Real> Inputs<T> {
-    fn new(rng: &mut Rng, n: usize, m: usize, s: Spec) -> Self {
-        let (x, xr) = rounded(rng, n * s.dx, s.x);
-        let (y, yr) = rounded(rng, m * s.dy, s.y);
-        let (a, ar) = rounded(rng, n * s.da, s.a);
-        let (b, br) = rounded(rng, m * s.db, s.b);
-        let (_, p) = rounded::<T>(rng, s.np, s.p);
-        Inputs {
-            n,
-            m,
-            s,
-            x,
-            y,
-            a,
-            b,
-            xr,
-            yr,
-            ar,
-            br,
-            p,
-        }
-    }
-    fn x(&self) -> View<'_, T> {
-        View::new(&self.x, self.s.dx).unwrap()
-    }
-    fn y(&self) -> View<'_, T> {
-        View::new(&self.y, self.s.dy).unwrap()
-    }
-    fn a(&self) -> View<'_, T> {
-        View::new(&self.a, self.s.da).unwrap()
-    }
-    fn b(&self) -> View<'_, T> {
-        View::new(&self.b, self.s.db).unwrap()
-    }
-}
-
-/// One pair's inputs, in f64, for a reference term.
-struct Args<'a> {
-    x: &'a [f64],
-    y: &'a [f64],
-    a: &'a [f64],
-    b: &'a [f64],
-    p: &'a [f64],
-}
-
-/// Which index the formula sums over.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Red {
-    /// `sum_j`, or a kernel matrix times a vector: one output row per i.
-    J,
-    /// `sum_i`: one output row per j.
-    I,
-}
-
-type Term<'t> = &'t dyn Fn(&Args, &mut [f64]);
-
-/// The dense reference: `out[o] = sum_r term(o, r)` with plain loops in f64, and the scale
-/// `sum_r |term(o, r)|` of each entry.
-fn reference<T: Real>(d: &Inputs<T>, red: Red, dim: usize, term: Term) -> (Vec<f64>, Vec<f64>) {
-    let (rows, inner) = match red {
-        Red::J => (d.n, d.m),
-        Red::I => (d.m, d.n),
-    };
-    let s = &d.s;
-    let mut want = vec![0.0; rows * dim];
-    let mut scale = vec![0.0; rows * dim];
-    let mut t = vec![0.0; dim];
-    for o in 0..rows {
-        for r in 0..inner {
-            let (i, j) = match red {
-                Red::J => (o, r),
-                Red::I => (r, o),
-            };
-            t.fill(f64::NAN);
-            let args = Args {
-                x: &d.xr[i * s.dx..(i + 1) * s.dx],
-                y: &d.yr[j * s.dy..(j + 1) * s.dy],
-                a: &d.ar[i * s.da..(i + 1) * s.da],
-                b: &d.br[j * s.db..(j + 1) * s.db],
-                p: &d.p,
-            };
-            term(&args, &mut t);
-            for k in 0..dim {
-                want[o * dim + k] += t[k];
-                scale[o * dim + k] += t[k].abs();
-            }
-        }
-    }
-    (want, scale)
-}
-
 /// Runs one case at one size in precision `T`; `Err` describes a mismatch.
 fn try_case<T: Prec>(
     name: &str,
@@ -268,64 +76,7 @@ fn try_case<T: Prec>(
     run: fn(&Inputs<T>) -> Rows<T>,
     term: Term,
 ) -> Result<(), String> {
-    try_labeled(name, spec, size, red, dim, run, term, &[])
-}
-
-/// [`try_case`] for an output made of `labels.len()` equal blocks of columns (one per
-/// sub-formula): a mismatch names the blocks that differ.
-#[allow(clippy::too_many_arguments)]
-fn try_labeled<T: Prec>(
-    name: &str,
-    spec: Spec,
-    (n, m): (usize, usize),
-    red: Red,
-    dim: usize,
-    run: fn(&Inputs<T>) -> Rows<T>,
-    term: Term,
-    labels: &[&str],
-) -> Result<(), String> {
-    let salt = (n as u64) << 32 | m as u64 | (spec.dx as u64) << 48 | (spec.dy as u64) << 56;
-    let d = Inputs::<T>::new(&mut Rng::named(name, salt), n, m, spec);
-    gpu_host::take_recorded();
-    let got = run(&d);
-    let host = gpu_host::take_recorded();
-    let rows = if red == Red::J { n } else { m };
-    let ctx = format!("{name} in {} with (N, M) = ({n}, {m}), {spec:?}", T::NAME);
-    if (got.rows(), got.dim()) != (rows, dim) {
-        return Err(format!(
-            "{ctx}: output is ({}, {}), expected ({rows}, {dim})",
-            got.rows(),
-            got.dim()
-        ));
-    }
-    let (want, scale) = reference(&d, red, dim, term);
-    let got: Vec<f64> = got.iter().map(|v| v.to_f64()).collect();
-    // The CPU engine's result, then the host-emulated CUDA kernels', against the same reference.
-    let compare = |what: &str, got: &[f64]| {
-        check_close(got, &want, &scale, T::TOL).map_err(|e| {
-            let mut failing = Vec::new();
-            if !labels.is_empty() {
-                let w = dim / labels.len();
-                for (q, label) in labels.iter().enumerate() {
-                    let block = |v: &[f64]| -> Vec<f64> {
-                        v.chunks(dim)
-                            .flat_map(|row| row[q * w..(q + 1) * w].to_vec())
-                            .collect()
-                    };
-                    if check_close(&block(got), &block(&want), &block(&scale), T::TOL).is_err() {
-                        failing.push(*label);
-                    }
-                }
-            }
-            format!("{ctx}: {what}: differing sub-formulas {failing:?}: {e}")
-        })
-    };
-    compare("CPU engine", &got)?;
-    for h in host {
-        let got = h.got.map_err(|e| format!("{ctx}: {}: {e}", h.what))?;
-        compare(&h.what, &got)?;
-    }
-    Ok(())
+    try_labeled(name, spec, size, red, dim, run, term, &[]).map(|_| ())
 }
 
 /// Runs a case at every size in f32 (`run32`) and f64 (`run64`), panicking on a mismatch.

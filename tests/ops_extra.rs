@@ -28,36 +28,12 @@
 
 mod common;
 
-use common::{check_close, gpu_host, Rng};
+use common::cases::{host_wanted, try_labeled, Args, Inputs, Prec, Red, Spec, Term};
+use common::{gpu_host, Rng};
 use keops::prelude::*;
 use keops_runtime::{BoundKernel, BoundReduction};
 
-const TOL_F32: f64 = 1e-4;
-const TOL_F64: f64 = 1e-12;
 const SIZES: &[(usize, usize)] = &[(7, 13), (65, 257), (300, 1037)];
-const HOST_F32_MAX_PAIRS: usize = 100_000;
-
-trait Prec: Real {
-    const TOL: f64;
-    /// Rounds an f64 to this precision (and back).
-    fn rt(v: f64) -> f64;
-}
-impl Prec for f32 {
-    const TOL: f64 = TOL_F32;
-    fn rt(v: f64) -> f64 {
-        v as f32 as f64
-    }
-}
-impl Prec for f64 {
-    const TOL: f64 = TOL_F64;
-    fn rt(v: f64) -> f64 {
-        v
-    }
-}
-
-fn host_wanted<T: Real>(n_out: usize, n_red: usize) -> bool {
-    T::NAME == "f64" || n_out * n_red <= HOST_F32_MAX_PAIRS
-}
 
 /// Evaluates a bound reduction, and runs its CUDA kernel under host emulation (recorded).
 fn eval<T: Real, B: BoundReduction<T, Output = Rows<T>>>(r: Reduction<T, B>) -> Rows<T> {
@@ -77,154 +53,18 @@ fn matvec<T: Real, B: BoundKernel<T>>(k: KernelMatrix<T, B>, v: View<'_, T>) -> 
     k.matvec(v).unwrap()
 }
 
-#[derive(Clone, Copy, Debug)]
-struct Spec {
-    dx: usize,
-    dy: usize,
-    db: usize,
-    x: (f64, f64),
-    y: (f64, f64),
-    b: (f64, f64),
-}
-
-impl Spec {
-    fn new(dx: usize, dy: usize, x: (f64, f64), y: (f64, f64)) -> Self {
-        Spec {
-            dx,
-            dy,
-            db: 1,
-            x,
-            y,
-            b: (-1.0, 1.0),
-        }
-    }
-    fn b(mut self, db: usize) -> Self {
-        self.db = db;
-        self
-    }
-}
-
-struct Inputs<T> {
-    s: Spec,
-    x: Vec<T>,
-    y: Vec<T>,
-    b: Vec<T>,
-    xr: Vec<f64>,
-    yr: Vec<f64>,
-    br: Vec<f64>,
-}
-
-/// `len` values in `range`, half of them snapped to a multiple of 1/4, rounded to `T`.
-fn values<T: Real>(rng: &mut Rng, len: usize, range: (f64, f64)) -> (Vec<T>, Vec<f64>) {
-    let t: Vec<T> = (0..len)
-        .map(|_| {
-            let v = rng.range(range.0, range.1);
-            let v = if rng.unit() < 0.5 {
-                (v * 4.0).round() / 4.0
-            } else {
-                v
-            };
-            T::from_f64(v)
-        })
-        .collect();
-    let r = t.iter().map(|v| v.to_f64()).collect();
-    (t, r)
-}
-
-impl<T: Real> Inputs<T> {
-    fn new(rng: &mut Rng, n: usize, m: usize, s: Spec) -> Self {
-        let (x, xr) = values(rng, n * s.dx, s.x);
-        let (y, yr) = values(rng, m * s.dy, s.y);
-        let (b, br) = values(rng, m * s.db, s.b);
-        Inputs {
-            s,
-            x,
-            y,
-            b,
-            xr,
-            yr,
-            br,
-        }
-    }
-    fn x(&self) -> View<'_, T> {
-        View::new(&self.x, self.s.dx).unwrap()
-    }
-    fn y(&self) -> View<'_, T> {
-        View::new(&self.y, self.s.dy).unwrap()
-    }
-    fn b(&self) -> View<'_, T> {
-        View::new(&self.b, self.s.db).unwrap()
-    }
-}
-
-/// One pair's inputs (f64, exactly the library's values) and the rounding to the precision.
-struct Args<'a> {
-    x: &'a [f64],
-    y: &'a [f64],
-    b: &'a [f64],
-    rt: fn(f64) -> f64,
-}
-
-type Term<'t> = &'t dyn Fn(&Args, &mut [f64]);
-
-/// Runs one case at one size in precision `T`: the CPU engine and the recorded host-emulated
-/// kernels against `out[i] = sum_j term(i, j)`. Returns the worst `|err| / scale`.
+/// Runs one case (one output row per i) at one size in precision `T`: the CPU engine and the
+/// recorded host-emulated kernels against `out[i] = sum_j term(i, j)`. Returns the worst
+/// `|err| / scale`.
 fn try_case<T: Prec>(
     name: &str,
     spec: Spec,
-    (n, m): (usize, usize),
+    size: (usize, usize),
     dim: usize,
     run: fn(&Inputs<T>) -> Rows<T>,
     term: Term,
 ) -> Result<f64, String> {
-    let salt = (n as u64) << 32 | m as u64;
-    let d = Inputs::<T>::new(&mut Rng::named(name, salt), n, m, spec);
-    gpu_host::take_recorded();
-    let got = run(&d);
-    let host = gpu_host::take_recorded();
-    let ctx = format!("{name} in {} with (N, M) = ({n}, {m})", T::NAME);
-    if (got.rows(), got.dim()) != (n, dim) {
-        return Err(format!(
-            "{ctx}: output is ({}, {}), expected ({n}, {dim})",
-            got.rows(),
-            got.dim()
-        ));
-    }
-    let (s, mut want, mut scale) = (&d.s, vec![0.0; n * dim], vec![0.0; n * dim]);
-    let mut t = vec![0.0; dim];
-    for i in 0..n {
-        for j in 0..m {
-            t.fill(f64::NAN);
-            let a = Args {
-                x: &d.xr[i * s.dx..(i + 1) * s.dx],
-                y: &d.yr[j * s.dy..(j + 1) * s.dy],
-                b: &d.br[j * s.db..(j + 1) * s.db],
-                rt: T::rt,
-            };
-            term(&a, &mut t);
-            for k in 0..dim {
-                want[i * dim + k] += t[k];
-                scale[i * dim + k] += t[k].abs();
-            }
-        }
-    }
-    let mut worst = 0f64;
-    let mut compare = |what: &str, got: &[f64]| {
-        check_close(got, &want, &scale, T::TOL).map_err(|e| format!("{ctx}: {what}: {e}"))?;
-        for k in 0..got.len() {
-            if scale[k] > 0.0 {
-                worst = worst.max((got[k] - want[k]).abs() / scale[k]);
-            }
-        }
-        Ok::<(), String>(())
-    };
-    let got: Vec<f64> = got.iter().map(|v| v.to_f64()).collect();
-    compare("CPU engine", &got)?;
-    for h in host {
-        let got = h.got.map_err(|e| format!("{ctx}: {}: {e}", h.what))?;
-        compare(&h.what, &got)?;
-    }
-    Ok(worst)
+    try_labeled(name, spec, size, Red::J, dim, run, term, &[])
 }
 
 /// Runs a case at every size in f32 and f64; panics on a mismatch, prints the worst errors.
@@ -358,7 +198,7 @@ fn xlogx_and_sinxdivx() {
         }
     };
     // Non-negative inputs for xlogx, with zeros and ties.
-    let spec = Spec::new(3, 3, (0.0, 1.5), (0.0, 1.5));
+    let spec = Spec::new(3, 3).xy((0.0, 1.5), (0.0, 1.5)).snap();
     check("xlogx_sinxdivx", spec, 6, run::<f32>, run::<f64>, term);
     let term = |a: &Args, o: &mut [f64]| {
         let rt = a.rt;
@@ -366,7 +206,7 @@ fn xlogx_and_sinxdivx() {
         times_b(kij, a, o);
     };
     for nv in [1, 3] {
-        let spec = Spec::new(1, 1, (0.0, 1.5), (0.0, 1.5)).b(nv);
+        let spec = Spec::new(1, 1).xy((0.0, 1.5), (0.0, 1.5)).snap().b(nv);
         check(
             "xlogx_sinxdivx_matvec",
             spec,
@@ -409,7 +249,7 @@ fn inverse_trigonometric() {
             o[9 + k] = rt(x - 0.5).atan2(y);
         }
     };
-    let spec = Spec::new(3, 3, (-1.0, 1.0), (-1.0, 1.0));
+    let spec = Spec::new(3, 3).xy((-1.0, 1.0), (-1.0, 1.0)).snap();
     check("inverse_trig", spec, 12, run::<f32>, run::<f64>, term);
     let term = |a: &Args, o: &mut [f64]| {
         let (x, y, rt) = (a.x[0], a.y[0], a.rt);
@@ -417,7 +257,7 @@ fn inverse_trigonometric() {
         times_b(kij, a, o);
     };
     for nv in [1, 3] {
-        let spec = Spec::new(1, 1, (-1.0, 1.0), (-1.0, 1.0)).b(nv);
+        let spec = Spec::new(1, 1).xy((-1.0, 1.0), (-1.0, 1.0)).snap().b(nv);
         check(
             "inverse_trig_matvec",
             spec,
@@ -461,7 +301,7 @@ fn clampint_round_floor() {
                 rt(rt(rf::round(x, 0, rt) + rf::round(rt(10.0 * y), -1, rt)) + rf::round(y, 3, rt));
         }
     };
-    let spec = Spec::new(3, 3, (-3.0, 3.0), (-3.0, 3.0));
+    let spec = Spec::new(3, 3).xy((-3.0, 3.0), (-3.0, 3.0)).snap();
     check(
         "clampint_round_floor",
         spec,
@@ -476,7 +316,7 @@ fn clampint_round_floor() {
         times_b(kij, a, o);
     };
     for nv in [1, 3] {
-        let spec = Spec::new(1, 1, (-3.0, 3.0), (-3.0, 3.0)).b(nv);
+        let spec = Spec::new(1, 1).xy((-3.0, 3.0), (-3.0, 3.0)).snap().b(nv);
         check(
             "clampint_round_floor_matvec",
             spec,
@@ -515,7 +355,7 @@ fn modulo() {
         }
     };
     // Negative arguments (the result has the sign of the modulus, shifted by the offset).
-    let spec = Spec::new(3, 3, (-3.0, 3.0), (-1.0, 1.0));
+    let spec = Spec::new(3, 3).xy((-3.0, 3.0), (-1.0, 1.0)).snap();
     check("modulo", spec, 6, run::<f32>, run::<f64>, term);
     let term = |a: &Args, o: &mut [f64]| {
         let (x, y, rt) = (a.x[0], a.y[0], a.rt);
@@ -523,7 +363,7 @@ fn modulo() {
         times_b(kij, a, o);
     };
     for nv in [1, 3] {
-        let spec = Spec::new(1, 1, (-3.0, 3.0), (-1.0, 1.0)).b(nv);
+        let spec = Spec::new(1, 1).xy((-3.0, 3.0), (-1.0, 1.0)).snap().b(nv);
         check("modulo_matvec", spec, nv, kmat::<f32>, kmat::<f64>, term);
     }
 }
@@ -588,7 +428,7 @@ fn comparisons() {
         }
     };
     // Ties x == y for about one pair in 40.
-    let spec = Spec::new(3, 3, (-1.0, 1.0), (-1.0, 1.0));
+    let spec = Spec::new(3, 3).xy((-1.0, 1.0), (-1.0, 1.0)).snap();
     check("comparisons", spec, 24, run::<f32>, run::<f64>, term);
     let term = |a: &Args, o: &mut [f64]| {
         let (x, y) = (a.x, a.y);
@@ -603,7 +443,7 @@ fn comparisons() {
         }
     };
     for dim in [2, 5, 20] {
-        let spec = Spec::new(dim, dim, (-1.0, 1.0), (-1.0, 1.0)).b(2);
+        let spec = Spec::new(dim, dim).xy((-1.0, 1.0), (-1.0, 1.0)).snap().b(2);
         check(
             "comparisons_runtime",
             spec,
@@ -619,7 +459,7 @@ fn comparisons() {
         times_b(kij, a, o);
     };
     for nv in [1, 3] {
-        let spec = Spec::new(1, 1, (-1.0, 1.0), (-1.0, 1.0)).b(nv);
+        let spec = Spec::new(1, 1).xy((-1.0, 1.0), (-1.0, 1.0)).snap().b(nv);
         check(
             "comparisons_matvec",
             spec,
@@ -664,14 +504,14 @@ fn let_bindings() {
             o[c] = k * a.b[c] + rf::b01(d < 1.0) * k;
         }
     };
-    let spec = Spec::new(3, 3, (-1.0, 1.0), (-1.0, 1.0)).b(2);
+    let spec = Spec::new(3, 3).xy((-1.0, 1.0), (-1.0, 1.0)).snap().b(2);
     check("let", spec, 2, run::<f32>, run::<f64>, term);
     let term = |a: &Args, o: &mut [f64]| {
         let r = (3.0 * rf::sqdist(a.x, a.y)).sqrt();
         times_b((1.0 + r) * (-r).exp(), a, o);
     };
     for nv in [1, 3] {
-        let spec = Spec::new(2, 2, (-1.0, 1.0), (-1.0, 1.0)).b(nv);
+        let spec = Spec::new(2, 2).xy((-1.0, 1.0), (-1.0, 1.0)).snap().b(nv);
         check("let_matvec", spec, nv, kmat::<f32>, kmat::<f64>, term);
     }
 }
@@ -708,11 +548,11 @@ fn formulas_the_simplifier_reshapes() {
         .unwrap()
     }
     let term = |a: &Args, o: &mut [f64]| o.copy_from_slice(a.x);
-    let spec = Spec::new(3, 1, (-1.0, 1.0), (-1.0, 1.0));
+    let spec = Spec::new(3, 1).xy((-1.0, 1.0), (-1.0, 1.0)).snap();
     check("simplified_to_x", spec, 3, run::<f32>, run::<f64>, term);
     let term = |a: &Args, o: &mut [f64]| times_b(1.0, a, o);
     for nv in [1, 3] {
-        let spec = Spec::new(1, 1, (-1.0, 1.0), (-1.0, 1.0)).b(nv);
+        let spec = Spec::new(1, 1).xy((-1.0, 1.0), (-1.0, 1.0)).snap().b(nv);
         check(
             "simplified_to_ones",
             spec,
@@ -728,7 +568,7 @@ fn formulas_the_simplifier_reshapes() {
             o[k] = (x - y) * (x - y) + 1.0 / (2.0 + y) + x * y + rf::b01(x > y) * x * y;
         }
     };
-    let spec = Spec::new(3, 3, (-1.0, 1.0), (-1.0, 1.0));
+    let spec = Spec::new(3, 3).xy((-1.0, 1.0), (-1.0, 1.0)).snap();
     check(
         "simplified_rules",
         spec,
@@ -889,7 +729,7 @@ fn harness_rejects_wrong_results() {
             .map(eval)
             .unwrap()
     }
-    let spec = Spec::new(3, 3, (-1.0, 1.0), (-1.0, 1.0));
+    let spec = Spec::new(3, 3).xy((-1.0, 1.0), (-1.0, 1.0)).snap();
     // `<` for `<=`: only ties differ.
     let lt = |a: &Args, o: &mut [f64]| {
         for k in 0..3 {

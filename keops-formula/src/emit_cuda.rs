@@ -395,6 +395,25 @@ impl Body<'_> {
                 Shape::Vector(_) => format!("const T* {id} = par{p};"),
             },
             Op::Const(c) => format!("const T {id} = {};", literal(c.0)),
+            Op::Index(role) => {
+                let idx = if role == outer { "oc" } else { "(t0 + jj)" };
+                format!("const T {id} = (T){idx};")
+            }
+            Op::KMask(kk) => {
+                let (e, a, j) = (node(arg(0)), node(arg(1)), node(arg(2)));
+                match n.shape {
+                    Shape::Scalar => format!(
+                        "T {id} = T(0); for (int q = 0; q < {kk}; ++q) if ({a}[q] == {j}) {id} += {e}[q];"
+                    ),
+                    Shape::Vector(k) => {
+                        let d = self.len(k);
+                        format!(
+                            "T {id}[{}]; for (int k = 0; k < {d}; ++k) {{ {id}[k] = T(0); for (int q = 0; q < {kk}; ++q) if ({a}[q * {d} + k] == {j}) {id}[k] += {e}[q * {d} + k]; }}",
+                            self.cap(k)
+                        )
+                    }
+                }
+            }
             op if op.typing() == crate::op::Typing::Entrywise => match n.shape {
                 Shape::Scalar => {
                     let a: Vec<String> = n.args.iter().map(|&a| node(a)).collect();
@@ -494,6 +513,86 @@ impl Body<'_> {
                 }
                 s
             }
+            Op::VecMin | Op::VecMax | Op::VecArgMin | Op::VecArgMax => {
+                let a = node(arg(0));
+                let Shape::Vector(k) = f.nodes[arg(0)].shape else {
+                    return match n.op {
+                        Op::VecMin | Op::VecMax => format!("const T {id} = {a};"),
+                        _ => format!("const T {id} = T(0);"),
+                    };
+                };
+                // KeOps' loop: from entry 0, replaced by a strictly smaller (larger) entry.
+                let l = self.len(k);
+                let cmp = if matches!(n.op, Op::VecMin | Op::VecArgMin) {
+                    "<"
+                } else {
+                    ">"
+                };
+                if matches!(n.op, Op::VecMin | Op::VecMax) {
+                    format!(
+                        "T {id}_m = {a}[0]; for (int k = 1; k < {l}; ++k) if ({a}[k] {cmp} {id}_m) {id}_m = {a}[k]; const T {id} = {id}_m;"
+                    )
+                } else {
+                    format!(
+                        "T {id}_m = {a}[0]; int {id}_k = 0; for (int k = 1; k < {l}; ++k) if ({a}[k] {cmp} {id}_m) {{ {id}_m = {a}[k]; {id}_k = k; }} const T {id} = T({id}_k);"
+                    )
+                }
+            }
+            Op::OneHot | Op::Extract(_) | Op::ExtractT(_) | Op::Broadcast => {
+                let a = node(arg(0));
+                // Lengths of the result (the node's shape) and of the argument.
+                let la = match f.nodes[arg(0)].shape {
+                    Shape::Scalar => None,
+                    Shape::Vector(k) => Some(self.len(k)),
+                };
+                let Shape::Vector(k) = n.shape else {
+                    return match (n.op, &la) {
+                        (Op::OneHot, _) => {
+                            format!("const T {id} = keops_onehot_index({a}, 1) == 0 ? T(1) : T(0);")
+                        }
+                        (Op::Extract(s), Some(la)) => {
+                            let st = match s {
+                                crate::op::Start::At(m) => m.to_string(),
+                                crate::op::Start::Tail => format!("({la} - 1)"),
+                            };
+                            format!("const T {id} = {a}[{st}];")
+                        }
+                        _ => format!("const T {id} = {a};"),
+                    };
+                };
+                let (lo, cap) = (self.len(k), self.cap(k));
+                let decl = format!("T {id}[{cap}];");
+                match n.op {
+                    Op::OneHot => format!(
+                        "const int {id}_i = keops_onehot_index({a}, {lo}); {decl} for (int k = 0; k < {lo}; ++k) {id}[k] = k == {id}_i ? T(1) : T(0);"
+                    ),
+                    Op::Extract(s) => {
+                        let la = la.as_deref().unwrap_or("1");
+                        let st = match s {
+                            crate::op::Start::At(m) => m.to_string(),
+                            crate::op::Start::Tail => format!("({la} - {lo})"),
+                        };
+                        format!("{decl} for (int k = 0; k < {lo}; ++k) {id}[k] = {a}[{st} + k];")
+                    }
+                    Op::ExtractT(s) => {
+                        let st = match s {
+                            crate::op::Start::At(m) => m.to_string(),
+                            crate::op::Start::Tail => {
+                                format!("({lo} - {})", la.as_deref().unwrap_or("1"))
+                            }
+                        };
+                        let place = match &la {
+                            None => format!("{id}[{st}] = {a};"),
+                            Some(la) => format!(
+                                "for (int k = 0; k < {la}; ++k) {id}[{st} + k] = {a}[k];"
+                            ),
+                        };
+                        format!("{decl} for (int k = 0; k < {lo}; ++k) {id}[k] = T(0); {place}")
+                    }
+                    _ => format!("{decl} for (int k = 0; k < {lo}; ++k) {id}[k] = {a};"),
+                }
+            }
+            Op::TensorDot(t) => self.tensordot_stmt(i, t),
             op => unreachable!("no CUDA emitter for {op:?}"),
         }
     }
@@ -853,5 +952,65 @@ impl Body<'_> {
             *s += "    }\n";
         }
         *s += "}\n";
+    }
+}
+
+impl Body<'_> {
+    /// Node `i`, the contraction `f.tensors[t]` of its two arguments: the loops of
+    /// [`crate::tensor::TensorSpec::loops`] (one per output axis, then one per contracted pair),
+    /// summed in `T`, as loops (a few statements whatever the dimensions).
+    fn tensordot_stmt(&self, i: NodeId, t: usize) -> String {
+        let f = self.f;
+        let n = &f.nodes[i];
+        let id = node(i);
+        let (outs, conts) = f.tensors[t].loops();
+        let q: Vec<String> = (0..outs.len()).map(|k| format!("{id}_q{k}")).collect();
+        let c: Vec<String> = (0..conts.len()).map(|k| format!("{id}_c{k}")).collect();
+        let all: Vec<(&String, &crate::tensor::Loop)> =
+            q.iter().zip(&outs).chain(c.iter().zip(&conts)).collect();
+        let index = |stride: fn(&crate::tensor::Loop) -> usize| {
+            let terms: Vec<String> = all
+                .iter()
+                .filter(|(_, l)| stride(l) != 0)
+                .map(|(v, l)| match stride(l) {
+                    1 => v.to_string(),
+                    s => format!("{v} * {s}"),
+                })
+                .collect();
+            if terms.is_empty() {
+                "0".to_string()
+            } else {
+                terms.join(" + ")
+            }
+        };
+        let entry = |k: usize, idx: String| {
+            let a = n.args[k];
+            match f.nodes[a].shape {
+                Shape::Scalar => node(a),
+                Shape::Vector(_) => format!("{}[{idx}]", node(a)),
+            }
+        };
+        let (ea, eb) = (entry(0, index(|l| l.a)), entry(1, index(|l| l.b)));
+        let mut s = match n.shape {
+            Shape::Scalar => format!("T {id}_o = T(0);"),
+            Shape::Vector(k) => format!("T {id}[{}];", self.cap(k)),
+        };
+        for (v, l) in q.iter().zip(&outs) {
+            let _ = write!(s, " for (int {v} = 0; {v} < {}; ++{v})", l.size);
+        }
+        let _ = write!(s, " {{ T {id}_s = T(0);");
+        for (v, l) in c.iter().zip(&conts) {
+            let _ = write!(s, " for (int {v} = 0; {v} < {}; ++{v})", l.size);
+        }
+        let _ = write!(s, " {id}_s += {ea} * {eb};");
+        match n.shape {
+            Shape::Scalar => {
+                let _ = write!(s, " {id}_o = {id}_s; }} const T {id} = {id}_o;");
+            }
+            Shape::Vector(_) => {
+                let _ = write!(s, " {id}[{}] = {id}_s; }}", index(|l| l.out));
+            }
+        }
+        s
     }
 }

@@ -34,11 +34,60 @@ fn len_of(k: usize) -> Ident {
 struct Emitter<'f> {
     f: &'f Formula,
     kr: TokenStream,
+    /// Visibility of the generated items: `pub` for a gradient's forward stages, which live in
+    /// a module of their own.
+    vis: TokenStream,
 }
 
 /// Generated code for `f`: an expression whose value captures the formula's parameters.
 pub fn emit(f: &Formula) -> TokenStream {
-    Emitter { f, kr: kr() }.emit()
+    let e = Emitter {
+        f,
+        kr: kr(),
+        vis: quote!(),
+    };
+    let items = e.emit();
+    // Parameter values are captured once, then cloned into the gradient's forward stages.
+    let locals: Vec<Ident> = f.params.iter().map(param_local).collect();
+    let captures = e.captures();
+    let fields: Vec<Ident> = f.params.iter().map(param_field).collect();
+    let stage_mods: Vec<Ident> = (0..f.stages.len())
+        .map(|s| format_ident!("__keops_stage{}", s))
+        .collect();
+    let stage_items = f.stages.iter().zip(&stage_mods).map(|(st, m)| {
+        let items = Emitter {
+            f: &st.formula,
+            kr: kr(),
+            vis: quote!(pub),
+        }
+        .emit();
+        quote! {
+            #[allow(non_snake_case, dead_code, clippy::all)]
+            mod #m { #items }
+        }
+    });
+    let stage_fields = (0..f.stages.len()).map(|s| format_ident!("__stage{}", s));
+    let stage_ctors = f.stages.iter().zip(&stage_mods).map(|(st, m)| {
+        let sf: Vec<Ident> = st.formula.params.iter().map(param_field).collect();
+        let sl: Vec<Ident> = st.formula.params.iter().map(param_local).collect();
+        quote!(#m::__KeopsFormula { #(#sf: #sl.clone(),)* })
+    });
+    if f.stages.is_empty() {
+        return quote! {{
+            #items
+            __KeopsFormula { #(#fields: #captures,)* }
+        }};
+    }
+    quote! {{
+        #(#stage_items)*
+        #items
+        #(let #locals = #captures;)*
+        __KeopsFormula { #(#fields: #locals.clone(),)* #(#stage_fields: #stage_ctors,)* }
+    }}
+}
+
+fn param_local(p: &Param) -> Ident {
+    format_ident!("__keops_p_{}", p.ident)
 }
 
 impl Emitter<'_> {
@@ -175,6 +224,22 @@ impl Emitter<'_> {
                     }
                 }
             }
+            Op::Index(role) => {
+                let r = self.real();
+                let idx = if role == outer { quote!(o) } else { quote!(r) };
+                quote!(#r::from_f64(#idx as f64))
+            }
+            Op::KMask(k) => {
+                let Shape::Vector(cl) = n.shape else {
+                    let (e, a, j) = (arg(0), arg(1), arg(2));
+                    let k = Literal::usize_unsuffixed(k);
+                    return quote!(#kr::ops::kmask_scalar::<T, #k>(&#e, &#a, #j));
+                };
+                let (l, c) = (len_of(cl), self.cap(cl));
+                let (e, a, j) = (arg(0), arg(1), arg(2));
+                let k = Literal::usize_unsuffixed(k);
+                quote!(#kr::ops::kmask::<T, _, #c, #k>(#l, &#e, &#a, #j))
+            }
             Op::Const(c) => {
                 let lit = Literal::f64_suffixed(c.0);
                 let r = self.real();
@@ -268,6 +333,68 @@ impl Emitter<'_> {
                 let (pa, pb) = (part(0), part(1));
                 quote!(#kr::ops::concat::<T, #c>(#pa, #pb))
             }
+            Op::VecMin | Op::VecMax | Op::VecArgMin | Op::VecArgMax => {
+                let a = arg(0);
+                match (n.op, arg_shape(0)) {
+                    (Op::VecMin | Op::VecMax, Shape::Scalar) => quote!(#a),
+                    (_, Shape::Scalar) => {
+                        let r = self.real();
+                        quote!(#r::ZERO)
+                    }
+                    (op, Shape::Vector(k)) => {
+                        let l = len_of(k);
+                        let f = match op {
+                            Op::VecMin => format_ident!("vmin"),
+                            Op::VecMax => format_ident!("vmax"),
+                            Op::VecArgMin => format_ident!("vargmin"),
+                            _ => format_ident!("vargmax"),
+                        };
+                        quote!(#kr::ops::#f(#l, #a))
+                    }
+                }
+            }
+            Op::OneHot | Op::Extract(_) | Op::ExtractT(_) | Op::Broadcast => {
+                // The result has the node's shape: a scalar is entry 0 of a vector of one.
+                let (l, c, first) = match n.shape {
+                    Shape::Scalar => (quote!(#kr::Fixed::<1>), quote!(1), quote!([0])),
+                    Shape::Vector(k) => {
+                        let (l, c) = (len_of(k), self.cap(k));
+                        (quote!(#l), c, quote!())
+                    }
+                };
+                let a = arg(0);
+                // The argument's meaningful entries.
+                let entries = match arg_shape(0) {
+                    Shape::Scalar => quote!(&[#a]),
+                    Shape::Vector(ak) => {
+                        let al = len_of(ak);
+                        quote!(#kr::ops::head(#al, &#a))
+                    }
+                };
+                let start = |s: crate::op::Start| match s {
+                    crate::op::Start::At(m) => {
+                        let m = Literal::usize_unsuffixed(m);
+                        quote!(::core::option::Option::Some(#m))
+                    }
+                    crate::op::Start::Tail => quote!(::core::option::Option::None),
+                };
+                match n.op {
+                    Op::OneHot => quote!(#kr::ops::onehot::<T, _, #c>(#l, #a)#first),
+                    Op::Extract(s) => {
+                        let s = start(s);
+                        quote!(#kr::ops::extract::<T, _, #c>(#l, #entries, #s)#first)
+                    }
+                    Op::ExtractT(s) => {
+                        let s = start(s);
+                        quote!(#kr::ops::extract_t::<T, _, #c>(#l, #entries, #s)#first)
+                    }
+                    _ => match n.shape {
+                        Shape::Scalar => quote!(#a),
+                        Shape::Vector(_) => quote!(#kr::ops::splat::<T, _, #c>(#l, #a)),
+                    },
+                }
+            }
+            Op::TensorDot(t) => self.tensordot_expr(i, t),
             op => unreachable!("no Rust emitter for {op:?}"),
         }
     }
@@ -373,12 +500,20 @@ impl Emitter<'_> {
         let slot_c: Vec<Ident> = f.slots.iter().map(|&k| format_ident!("C{}", k)).collect();
 
         // Variables and parameters.
-        let vfields: Vec<Ident> = f.vars.iter().map(var_field).collect();
-        let vnames: Vec<&str> = f.vars.iter().map(|v| v.name.as_str()).collect();
-        let vmethods: Vec<Ident> = f.vars.iter().map(|v| format_ident!("{}", v.name)).collect();
+        // The variables the user binds; a gradient's hidden ones hold its forward stages' outputs.
+        let is_hidden = |k: usize| f.stages.iter().any(|s| s.var == k);
+        let uvars: Vec<&Var> = (f.vars.iter().enumerate())
+            .filter(|(k, _)| !is_hidden(*k))
+            .map(|(_, v)| v)
+            .collect();
+        let all_fields: Vec<Ident> = f.vars.iter().map(var_field).collect();
+        let hfields: Vec<Ident> = f.stages.iter().map(|s| var_field(&f.vars[s.var])).collect();
+        let vfields: Vec<Ident> = uvars.iter().map(|v| var_field(v)).collect();
+        let vnames: Vec<&str> = uvars.iter().map(|v| v.name.as_str()).collect();
+        let vmethods: Vec<Ident> = uvars.iter().map(|v| format_ident!("{}", v.name)).collect();
         let pfields: Vec<Ident> = f.params.iter().map(param_field).collect();
         let pnames: Vec<String> = f.params.iter().map(|p| p.ident.to_string()).collect();
-        let states: Vec<Ident> = (0..f.vars.len()).map(|k| format_ident!("S{}", k)).collect();
+        let states: Vec<Ident> = (0..uvars.len()).map(|k| format_ident!("S{}", k)).collect();
         let view = quote!(#kr::View<'a, T>);
 
         let class_opt = |s: Shape| match s {
@@ -435,12 +570,19 @@ impl Emitter<'_> {
                     Literal::usize_unsuffixed(e.class),
                     Literal::usize_unsuffixed(e.index),
                 );
-                quote!(#kr::ElemSpec { class: #c, index: #i })
+                let extract = match e.extract {
+                    Some((m, d)) => {
+                        let (m, d) = (Literal::usize_unsuffixed(m), Literal::usize_unsuffixed(d));
+                        quote!(::core::option::Option::Some((#m, #d)))
+                    }
+                    None => quote!(::core::option::Option::None),
+                };
+                quote!(#kr::ElemSpec { class: #c, index: #i, extract: #extract })
             })
             .collect();
 
         // Builder: one state type per variable (Unbound until its setter is called).
-        let entry_methods = f.vars.iter().enumerate().map(|(k, _)| {
+        let entry_methods = uvars.iter().enumerate().map(|(k, _)| {
             let m = &vmethods[k];
             let inits = vfields.iter().enumerate().map(|(q, fd)| {
                 if q == k {
@@ -449,7 +591,7 @@ impl Emitter<'_> {
                     quote!(#fd: __KeopsUnbound)
                 }
             });
-            let tys = (0..f.vars.len()).map(|q| {
+            let tys = (0..uvars.len()).map(|q| {
                 if q == k {
                     view.clone()
                 } else {
@@ -470,7 +612,7 @@ impl Emitter<'_> {
                 }
             }
         });
-        let setters = f.vars.iter().enumerate().map(|(k, _)| {
+        let setters = uvars.iter().enumerate().map(|(k, _)| {
             let m = &vmethods[k];
             let others: Vec<&Ident> = states
                 .iter()
@@ -513,19 +655,19 @@ impl Emitter<'_> {
         });
         // One trait per variable, implemented by a bound view only: a method that needs every
         // variable requires them in its where clause, so a forgotten one is named in the error.
-        let var_traits: Vec<Ident> = f
-            .vars
+        let var_traits: Vec<Ident> = uvars
             .iter()
             .map(|v| format_ident!("__KeopsVar_{}", v.name))
             .collect();
-        let var_trait_defs = f.vars.iter().zip(&var_traits).map(|(v, tr)| {
+        let vis = &self.vis;
+        let var_trait_defs = uvars.iter().zip(&var_traits).map(|(v, tr)| {
             let msg = format!("the formula's variable `{}` is not bound", v.name);
             let label = format!("`{}` is not bound here", v.name);
             let note = format!("bind it first: `.{}(data)`", v.name);
             quote! {
                 #[diagnostic::on_unimplemented(message = #msg, label = #label, note = #note)]
                 #[allow(non_camel_case_types)]
-                trait #tr<'a, T: #kr::Real> {
+                #vis trait #tr<'a, T: #kr::Real> {
                     fn __view(self) -> #view;
                 }
                 impl<'a, T: #kr::Real> #tr<'a, T> for #view {
@@ -537,10 +679,74 @@ impl Emitter<'_> {
             }
         });
         let bound_where = quote!(where #(#states: #var_traits<'a, T>),*);
+        let vis = &self.vis;
+        let pfield_decls = pfields.iter().map(|p| quote!(#vis #p: #kr::ParamValue));
+
+        // A gradient's forward stages: evaluated on the bound data, their outputs are the hidden
+        // variables (indices as reals, checked to be exact in T).
+        let stage_fields: Vec<Ident> = (0..f.stages.len())
+            .map(|s| format_ident!("__stage{}", s))
+            .collect();
+        let stage_tys: Vec<TokenStream> = (0..f.stages.len())
+            .map(|s| {
+                let m = format_ident!("__keops_stage{}", s);
+                quote!(#m::__KeopsFormula)
+            })
+            .collect();
+        let stage_evals = f.stages.iter().zip(&stage_fields).map(|(st, sf)| {
+            let hf = var_field(&f.vars[st.var]);
+            let binds = st.formula.vars.iter().map(|v| {
+                let (m, fd) = (format_ident!("{}", v.name), var_field(v));
+                quote!(.#m(#fd.clone()))
+            });
+            let convert = if st.indices {
+                quote!(#kr::indices_as_reals::<T>(&__out)?)
+            } else {
+                quote!(__out)
+            };
+            quote! {
+                let #hf: #kr::Rows<T> = {
+                    let __out = self.__formula.#sf #(#binds)* .eval()?;
+                    #convert
+                };
+            }
+        });
+        // `kmask` reads K entries per entry of F: the cotangent must have K times F's dimension.
+        let ratio_checks = f.nodes.iter().filter_map(|n| {
+            let Op::KMask(k) = n.op else { return None };
+            let Shape::Vector(ce) = f.nodes[n.args[0]].shape else {
+                return None;
+            };
+            let e_var = (f.vars.iter())
+                .filter(|v| !v.name.starts_with("__keops"))
+                .find(|v| v.shape == Shape::Vector(ce))?;
+            let name = &e_var.name;
+            let ce = Literal::usize_unsuffixed(ce);
+            let kl = Literal::usize_unsuffixed(k);
+            let d = match n.shape {
+                Shape::Scalar => quote!(1usize),
+                Shape::Vector(c) => {
+                    let c = Literal::usize_unsuffixed(c);
+                    quote!(__dims[#c])
+                }
+            };
+            Some(quote! {
+                if __dims[#ce] != #kl * #d {
+                    return ::core::result::Result::Err(#kr::KeopsError::DimensionMismatch {
+                        var: ::std::string::String::from(#name),
+                        expected: #kl * #d,
+                        found: __dims[#ce],
+                        hint: ::std::string::String::from(
+                            " (the cotangent of kmin has K times the dimension of the formula)",
+                        ),
+                    });
+                }
+            })
+        });
 
         let rows_of = |role: Role| -> TokenStream {
-            let entries = f.vars_of(role).map(|(k, v)| {
-                let (name, fd) = (&v.name, &vfields[k]);
+            let entries = f.vars_of(role).map(|(_, v)| {
+                let (name, fd) = (&v.name, var_field(v));
                 quote!((#name, #fd.rows()))
             });
             let l = role.letter();
@@ -650,7 +856,7 @@ impl Emitter<'_> {
             let buckets = buckets.iter().map(|&n| Literal::usize_unsuffixed(n));
             quote!((&[#(#exact),*], &[#(#buckets),*]))
         });
-        let var_slices = vfields.iter().map(|fd| quote!(self.#fd.as_slice()));
+        let var_slices = all_fields.iter().map(|fd| quote!(self.#fd.as_slice()));
         let param_slices = pfields.iter().map(|fd| quote!(&self.#fd[..]));
         let inner_width = f.vars_of(inner).map(|(_, v)| match v.shape {
             Shape::Scalar => quote!(1),
@@ -715,6 +921,22 @@ impl Emitter<'_> {
             ),
             _ => (quote!(#kr::Rows<T>), quote!(&mut [T])),
         };
+        // A gradient with respect to a parameter sums the rows (in f64).
+        let (out_rows, run_body) = if f.total {
+            (
+                quote!(1),
+                quote! {
+                    let mut __rows = ::std::vec![T::ZERO; #n_out * (#out_dim)];
+                    {
+                        let vals = &mut __rows[..];
+                        #dispatch
+                    }
+                    #kr::sum_rows_into(&__rows, #out_dim, vals);
+                },
+            )
+        } else {
+            (n_out.clone(), dispatch.clone())
+        };
         let (run_trait, run_method) = match f.reduction {
             Reduction::Kernel => (
                 quote!(#kr::BoundKernel<T>),
@@ -731,12 +953,12 @@ impl Emitter<'_> {
             _ => (
                 quote!(#kr::BoundReduction<T>),
                 quote! {
-                    fn out_rows(&self) -> usize { #n_out }
+                    fn out_rows(&self) -> usize { #out_rows }
                     type Output = #output_ty;
                     fn out_dim(&self) -> usize { #out_dim }
                     fn run_into(&self, vals: &mut [T], idx: &mut [usize]) {
                         let b = self;
-                        #dispatch
+                        #run_body
                     }
                     #gpu_method
                 },
@@ -766,18 +988,6 @@ impl Emitter<'_> {
             },
         };
 
-        let captures = f.params.iter().map(|p| {
-            let field = param_field(p);
-            let ident = &p.ident;
-            let span = ident.span();
-            match p.fixed_dim {
-                Some(n) => {
-                    let n = Literal::usize_unsuffixed(n);
-                    quote_spanned!(span=> #field: #kr::param_of_dim::<#n, _>(#ident))
-                }
-                None => quote_spanned!(span=> #field: #kr::param(#ident)),
-            }
-        });
         let canonical = f.canonical();
         let arm_generics = slot_lt
             .iter()
@@ -790,11 +1000,11 @@ impl Emitter<'_> {
             .collect();
         let arm_fields = slot_l.iter().zip(&slot_lt).map(|(l, t)| quote!(#l: #t));
 
-        quote! {{
+        quote! {
             /// A compiled KeOps formula with its captured parameters.
             #[allow(non_camel_case_types, non_snake_case, dead_code, clippy::all)]
             #[derive(Clone, Debug)]
-            struct __KeopsFormula { #(#pfields: #kr::ParamValue,)* }
+            #vis struct __KeopsFormula { #(#pfield_decls,)* #(#stage_fields: #stage_tys,)* }
 
             #[allow(non_camel_case_types, non_snake_case, dead_code, clippy::all)]
             impl __KeopsFormula {
@@ -805,11 +1015,11 @@ impl Emitter<'_> {
 
             /// A variable not bound yet.
             #[derive(Clone, Copy, Debug)]
-            struct __KeopsUnbound;
+            #vis struct __KeopsUnbound;
 
             /// Binds the formula's variables by name.
             #[allow(non_camel_case_types, non_snake_case, dead_code, clippy::all)]
-            struct __KeopsBuilder<'f, 'a, T: #kr::Real, #(#states),*> {
+            #vis struct __KeopsBuilder<'f, 'a, T: #kr::Real, #(#states),*> {
                 __formula: &'f __KeopsFormula,
                 #(#vfields: #states,)*
                 __t: ::core::marker::PhantomData<(fn() -> T, &'a ())>,
@@ -830,15 +1040,18 @@ impl Emitter<'_> {
                         elems: &[#(#elem_specs),*],
                     };
                     #(#kr::check_var(#vnames, &#vfields)?;)*
+                    #(#stage_evals)*
                     let __rows_i = #rows_i;
                     let __rows_j = #rows_j;
                     #k_check
                     let __dims = SPEC.resolve(
-                        &[#(#vfields.dim()),*],
+                        &[#(#all_fields.dim()),*],
                         &[#(self.__formula.#pfields.dim()),*],
                     )?;
+                    #(#ratio_checks)*
                     ::core::result::Result::Ok(__KeopsBound {
                         #(#vfields,)*
+                        #(#hfields,)*
                         #(#pfields: self.__formula.#pfields.to_real::<T>(#pnames)?,)*
                         __dims,
                         __rows_i,
@@ -851,8 +1064,9 @@ impl Emitter<'_> {
             /// The formula with its data bound and checked.
             #[allow(non_camel_case_types, non_snake_case, dead_code, clippy::all)]
             #[derive(Clone, Debug)]
-            struct __KeopsBound<'a, T: #kr::Real> {
+            #vis struct __KeopsBound<'a, T: #kr::Real> {
                 #(#vfields: #view,)*
+                #(#hfields: #kr::Rows<T>,)*
                 #(#pfields: ::std::vec::Vec<T>,)*
                 __dims: ::std::vec::Vec<usize>,
                 __rows_i: usize,
@@ -866,7 +1080,7 @@ impl Emitter<'_> {
 
             /// The formula at one combination of run-time dimensions.
             #[allow(non_camel_case_types, non_snake_case, dead_code, clippy::all)]
-            struct __KeopsArm<'r, 'a, T: #kr::Real, #(#arm_generics),*> {
+            #vis struct __KeopsArm<'r, 'a, T: #kr::Real, #(#arm_generics),*> {
                 b: &'r __KeopsBound<'a, T>,
                 #(#arm_fields,)*
             }
@@ -894,8 +1108,27 @@ impl Emitter<'_> {
                 }
             }
 
-            __KeopsFormula { #(#captures,)* }
-        }}
+        }
+    }
+
+    /// The expressions capturing the parameters' values (in `params` order).
+    fn captures(&self) -> Vec<TokenStream> {
+        let kr = &self.kr;
+        self.f
+            .params
+            .iter()
+            .map(|p| {
+                let ident = &p.ident;
+                let span = ident.span();
+                match p.fixed_dim {
+                    Some(n) => {
+                        let n = Literal::usize_unsuffixed(n);
+                        quote_spanned!(span=> #kr::param_of_dim::<#n, _>(#ident))
+                    }
+                    None => quote_spanned!(span=> #kr::param(#ident)),
+                }
+            })
+            .collect()
     }
 
     /// Nested matches over the run-time dimension of each slot; `leaf` gets the chosen lengths.
@@ -951,5 +1184,73 @@ impl Emitter<'_> {
         quote! {
             match self.__dims[#kl] { #(d @ #arms)* }
         }
+    }
+}
+
+impl Emitter<'_> {
+    /// Node `i`, the contraction `f.tensors[t]` of its two arguments: the loops of
+    /// [`crate::tensor::TensorSpec::loops`] (one per output axis, then one per contracted pair),
+    /// summed in `T`. Not unrolled: a few statements whatever the dimensions.
+    fn tensordot_expr(&self, i: NodeId, t: usize) -> TokenStream {
+        let f = self.f;
+        let n = &f.nodes[i];
+        let r = self.real();
+        let (outs, conts) = f.tensors[t].loops();
+        let q: Vec<Ident> = (0..outs.len()).map(|k| format_ident!("q{}", k)).collect();
+        let c: Vec<Ident> = (0..conts.len()).map(|k| format_ident!("c{}", k)).collect();
+        let all: Vec<(&Ident, &crate::tensor::Loop)> =
+            q.iter().zip(&outs).chain(c.iter().zip(&conts)).collect();
+        // The sum of index times stride (`0` when empty), for A, B or the output.
+        let index = |stride: fn(&crate::tensor::Loop) -> usize| {
+            let terms: Vec<TokenStream> = all
+                .iter()
+                .filter(|(_, l)| stride(l) != 0)
+                .map(|(v, l)| match stride(l) {
+                    1 => quote!(#v),
+                    s => {
+                        let s = Literal::usize_unsuffixed(s);
+                        quote!(#v * #s)
+                    }
+                })
+                .collect();
+            if terms.is_empty() {
+                quote!(0)
+            } else {
+                quote!(#(#terms)+*)
+            }
+        };
+        let entry = |k: usize, idx: TokenStream| {
+            let a = node_ident(n.args[k]);
+            match f.nodes[n.args[k]].shape {
+                Shape::Scalar => quote!(#a),
+                Shape::Vector(_) => quote!(#a[#idx]),
+            }
+        };
+        let (ea, eb) = (entry(0, index(|l| l.a)), entry(1, index(|l| l.b)));
+        let mut body = quote!(s += #ea * #eb;);
+        for (v, l) in c.iter().zip(&conts).rev() {
+            let size = Literal::usize_unsuffixed(l.size);
+            body = quote!(for #v in 0..#size { #body });
+        }
+        let store = match n.shape {
+            Shape::Scalar => quote!(o = s;),
+            Shape::Vector(_) => {
+                let io = index(|l| l.out);
+                quote!(o[#io] = s;)
+            }
+        };
+        let mut body = quote!(let mut s = #r::ZERO; #body #store);
+        for (v, l) in q.iter().zip(&outs).rev() {
+            let size = Literal::usize_unsuffixed(l.size);
+            body = quote!(for #v in 0..#size { #body });
+        }
+        let init = match n.shape {
+            Shape::Scalar => quote!(#r::ZERO),
+            Shape::Vector(k) => {
+                let cap = self.cap(k);
+                quote!([#r::ZERO; #cap])
+            }
+        };
+        quote!({ let mut o = #init; #body o })
     }
 }

@@ -243,11 +243,15 @@ pub struct DimClass {
     pub slot: Option<usize>,
 }
 
-/// An `elem(f, index)` whose bound can only be checked once dimensions are known.
+/// An `elem(f, index)` (or `extract(f, M, D)`) whose bound can only be checked once dimensions
+/// are known.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ElemCheck {
     pub class: usize,
+    /// The largest index read.
     pub index: usize,
+    /// `extract(f, M, D)`: `Some((M, D))`, and `index = M + D - 1`; `None` for `elem`.
+    pub extract: Option<(usize, usize)>,
 }
 
 /// A parsed, checked and simplified formula.
@@ -266,6 +270,24 @@ pub struct Formula {
     pub elems: Vec<ElemCheck>,
     /// `slots[s]` is the class of run-time slot `s`.
     pub slots: Vec<usize>,
+    /// The contractions `Op::TensorDot(k)` computes (`tensors[k]`), without duplicates.
+    pub tensors: Vec<crate::tensor::TensorSpec>,
+    /// For the gradient of a reduction (`grad(R, v, e)`): the forward reductions whose outputs
+    /// it reads, evaluated when its data is bound (see `backward.rs`).
+    pub stages: Vec<Stage>,
+    /// The output is the sum of the reduction's rows (one row): the gradient with respect to a
+    /// parameter, summed over both indices.
+    pub total: bool,
+}
+
+/// A forward reduction a gradient needs: its output is the hidden variable `var` of the gradient.
+#[derive(Clone, Debug)]
+pub struct Stage {
+    pub formula: Formula,
+    /// Index in the gradient's `vars`.
+    pub var: usize,
+    /// The stage gives indices (`argmin_j`...), which the gradient reads as reals.
+    pub indices: bool,
 }
 
 impl Formula {
@@ -282,15 +304,31 @@ impl Formula {
         for c in &self.classes {
             s += &format!("class:{:?}:{:?};", c.fixed, c.concat);
         }
+        for (k, t) in self.tensors.iter().enumerate() {
+            s += &format!("tensor{k}:{:?}:{:?}:{:?}:{:?};", t.a, t.b, t.cont, t.perm);
+        }
         for (i, n) in self.nodes.iter().enumerate() {
             let args: Vec<String> = n.args.iter().map(|a| a.to_string()).collect();
-            s += &format!("{i}={}({});", n.op.canonical_name(), args.join(","));
+            s += &format!("{i}={}({})", n.op.canonical_name(), args.join(","));
+            // Operations whose shape is not a function of their arguments' carry it.
+            if n.op.typing() == crate::op::Typing::Internal {
+                s += &format!(":{:?}", n.shape);
+            }
+            s += ";";
         }
         s += &format!("root={}", self.root);
+        if self.total {
+            s += ";total";
+        }
         if let Some(w) = self.weight {
             s += &format!(";weight={w}");
         }
         s
+    }
+
+    /// This formula and its forward stages (a gradient's): every formula the expansion runs.
+    pub fn with_stages(&self) -> impl Iterator<Item = &Formula> {
+        std::iter::once(self).chain(self.stages.iter().map(|s| &s.formula))
     }
 
     /// The nodes the reduction reads: the root, and the weight when there is one.

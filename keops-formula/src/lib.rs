@@ -1,6 +1,7 @@
 //! keops' formula compiler, shared by the `kernel!` macro and the CUDA build step: parse a KeOps
 //! formula (syn) -> IR -> check roles and dimensions -> simplify -> emit Rust (and, later, CUDA C).
 
+pub mod backward;
 mod ctxt;
 pub mod emit_cuda;
 pub mod emit_rust;
@@ -9,6 +10,7 @@ mod lower;
 pub mod op;
 pub mod parse;
 pub mod simplify;
+pub mod tensor;
 
 pub use ctxt::Errors;
 pub use ir::Formula;
@@ -17,11 +19,55 @@ use proc_macro2::TokenStream;
 
 /// Parses, checks and simplifies a formula; all errors at once.
 pub fn analyze(tokens: TokenStream) -> Result<Formula, Errors> {
-    let mut formula = analyze_unsimplified(tokens)?;
-    simplify::simplify(&mut formula);
-    simplify::hoist_divisions(&mut formula);
+    let input: parse::Input = syn::parse2(tokens).map_err(|e| Errors(vec![e]))?;
+    if let Some(g) = backward::split(&input) {
+        return analyze_gradient(&input, &g);
+    }
+    let mut formula = lower_input(&input)?;
+    simplify_all(&mut formula);
+    Ok(formula)
+}
+
+fn simplify_all(formula: &mut Formula) {
+    simplify::simplify(formula);
+    simplify::hoist_divisions(formula);
     // Again: folds the hoisted reciprocals of constants, shares equal ones, drops unused nodes.
-    simplify::simplify(&mut formula);
+    simplify::simplify(formula);
+}
+
+fn lower_input(input: &parse::Input) -> Result<Formula, Errors> {
+    let mut cx = ctxt::Ctxt::default();
+    let formula = lower::lower(input, &mut cx);
+    cx.check()?;
+    Ok(formula.expect("no errors reported, so lowering succeeded"))
+}
+
+/// `grad(R, v, e)`: R alone is checked first (its errors are the user's), then the gradient and
+/// the forward stages it reads are lowered (see [`backward`]).
+fn analyze_gradient(
+    input: &parse::Input,
+    g: &backward::GradOfReduction,
+) -> Result<Formula, Errors> {
+    let probe = lower_input(&g.probe)?;
+    let mut cx = ctxt::Ctxt::default();
+    let plan = backward::plan(input, g, &probe, &mut cx);
+    cx.check()?;
+    let plan = plan.expect("no errors reported");
+    let mut formula = lower_input(&plan.backward)?;
+    formula.total = plan.total;
+    simplify_all(&mut formula);
+    for st in &plan.stages {
+        let mut stage = lower_input(&st.input)?;
+        simplify_all(&mut stage);
+        let var = (formula.vars.iter())
+            .position(|v| v.name == st.var)
+            .expect("the gradient reads its stage's output");
+        formula.stages.push(ir::Stage {
+            formula: stage,
+            var,
+            indices: st.indices,
+        });
+    }
     Ok(formula)
 }
 
@@ -30,10 +76,7 @@ pub fn analyze(tokens: TokenStream) -> Result<Formula, Errors> {
 #[doc(hidden)]
 pub fn analyze_unsimplified(tokens: TokenStream) -> Result<Formula, Errors> {
     let input: parse::Input = syn::parse2(tokens).map_err(|e| Errors(vec![e]))?;
-    let mut cx = ctxt::Ctxt::default();
-    let formula = lower::lower(&input, &mut cx);
-    cx.check()?;
-    Ok(formula.expect("no errors reported, so lowering succeeded"))
+    lower_input(&input)
 }
 
 /// The expansion of `kernel!(tokens)`: the generated code, or one `compile_error!` per error.

@@ -16,8 +16,11 @@ use syn::{BinOp, Expr, Lit, UnOp};
 
 use crate::ctxt::Ctxt;
 use crate::ir::*;
-use crate::op::{self, Const, Op, Typing};
+use crate::op::{self, Const, Op, Start, Typing};
 use crate::parse::Input;
+
+mod grad;
+mod tensor_ops;
 
 /// A shape during inference: classes are union-find entries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -30,6 +33,8 @@ struct RawClass {
     fixed: Option<(usize, Span)>,
     /// What fixed the dimension (an annotated name, or a concatenation), for messages.
     fixed_by: String,
+    /// `fixed_by` is a call that gives the dimension (`onehot(f, 3)`), not an annotated name.
+    fixed_by_call: bool,
     concats: Vec<(RShape, RShape, Span)>,
     label: String,
 }
@@ -44,7 +49,12 @@ struct BNode {
 struct Builder<'c> {
     cx: &'c mut Ctxt,
     nodes: Vec<BNode>,
-    memo: HashMap<(Op, Vec<usize>), usize>,
+    /// Hash-consing: (op, args, the shape of an operation whose shape is not a function of its
+    /// arguments' ([`Typing::Internal`]: `onehot(f, 2)` and `onehot(f, 3)` differ)).
+    memo: HashMap<(Op, Vec<usize>, Option<RShape>), usize>,
+    /// The fixed class of each dimension given by a function's integer argument (`onehot(f, 3)`,
+    /// `zero(3)`...): one per dimension, so that equal calls are one node.
+    given: HashMap<usize, usize>,
     parent: Vec<usize>,
     classes: Vec<RawClass>,
     vars: Vec<(String, Role, RShape)>,
@@ -52,6 +62,13 @@ struct Builder<'c> {
     names: HashMap<String, usize>,
     decls: HashMap<String, (usize, Span)>,
     elems: Vec<(usize, usize, Span)>,
+    /// The contractions of `Op::TensorDot` (the formula's `tensors`), without duplicates.
+    tensors: Vec<crate::tensor::TensorSpec>,
+    /// `extract(f, M, D)` of a vector f of class `.0`: (class, M, D, span), checked once the
+    /// classes are resolved.
+    extracts: Vec<(usize, usize, usize, proc_macro2::TokenStream)>,
+    /// `extract_t(f, M, D)`: (f's shape, M, D, the call), checked once the classes are resolved.
+    placements: Vec<(RShape, usize, usize, proc_macro2::TokenStream)>,
     /// Indices reduced by a reduction nested inside the formula (an error, but it tells which
     /// variables are out of place).
     nested: HashSet<Role>,
@@ -69,6 +86,7 @@ pub fn lower(input: &Input, cx: &mut Ctxt) -> Option<Formula> {
         cx,
         nodes: Vec::new(),
         memo: HashMap::new(),
+        given: HashMap::new(),
         parent: Vec::new(),
         classes: Vec::new(),
         vars: Vec::new(),
@@ -76,6 +94,9 @@ pub fn lower(input: &Input, cx: &mut Ctxt) -> Option<Formula> {
         names: HashMap::new(),
         decls: HashMap::new(),
         elems: Vec::new(),
+        tensors: Vec::new(),
+        extracts: Vec::new(),
+        placements: Vec::new(),
         nested: HashSet::new(),
         red_stack: Vec::new(),
         lets: HashMap::new(),
@@ -214,7 +235,7 @@ pub fn lower(input: &Input, cx: &mut Ctxt) -> Option<Formula> {
 }
 
 /// The names that appear as values in `e` (not as the names of called functions).
-fn mentioned_names(e: &Expr) -> HashSet<String> {
+pub(crate) fn mentioned_names(e: &Expr) -> HashSet<String> {
     use syn::visit::Visit;
     struct V(HashSet<String>);
     impl<'ast> Visit<'ast> for V {
@@ -270,7 +291,7 @@ fn missing_roles(cx: &mut Ctxt, reduction: Reduction, mentioned: &HashSet<String
     }
 }
 
-fn strip(mut e: &Expr) -> &Expr {
+pub(crate) fn strip(mut e: &Expr) -> &Expr {
     loop {
         match e {
             Expr::Paren(p) => e = &p.expr,
@@ -280,7 +301,7 @@ fn strip(mut e: &Expr) -> &Expr {
     }
 }
 
-fn call_name(c: &syn::ExprCall) -> Option<&syn::Ident> {
+pub(crate) fn call_name(c: &syn::ExprCall) -> Option<&syn::Ident> {
     match &*c.func {
         Expr::Path(p) if p.qself.is_none() => p.path.get_ident(),
         _ => None,
@@ -288,7 +309,7 @@ fn call_name(c: &syn::ExprCall) -> Option<&syn::Ident> {
 }
 
 /// A reduction's name (`sum_j`, `kmin_i`...): its index and its row in [`RedOp::NAMES`].
-fn reduction_kind(name: &str) -> Option<(Role, usize)> {
+pub(crate) fn reduction_kind(name: &str) -> Option<(Role, usize)> {
     let (base, role) = if let Some(b) = name.strip_suffix("_j") {
         (b, Role::J)
     } else {
@@ -324,7 +345,7 @@ fn find_nested(e: &Expr, out: &mut HashSet<Role>) {
     V(out).visit_expr(e);
 }
 
-fn role_of(name: &str) -> Option<Role> {
+pub(crate) fn role_of(name: &str) -> Option<Role> {
     let stem_ok = |s: &str| s.len() > 2;
     if name.ends_with("_i") && stem_ok(name) {
         Some(Role::I)
@@ -335,7 +356,7 @@ fn role_of(name: &str) -> Option<Role> {
     }
 }
 
-fn int_arg(e: &Expr) -> Option<i64> {
+pub(crate) fn int_arg(e: &Expr) -> Option<i64> {
     match strip(e) {
         Expr::Lit(syn::ExprLit {
             lit: Lit::Int(i), ..
@@ -365,6 +386,7 @@ impl Builder<'_> {
         self.classes.push(RawClass {
             fixed,
             fixed_by: label.clone(),
+            fixed_by_call: false,
             concats: Vec::new(),
             label,
         });
@@ -377,9 +399,12 @@ impl Builder<'_> {
         let r = self.find(c);
         let c = &self.classes[r];
         let n = c.fixed.map_or(0, |(n, _)| n);
-        // While lowering, only annotations fix dimensions (concatenations are resolved later).
+        // While lowering, only annotations and the calls that give a dimension (`onehot(f, 3)`)
+        // fix dimensions (concatenations are resolved later).
         let from = if operand == format!("`{}`", c.fixed_by) {
             String::new()
+        } else if c.fixed_by_call {
+            format!(" (from `{}`)", c.fixed_by)
         } else {
             format!(" (from the annotation `{}: {n}`)", c.fixed_by)
         };
@@ -407,6 +432,7 @@ impl Builder<'_> {
         if self.classes[ra].fixed.is_none() {
             self.classes[ra].fixed = self.classes[rb].fixed;
             self.classes[ra].fixed_by = self.classes[rb].fixed_by.clone();
+            self.classes[ra].fixed_by_call = self.classes[rb].fixed_by_call;
         }
         true
     }
@@ -414,12 +440,18 @@ impl Builder<'_> {
     /// Adds a node, sharing equal sub-expressions (hash-consing). Constant folding and identities
     /// are the simplifier's (simplify.rs), on the checked formula.
     fn mk(&mut self, op: Op, args: Vec<usize>, shape: RShape) -> usize {
-        let key = (op, args.clone());
+        let given = match shape {
+            RShape::Vec(c) if op.typing() == Typing::Internal => Some(RShape::Vec(self.find(c))),
+            s if op.typing() == Typing::Internal => Some(s),
+            _ => None,
+        };
+        let key = (op, args.clone(), given);
         if let Some(&id) = self.memo.get(&key) {
             return id;
         }
         let deps = match op {
             Op::Var(v) => self.vars[v].1.dep(),
+            Op::Index(r) => r.dep(),
             _ => args.iter().fold(0, |d, &a| d | self.nodes[a].deps),
         };
         let id = self.nodes.len();
@@ -640,6 +672,11 @@ impl Builder<'_> {
 
     fn leaf(&mut self, ident: &syn::Ident) -> Option<usize> {
         let name = ident.to_string();
+        if let Some(l) = name.strip_prefix("__keops_index_") {
+            // The row index itself (internal: gradients through arg indices).
+            let role = if l == "i" { Role::I } else { Role::J };
+            return Some(self.mk(Op::Index(role), vec![], RShape::Scalar));
+        }
         if let Some(&node) = self.lets.get(&name) {
             return node;
         }
@@ -721,6 +758,12 @@ impl Builder<'_> {
             return None;
         };
         let name = fname.to_string();
+        if name == "grad" {
+            return self.grad_call(c);
+        }
+        if name == "__keops_kmask" {
+            return self.kmask_call(c);
+        }
         if let Some(role) = reduction_role(&name) {
             self.cx.error_at(
                 c,
@@ -733,7 +776,10 @@ impl Builder<'_> {
             self.red_stack.pop();
             return None;
         }
-        let Some(def) = op::lookup(&name) else {
+        if let Some(node) = self.shape_hook(&name, c) {
+            return node;
+        }
+        if op::lookup(&name).is_none() {
             let hint = op::suggest(&name)
                 .map(|s| format!("; did you mean `{s}`?"))
                 .unwrap_or_default();
@@ -741,27 +787,45 @@ impl Builder<'_> {
                 .error_at(fname, format!("unknown function `{name}`{hint}"));
             self.lower_for_errors(&c.args);
             return None;
-        };
-        if !(def.arity..=def.max_arity).contains(&c.args.len()) {
-            let plural = if def.max_arity == 1 { "" } else { "s" };
-            let takes = if def.max_arity == def.arity {
-                def.arity.to_string()
-            } else {
-                format!("{} or {}", def.arity, def.max_arity)
-            };
+        }
+        let Some(def) = op::lookup_arity(&name, c.args.len()) else {
+            // Each form the name has (`min(f)`, `min(f, g)`), with what it computes when there
+            // are several.
+            let mut forms: Vec<&op::FnDef> = op::overloads(&name).collect();
+            forms.sort_by_key(|def| def.arity);
+            let takes: Vec<String> = forms
+                .iter()
+                .map(|def| {
+                    let plural = if def.max_arity == 1 { "" } else { "s" };
+                    let n = if def.max_arity == def.arity {
+                        def.arity.to_string()
+                    } else {
+                        format!("{} or {}", def.arity, def.max_arity)
+                    };
+                    match def.op.form().filter(|_| forms.len() > 1) {
+                        Some(form) => format!("{n} argument{plural} ({form})"),
+                        None => format!("{n} argument{plural}"),
+                    }
+                })
+                .collect();
             self.cx.error_at(
                 c,
                 format!(
-                    "`{name}` takes {takes} argument{plural}, but {} {} given",
+                    "`{name}` takes {}, but {} {} given",
+                    takes.join(" or "),
                     c.args.len(),
                     if c.args.len() == 1 { "was" } else { "were" }
                 ),
             );
             self.lower_for_errors(&c.args);
             return None;
-        }
+        };
         let args: Vec<&Expr> = c.args.iter().collect();
         match def.op {
+            Op::TensorDot(_) => self.tensor_call(&name, &args, fname, c),
+            Op::SqNorm | Op::SqDist if name.starts_with("weighted") => {
+                self.weighted_call(&args, fname, c)
+            }
             Op::Pow(_) | Op::Elem(_) => {
                 let a = self.lower(args[0]);
                 let k = int_arg(args[1]);
@@ -837,12 +901,195 @@ impl Builder<'_> {
                 ids.push(self.mk(Op::Const(Const(0.0)), vec![], RShape::Scalar));
                 self.apply(Op::Mod, ids, &args, Some(fname), c)
             }
+            Op::OneHot => {
+                // KeOps' OneHot(f, D): f scalar.
+                let a = self.lower(args[0]);
+                let d = self.dim_arg(args[1], "the dimension D of `onehot(f, D)`");
+                let a = self.scalar_arg(a?, args[0], fname, "encodes one value as a vector")?;
+                let d = d?;
+                let shape = self.given_shape(d, format!("onehot(.., {d})"), c);
+                Some(self.mk(Op::OneHot, vec![a], shape))
+            }
+            Op::Extract(_) => {
+                // KeOps' Extract(f, M, D): entries M..M+D of f.
+                let a = self.lower(args[0]);
+                let m = self.index_arg(args[1], "the start M of `extract(f, M, D)`");
+                let d = self.dim_arg(args[2], "the dimension D of `extract(f, M, D)`");
+                let (a, m, d) = (a?, m?, d?);
+                match self.shape(a) {
+                    RShape::Scalar if m + d > 1 => {
+                        self.cx.error_at(
+                            c,
+                            format!(
+                                "extract(f, {m}, {d}) reads entries {m}..{} of f, but f is a scalar (its only entry is 0)",
+                                m + d
+                            ),
+                        );
+                        return None;
+                    }
+                    RShape::Scalar => {}
+                    RShape::Vec(cl) => self.extracts.push((cl, m, d, c.to_token_stream())),
+                }
+                let shape = self.given_shape(d, format!("extract(.., {m}, {d})"), c);
+                Some(self.mk(Op::Extract(Start::At(m)), vec![a], shape))
+            }
+            Op::ExtractT(_) if name == "elem_t" => {
+                // KeOps' ElemT(f, N, M): the scalar f at index M of a vector of N zeros.
+                let a = self.lower(args[0]);
+                let n = self.dim_arg(args[1], "the dimension N of `elem_t(f, N, M)`");
+                let m = self.index_arg(args[2], "the index M of `elem_t(f, N, M)`");
+                let a = self.scalar_arg(a?, args[0], fname, "places one value in a vector");
+                let (a, n, m) = (a?, n?, m?);
+                if m >= n {
+                    self.cx.error_at(
+                        args[2],
+                        format!(
+                            "elem_t(f, {n}, {m}): index {m} is out of range for a vector of dimension {n} (indices start at 0)"
+                        ),
+                    );
+                    return None;
+                }
+                let shape = self.given_shape(n, format!("elem_t(.., {n}, {m})"), c);
+                Some(self.mk(Op::ExtractT(Start::At(m)), vec![a], shape))
+            }
+            Op::ExtractT(_) => {
+                // KeOps' ExtractT(f, M, D): f at offset M of a vector of D zeros.
+                let a = self.lower(args[0]);
+                let m = self.index_arg(args[1], "the start M of `extract_t(f, M, D)`");
+                let d = self.dim_arg(args[2], "the dimension D of `extract_t(f, M, D)`");
+                let (a, m, d) = (a?, m?, d?);
+                self.placements
+                    .push((self.shape(a), m, d, c.to_token_stream()));
+                let shape = self.given_shape(d, format!("extract_t(.., {m}, {d})"), c);
+                Some(self.mk(Op::ExtractT(Start::At(m)), vec![a], shape))
+            }
+            Op::Broadcast => {
+                // KeOps' Zero(N): the constant 0 in a vector of dimension N.
+                let n = self.dim_arg(args[0], "the dimension N of `zero(N)`")?;
+                let zero = self.mk(Op::Const(Const(0.0)), vec![], RShape::Scalar);
+                if n == 1 {
+                    return Some(zero);
+                }
+                let shape = self.given_shape(n, format!("zero({n})"), c);
+                Some(self.mk(Op::Broadcast, vec![zero], shape))
+            }
             op => {
                 let lowered: Vec<Option<usize>> = args.iter().map(|a| self.lower(a)).collect();
                 let ids: Option<Vec<usize>> = lowered.into_iter().collect();
                 self.apply(op, ids?, &args, Some(fname), c)
             }
         }
+    }
+
+    /// Doc-hidden forms, not part of the formula language, that build the operations whose shape
+    /// is the node's with the shape of their last argument (`like`, lowered for its shape only,
+    /// e.g. a run-time dimension): `__onehot_like(f, like)`, `__broadcast_like(f, like)`,
+    /// `__extract_like(f, M, like)`, `__extract_t_like(f, M, like)`, `__extract_tail(f, like)`
+    /// (the last `dim(like)` entries of f), `__extract_t_tail(f, like)`. Nothing is checked (the
+    /// compiler builds such nodes itself, for gradients): they let the tests run the emitters'
+    /// code for these operations with run-time dimensions. `None` for other names.
+    fn shape_hook(&mut self, name: &str, c: &syn::ExprCall) -> Option<Option<usize>> {
+        let (op, n) = match name {
+            "__onehot_like" => (Op::OneHot, 2),
+            "__broadcast_like" => (Op::Broadcast, 2),
+            "__extract_like" => (Op::Extract(Start::At(0)), 3),
+            "__extract_t_like" => (Op::ExtractT(Start::At(0)), 3),
+            "__extract_tail" => (Op::Extract(Start::Tail), 2),
+            "__extract_t_tail" => (Op::ExtractT(Start::Tail), 2),
+            _ => return None,
+        };
+        if c.args.len() != n {
+            self.cx.error_at(c, format!("`{name}` takes {n} arguments"));
+            return Some(None);
+        }
+        let a = self.lower(&c.args[0]);
+        let like = self.lower(&c.args[n - 1]);
+        let op = match (op, n) {
+            (Op::Extract(_), 3) => Op::Extract(Start::At(self.index_arg(&c.args[1], "M")?)),
+            (Op::ExtractT(_), 3) => Op::ExtractT(Start::At(self.index_arg(&c.args[1], "M")?)),
+            (op, _) => op,
+        };
+        let (Some(a), Some(like)) = (a, like) else {
+            return Some(None);
+        };
+        let shape = self.shape(like);
+        Some(Some(self.mk(op, vec![a], shape)))
+    }
+
+    /// A dimension given as a function's argument: an integer literal in `1..=MAX_DIM`, or an
+    /// error on `e` (`what` names it).
+    fn dim_arg(&mut self, e: &Expr, what: &str) -> Option<usize> {
+        match int_arg(e) {
+            Some(n) if (1..=crate::MAX_DIM as i64).contains(&n) => Some(n as usize),
+            Some(n) if n > 0 => {
+                let msg = format!(
+                    "{what} is {n}, but keops supports dimensions up to {}",
+                    crate::MAX_DIM
+                );
+                self.cx.error_at(e, msg);
+                None
+            }
+            _ => {
+                self.cx
+                    .error_at(e, format!("{what} must be a positive integer literal"));
+                None
+            }
+        }
+    }
+
+    /// An index given as a function's argument: an integer literal in `0..MAX_DIM`, or an error on
+    /// `e` (`what` names it).
+    fn index_arg(&mut self, e: &Expr, what: &str) -> Option<usize> {
+        match int_arg(e) {
+            Some(n) if (0..crate::MAX_DIM as i64).contains(&n) => Some(n as usize),
+            Some(n) if n > 0 => {
+                let msg = format!(
+                    "{what} is {n}, beyond the largest dimension keops supports ({})",
+                    crate::MAX_DIM
+                );
+                self.cx.error_at(e, msg);
+                None
+            }
+            _ => {
+                self.cx
+                    .error_at(e, format!("{what} must be a non-negative integer literal"));
+                None
+            }
+        }
+    }
+
+    /// `a` (the lowered `e`, argument 1 of `func`) when it is a scalar; else an error on `e`:
+    /// `func` `does` something with one value.
+    fn scalar_arg(&mut self, a: usize, e: &Expr, func: &syn::Ident, does: &str) -> Option<usize> {
+        if self.shape(a) == RShape::Scalar {
+            return Some(a);
+        }
+        let name = Self::operand_name(e, 0, Some(func));
+        self.cx.error_at(
+            e,
+            format!(
+                "`{func}` {does}, so its argument must be a scalar, but {name} is a vector: \
+                 annotate a scalar variable (`x_i: 1`), or reduce the vector to one value \
+                 (`sum`, `elem`, `min`...)"
+            ),
+        );
+        None
+    }
+
+    /// The shape of dimension `n` given by a call (`onehot(f, n)`...): a scalar for 1, else the
+    /// fixed class of that dimension (one per dimension, made on first use; `label` shows the
+    /// call in messages, e.g. `onehot(.., 3)`).
+    fn given_shape(&mut self, n: usize, label: String, at: &dyn ToTokens) -> RShape {
+        if n == 1 {
+            return RShape::Scalar;
+        }
+        if let Some(&c) = self.given.get(&n) {
+            return RShape::Vec(c);
+        }
+        let c = self.new_class(Some((n, at.to_token_stream().span())), label);
+        self.classes[c].fixed_by_call = true;
+        self.given.insert(n, c);
+        RShape::Vec(c)
     }
 
     /// How a message names operand `k` (expression `e`) of a binary operator (`func` is `None`)
@@ -939,6 +1186,8 @@ impl Builder<'_> {
                 RShape::Vec(c)
             }
             Typing::Leaf => unreachable!("leaves are made by `leaf`"),
+            Typing::Internal => unreachable!("internal operations are built with their shape"),
+            Typing::Tensor => unreachable!("contractions are built by `tensor_call`"),
         };
         Some(self.mk(op, args, shape))
     }
@@ -1057,8 +1306,60 @@ impl Builder<'_> {
                     None => elems.push(ElemCheck {
                         class: cl,
                         index: k,
+                        extract: None,
                     }),
                 },
+            }
+        }
+        for (c, m, d, call) in std::mem::take(&mut self.extracts) {
+            let n = match resolve(&mut self, RShape::Vec(c)) {
+                Shape::Scalar => Some(1),
+                Shape::Vector(cl) => {
+                    if classes[cl].fixed.is_none() {
+                        // Checked when the data is bound: entry m + d - 1 must exist.
+                        elems.push(ElemCheck {
+                            class: cl,
+                            index: m + d - 1,
+                            extract: Some((m, d)),
+                        });
+                    }
+                    classes[cl].fixed
+                }
+            };
+            match n {
+                Some(n) if m + d > n => self.cx.error_at(
+                    &call,
+                    format!(
+                        "extract(f, {m}, {d}) reads entries {m}..{} of f, but f has dimension {n}",
+                        m + d
+                    ),
+                ),
+                _ => {}
+            }
+        }
+        for (s, m, d, call) in std::mem::take(&mut self.placements) {
+            let n = match resolve(&mut self, s) {
+                Shape::Scalar => Some(1),
+                Shape::Vector(cl) => classes[cl].fixed,
+            };
+            match n {
+                None => self.cx.error_at(
+                    &call,
+                    format!(
+                        "extract_t(f, {m}, {d}) needs the dimension of f at compile time, to check \
+                         that f fits in a vector of dimension {d}: annotate the variables f is \
+                         computed from (e.g. `x_i: 3`)"
+                    ),
+                ),
+                Some(n) if m + n > d => self.cx.error_at(
+                    &call,
+                    format!(
+                        "extract_t(f, {m}, {d}) places f, of dimension {n}, at entries {m}..{}, \
+                         beyond the dimension {d} of the result",
+                        m + n
+                    ),
+                ),
+                _ => {}
             }
         }
         let nodes: Vec<Node> = (0..self.nodes.len())
@@ -1138,6 +1439,9 @@ impl Builder<'_> {
             classes,
             elems,
             slots,
+            tensors: std::mem::take(&mut self.tensors),
+            stages: Vec::new(),
+            total: false,
         })
     }
 

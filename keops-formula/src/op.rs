@@ -82,6 +82,46 @@ pub enum Op {
     LessOrEqual,
     GreaterThan,
     GreaterOrEqual,
+    /// `min(f)`: the smallest entry of a vector (KeOps' Min: from entry 0 on, an entry replaces
+    /// the minimum when strictly smaller; a scalar is its own minimum).
+    VecMin,
+    /// `max(f)`: the largest entry (KeOps' Max).
+    VecMax,
+    /// `argmin(f)`: the index of the smallest entry as a real, the first among ties (KeOps'
+    /// ArgMin); 0 for a scalar.
+    VecArgMin,
+    /// `argmax(f)`: the index of the largest entry (KeOps' ArgMax).
+    VecArgMax,
+    /// `onehot(f, D)` (KeOps' OneHot): the vector of the node's dimension D with a 1 at index
+    /// `trunc(f + 0.5)` (in the data's precision) and zeros elsewhere; all zeros when that index is
+    /// not in `0..D` (or f is NaN).
+    OneHot,
+    /// `extract(f, M, D)` (KeOps' Extract): the node's dimension D of entries of f, from `Start`.
+    Extract(Start),
+    /// `extract_t(f, M, D)` (KeOps' ExtractT; `elem_t` too): a vector of the node's dimension, zero
+    /// except f (scalar or vector) placed at `Start`.
+    ExtractT(Start),
+    /// A scalar repeated over the node's shape (`zero(N)` is the constant 0 broadcast).
+    Broadcast,
+    /// The row index of a variable's role, as a real (internal: gradients through arg indices
+    /// compare it with the indices a forward `argmin_j`/`argkmin_j` found).
+    Index(crate::ir::Role),
+    /// Internal, for gradients of `kmin_j(F, K)`: `[e, a, j]` -> the vector of F's shape whose
+    /// entry `d` is `sum_q e[q*D + d] * (a[q*D + d] == j)` (D = the node's dimension).
+    KMask(usize),
+    /// A tensor contraction (matvec, vecmat, tensorprod, kron, tensordot): `Formula::tensors[k]`
+    /// says which, its arguments are the tensors A and B flattened row-major.
+    TensorDot(usize),
+}
+
+/// Where [`Op::Extract`] reads its entries, and where [`Op::ExtractT`] places its argument.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Start {
+    /// At this offset (the `M` of `extract(f, M, D)`).
+    At(usize),
+    /// At the end: `Extract` takes the last `dim(out)` entries of its argument, `ExtractT`
+    /// places its argument at offset `dim(out) - dim(arg)` (internal: gradients of `concat`).
+    Tail,
 }
 
 /// How an operation's result shape follows from its arguments'.
@@ -101,6 +141,12 @@ pub enum Typing {
     Concat,
     /// A leaf.
     Leaf,
+    /// Built with its shape set at construction, not a function of the arguments' (the
+    /// compiler's internal operations; `onehot`, `extract`, `extract_t`, `elem_t`, `zero`, whose
+    /// lowering gives the shape).
+    Internal,
+    /// A contraction: the shape is its [`crate::tensor::TensorSpec`]'s output dimension.
+    Tensor,
 }
 
 /// What the formula language calls a function: its name, argument count (the integer arguments
@@ -139,6 +185,13 @@ fns! {
     "atan2" 2 Op::Atan2; "sinxdivx" 1 Op::SinXDivX; "clampint" 3 Op::ClampInt(0, 0);
     "round" 2 Op::Round(0); "floor" 1 Op::Floor; "modulo" (2, 3) Op::Mod; "equal" 2 Op::Equal;
     "notequal" 2 Op::NotEqual; "lessthan" 2 Op::LessThan; "lessorequal" 2 Op::LessOrEqual;
+    "min" 1 Op::VecMin; "max" 1 Op::VecMax; "argmin" 1 Op::VecArgMin; "argmax" 1 Op::VecArgMax;
+    "onehot" 2 Op::OneHot; "extract" 3 Op::Extract(Start::At(0));
+    "extract_t" 3 Op::ExtractT(Start::At(0)); "elem_t" 3 Op::ExtractT(Start::At(0));
+    "zero" 1 Op::Broadcast;
+    "matvec" 2 Op::TensorDot(0); "vecmat" 2 Op::TensorDot(0); "tensorprod" 2 Op::TensorDot(0);
+    "kron" 4 Op::TensorDot(0); "tensordot" 6 Op::TensorDot(0);
+    "weightedsqnorm" 2 Op::SqNorm; "weightedsqdist" 3 Op::SqDist;
 }
 
 /// Reductions, recognised only as the whole formula.
@@ -169,8 +222,22 @@ pub const REDUCTIONS: &[&str] = &[
     "sumsoftmaxweight_i",
 ];
 
+/// The first function called `name` (a name may have several rows, one per argument count:
+/// `min(f)` and `min(f, g)`); see [`lookup_arity`].
 pub fn lookup(name: &str) -> Option<&'static FnDef> {
     FUNCTIONS.iter().find(|f| f.name == name)
+}
+
+/// The function called `name` that takes `n` arguments.
+pub fn lookup_arity(name: &str, n: usize) -> Option<&'static FnDef> {
+    FUNCTIONS
+        .iter()
+        .find(|f| f.name == name && (f.arity..=f.max_arity).contains(&n))
+}
+
+/// Every row of the functions called `name`.
+pub fn overloads(name: &str) -> impl Iterator<Item = &'static FnDef> + '_ {
+    FUNCTIONS.iter().filter(move |f| f.name == name)
 }
 
 /// The known name closest to `name` (for "did you mean"): at most one edit per three letters, so
@@ -206,18 +273,21 @@ impl Op {
     pub fn typing(self) -> Typing {
         use Op::*;
         match self {
-            Var(_) | Param(_) | Const(_) => Typing::Leaf,
+            Var(_) | Param(_) | Const(_) | Index(_) => Typing::Leaf,
+            KMask(_) => Typing::Internal,
             Neg | Add | Sub | Mul | Div | Exp | Log | Sqrt | Rsqrt | Inv | Square | Abs | Sign
             | Step | Relu | Sin | Cos | Pow(_) | Powf | Min | Max | Clamp | IfElse | XLogX
             | Asin | Acos | Atan | Atan2 | SinXDivX | ClampInt(..) | Round(_) | Floor | Mod
             | Equal | NotEqual | LessThan | LessOrEqual | GreaterThan | GreaterOrEqual => {
                 Typing::Entrywise
             }
-            SqNorm | Norm | Sum => Typing::ToScalar,
+            SqNorm | Norm | Sum | VecMin | VecMax | VecArgMin | VecArgMax => Typing::ToScalar,
+            OneHot | Extract(_) | ExtractT(_) | Broadcast => Typing::Internal,
             Dot | SqDist => Typing::PairToScalar,
             Normalize => Typing::SameShape,
             Elem(_) => Typing::Elem,
             Concat => Typing::Concat,
+            TensorDot(_) => Typing::Tensor,
         }
     }
 
@@ -230,7 +300,7 @@ impl Op {
         let b01 = |c: bool| if c { 1.0 } else { 0.0 };
         let rsqrt = |v: f64| if v == 0.0 { 0.0 } else { 1.0 / v.sqrt() };
         Some(match self {
-            Var(_) | Param(_) | Const(_) => return None,
+            Var(_) | Param(_) | Const(_) | Index(_) | KMask(_) => return None,
             Neg => -x,
             Add => x + a[1],
             Sub => x - a[1],
@@ -279,7 +349,7 @@ impl Op {
             Sum | Elem(_) => x,
             SqDist => (x - a[1]) * (x - a[1]),
             Normalize => x * rsqrt(x * x),
-            Concat => return None,
+            Concat | TensorDot(_) => return None,
             XLogX => {
                 if x == 0.0 {
                     0.0
@@ -311,6 +381,22 @@ impl Op {
             LessOrEqual => b01(x <= a[1]),
             GreaterThan => b01(x > a[1]),
             GreaterOrEqual => b01(x >= a[1]),
+            VecMin | VecMax => x,
+            VecArgMin | VecArgMax => 0.0,
+            // Their shape is the node's, not their argument's: never folded to a scalar.
+            OneHot | Extract(_) | ExtractT(_) | Broadcast => return None,
+        })
+    }
+
+    /// The call and what it computes, for the messages about a name with several forms.
+    pub fn form(self) -> Option<&'static str> {
+        use Op::*;
+        Some(match self {
+            Min => "`min(f, g)`: the entrywise minimum",
+            Max => "`max(f, g)`: the entrywise maximum",
+            VecMin => "`min(f)`: the smallest entry of f",
+            VecMax => "`max(f)`: the largest entry of f",
+            _ => return None,
         })
     }
 
@@ -330,6 +416,19 @@ impl Op {
             Elem(k) => format!("elem{k}"),
             ClampInt(a, b) => format!("clampint{a}_{b}"),
             Round(d) => format!("round{d}"),
+            VecMin => "vecmin".into(),
+            VecMax => "vecmax".into(),
+            VecArgMin => "vecargmin".into(),
+            VecArgMax => "vecargmax".into(),
+            OneHot => "onehot".into(),
+            Extract(Start::At(m)) => format!("extract{m}"),
+            Extract(Start::Tail) => "extract_tail".into(),
+            ExtractT(Start::At(m)) => format!("extractt{m}"),
+            ExtractT(Start::Tail) => "extractt_tail".into(),
+            Broadcast => "broadcast".into(),
+            Index(r) => format!("index_{}", r.letter()),
+            KMask(k) => format!("kmask{k}"),
+            TensorDot(k) => format!("tensordot{k}"),
             other => FUNCTIONS
                 .iter()
                 .find(|f| f.op == other)

@@ -14,17 +14,20 @@ use syn::parse::{Parse, ParseStream};
 use syn::{Expr, Ident, LitInt, Token};
 
 /// `name: dim`, fixing a variable's or parameter's dimension at compile time.
+#[derive(Clone)]
 pub struct Decl {
     pub name: Ident,
     pub dim: LitInt,
 }
 
 /// `let name = expr;`: a named sub-expression.
+#[derive(Clone)]
 pub struct Let {
     pub name: Ident,
     pub expr: Expr,
 }
 
+#[derive(Clone)]
 pub struct Input {
     pub decls: Vec<Decl>,
     pub lets: Vec<Let>,

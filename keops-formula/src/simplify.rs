@@ -12,14 +12,17 @@
 //!   `a - b`, `a - -b` is `a + b`; `pow(x, 1)` is `x`, `pow(x, 2)` is `square(x)`, `pow(x, -1)`
 //!   is `inv(x)`; `square(-x)` is `square(x)`, `abs(-x)` is `abs(x)`; `ifelse(c, a, a)`,
 //!   `min(x, x)` and `max(x, x)` are their argument, `ifelse` of a constant condition its branch;
-//!   `sum` and `elem(.., 0)` of a scalar are the scalar;
+//!   `sum` and `elem(.., 0)` of a scalar are the scalar, as are `min(x)` and `max(x)`, whose
+//!   `argmin(x)`, `argmax(x)` are 0; an `extract` / `extract_t` (at 0 or at the end) or a
+//!   broadcast whose result has its argument's shape is the argument;
 //! - `x * 0`, `0 * x` and `pow(x, 0)` are the constant 0 (resp. 1) where that is exact: when the
 //!   result is a scalar (a constant node is a scalar: a vector of zeros keeps its `mul` node), and
 //!   for `x * 0` when `x` is provably finite (`inf * 0` is NaN). Provably finite: data and
 //!   parameters (non-finite inputs are rejected when they are bound), finite constants, and
 //!   operations that keep finite values finite without overflow (`-x`, `abs`, `sin`, `cos`, `atan`,
 //!   `atan2`, `min`, `max`, `clamp`, `clampint`, `floor`, `relu`, `sinxdivx`, `elem`, `concat`,
-//!   `ifelse` of finite branches) or are bounded (`sign`, `step`, comparisons). The sign of a zero
+//!   `extract`, `extract_t`, broadcasts, `ifelse` of finite branches) or are bounded (`sign`,
+//!   `step`, comparisons, `argmin`, `argmax`, `onehot`). The sign of a zero
 //!   is not kept (`-3 * 0` is `-0`, folded to `+0`: only a division by it or `atan2` could tell);
 //!   KeOps folds a product with its symbolic `Zero` whatever the other factor;
 //! - canonical argument order of the commutative operations (`+ * min max dot sqdist == !=`), and
@@ -31,7 +34,7 @@
 use std::collections::HashMap;
 
 use crate::ir::{Formula, Node, NodeId, Shape};
-use crate::op::{Const, Op};
+use crate::op::{Const, Op, Start};
 
 /// Simplifies `f` in place (see the module's documentation).
 pub fn simplify(f: &mut Formula) {
@@ -62,7 +65,9 @@ struct Simplifier<'f> {
     nodes: Vec<Node>,
     /// `finite[k]`: node `k` is finite whatever the (finite) inputs.
     finite: Vec<bool>,
-    memo: HashMap<(Op, Vec<NodeId>), NodeId>,
+    /// Hash-consing, the shape included: some operations' shapes are not functions of their
+    /// arguments' (`onehot(f, 2)`, `onehot(f, 3)`).
+    memo: HashMap<(Op, Vec<NodeId>, Shape), NodeId>,
 }
 
 impl Simplifier<'_> {
@@ -151,6 +156,15 @@ impl Simplifier<'_> {
                 None => None,
             },
             Op::Sum | Op::Elem(0) if self.shape(args[0]) == Shape::Scalar => Some(args[0]),
+            // min, max of a scalar: itself; its argmin, argmax: 0.
+            Op::VecMin | Op::VecMax if self.shape(args[0]) == Shape::Scalar => Some(args[0]),
+            Op::VecArgMin | Op::VecArgMax if self.shape(args[0]) == Shape::Scalar => {
+                Some(self.constant(0.0))
+            }
+            // All of the argument, where it has the node's shape.
+            Op::Extract(Start::At(0) | Start::Tail)
+            | Op::ExtractT(Start::At(0) | Start::Tail)
+            | Op::Broadcast => keep(self, 0),
             _ => None,
         };
         if let Some(id) = found {
@@ -183,18 +197,19 @@ impl Simplifier<'_> {
             }
             op => op,
         };
-        let key = (op, args);
+        let key = (op, args, shape);
         if let Some(&id) = self.memo.get(&key) {
             return id;
         }
-        let (op, args) = key.clone();
+        let (op, args, _) = key.clone();
         let deps = match op {
             Op::Var(v) => self.f.vars[v].role.dep(),
+            Op::Index(r) => r.dep(),
             _ => args.iter().fold(0, |d, &a| d | self.nodes[a].deps),
         };
         let all = |s: &Self| args.iter().all(|&a| s.finite[a]);
         let finite = match op {
-            Op::Var(_) | Op::Param(_) => true,
+            Op::Var(_) | Op::Param(_) | Op::Index(_) => true,
             Op::Const(c) => c.0.is_finite(),
             Op::Sign
             | Op::Step
@@ -218,7 +233,13 @@ impl Simplifier<'_> {
             | Op::Relu
             | Op::SinXDivX
             | Op::Elem(_)
-            | Op::Concat => all(self),
+            | Op::Concat
+            | Op::VecMin
+            | Op::VecMax
+            | Op::Extract(_)
+            | Op::ExtractT(_)
+            | Op::Broadcast => all(self),
+            Op::VecArgMin | Op::VecArgMax | Op::OneHot => true,
             Op::IfElse => self.finite[args[1]] && self.finite[args[2]],
             _ => false,
         };

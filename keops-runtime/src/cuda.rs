@@ -1518,7 +1518,17 @@ impl<T: Real, B: BoundReduction<T>> Reduction<T, B> {
         if let Some((gpu, fallback)) = pick(backend)? {
             match reduce_parts(&gpu, &self.gpu_task()) {
                 Ok((vals, idx)) => {
-                    return Ok(B::Output::from_parts(self.rows(), self.dim(), vals, idx))
+                    let (rows, dim) = (self.rows(), self.dim());
+                    // A gradient with respect to a parameter: the kernel gives one row per
+                    // output index, which are summed.
+                    let vals = if !vals.is_empty() && vals.len() != rows * dim {
+                        let mut total = vec![T::ZERO; rows * dim];
+                        crate::__private::sum_rows_into(&vals, dim, &mut total);
+                        total
+                    } else {
+                        vals
+                    };
+                    return Ok(B::Output::from_parts(rows, dim, vals, idx));
                 }
                 Err(e) if fallback && falls_back(&e) => {}
                 Err(e) => return Err(e),

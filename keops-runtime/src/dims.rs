@@ -24,11 +24,14 @@ pub struct OperandSpec {
     pub class: Option<usize>,
 }
 
-/// An `elem(f, index)` whose operand is in `class`.
+/// An `elem(f, index)` (or `extract(f, M, D)`) whose operand is in `class`.
 #[derive(Debug, Clone, Copy)]
 pub struct ElemSpec {
     pub class: usize,
+    /// The largest index read.
     pub index: usize,
+    /// `extract(f, M, D)`: `Some((M, D))`, and `index = M + D - 1`; `None` for `elem`.
+    pub extract: Option<(usize, usize)>,
 }
 
 /// Everything the runtime needs to know about a formula's dimensions.
@@ -64,7 +67,10 @@ impl DimSpec {
             .classes
             .iter()
             .map(|c| match c.fixed {
-                Some(n) => format!("the dimension {n} that the formula's annotations fix"),
+                Some(n) => format!(
+                    "the dimension {n} that the formula fixes (by an annotation, or by a \
+                     dimension given to `onehot`, `extract`, `zero`...)"
+                ),
                 None => String::new(),
             })
             .collect();
@@ -180,10 +186,20 @@ impl DimSpec {
         let dims: Vec<usize> = dims.into_iter().map(|d| d.unwrap_or(1)).collect();
         for e in self.elems {
             if e.index >= dims[e.class] {
-                return Err(KeopsError::IndexOutOfRange {
-                    var: self.classes[e.class].label.to_string(),
-                    index: e.index,
-                    dim: dims[e.class],
+                let var = self.classes[e.class].label.to_string();
+                let dim = dims[e.class];
+                return Err(match e.extract {
+                    Some((start, len)) => KeopsError::ExtractOutOfRange {
+                        var,
+                        start,
+                        len,
+                        dim,
+                    },
+                    None => KeopsError::IndexOutOfRange {
+                        var,
+                        index: e.index,
+                        dim,
+                    },
                 });
             }
         }

@@ -32,6 +32,10 @@ pub enum KeopsError {
         found: usize,
         hint: String,
     },
+    /// A gradient through arg indices (of `min_j`, `kmin_j`...) compares indices as reals: an
+    /// index beyond what the precision represents exactly (2^24 in f32) cannot be used.
+    #[error("the gradient compares row indices as reals, but index {index} is not exact in {bits}-bit floats: use f64 data")]
+    IndexNotExact { index: usize, bits: usize },
     /// A dimension larger than the engine's stack vectors hold.
     #[error("`{var}` has dimension {dim}; this engine supports dimensions up to {max}")]
     DimensionTooLarge { var: String, dim: usize, max: usize },
@@ -41,6 +45,15 @@ pub enum KeopsError {
     IndexOutOfRange {
         var: String,
         index: usize,
+        dim: usize,
+    },
+    /// An `extract(f, start, len)` reads entries beyond the dimension of `f`; `var` names the
+    /// operand whose dimension `f` has.
+    #[error("extract(.., {start}, {len}) is out of range: it reads entries {start}..{} of an operand with the dimension of `{var}`, {dim}", .start + .len)]
+    ExtractOutOfRange {
+        var: String,
+        start: usize,
+        len: usize,
         dim: usize,
     },
     /// NaN or infinity in the input: rejected, because it would silently poison every output row.

@@ -57,6 +57,37 @@ pub mod __private {
         v.check_finite(name)
     }
 
+    /// The sum of the rows of `rows` (`dim` entries each, summed in f64) into `out`: the
+    /// gradient of a reduction with respect to a parameter sums over both indices.
+    pub fn sum_rows_into<T: Real>(rows: &[T], dim: usize, out: &mut [T]) {
+        let mut acc = vec![0.0f64; dim];
+        for r in rows.chunks_exact(dim) {
+            for (a, v) in acc.iter_mut().zip(r) {
+                *a += v.to_f64();
+            }
+        }
+        for (o, a) in out.iter_mut().zip(&acc) {
+            *o = T::from_f64(*a);
+        }
+    }
+
+    /// A forward stage's indices as reals, for a gradient that compares them with the row index:
+    /// each must be exact in `T` (below 2^24 in f32).
+    pub fn indices_as_reals<T: Real>(idx: &Indices) -> Result<Rows<T>, KeopsError> {
+        let mut vals = Vec::with_capacity(idx.as_slice().len());
+        for &i in idx.as_slice() {
+            let v = T::from_f64(i as f64);
+            if v.to_f64() != i as f64 {
+                return Err(KeopsError::IndexNotExact {
+                    index: i,
+                    bits: 8 * std::mem::size_of::<T>(),
+                });
+            }
+            vals.push(v);
+        }
+        Ok(Rows::from_parts(vals, idx.rows(), idx.dim()))
+    }
+
     /// Checks that all variables of one index have the same number of rows; returns it.
     pub fn common_rows(index: char, vars: &[(&str, usize)]) -> Result<usize, KeopsError> {
         let (first, first_rows) = vars[0];

@@ -164,3 +164,120 @@ pub fn concat<T: Real, const C: usize>(a: &[T], b: &[T]) -> [T; C] {
 pub fn head<T: Real, L: Len, const C: usize>(len: L, a: &[T; C]) -> &[T] {
     &a[..len.get()]
 }
+
+/// For gradients of `kmin_j(F, K)`: entry `d` of the result is `sum_q e[q*D + d] * (a[q*D + d] == j)`
+/// (`D = len`): the cotangent of the `q`-th smallest value goes to the pair whose index `a` holds.
+#[inline(always)]
+pub fn kmask<T: Real, L: Len, const C: usize, const K: usize>(
+    len: L,
+    e: &[T],
+    a: &[T],
+    j: T,
+) -> [T; C] {
+    let d = len.get();
+    let mut out = [T::ZERO; C];
+    for (k, o) in out.iter_mut().enumerate().take(d) {
+        for q in 0..K {
+            if a[q * d + k] == j {
+                *o += e[q * d + k];
+            }
+        }
+    }
+    out
+}
+
+/// [`kmask`] for a scalar `F`.
+#[inline(always)]
+pub fn kmask_scalar<T: Real, const K: usize>(e: &[T], a: &[T], j: T) -> T {
+    let mut s = T::ZERO;
+    for q in 0..K {
+        if a[q] == j {
+            s += e[q];
+        }
+    }
+    s
+}
+
+/// KeOps' Min(f): from entry 0 on, an entry replaces the minimum when strictly smaller (a NaN at
+/// entry 0 stays, later NaNs are skipped, as in KeOps' loop).
+#[inline(always)]
+pub fn vmin<T: Real, L: Len, const C: usize>(len: L, a: [T; C]) -> T {
+    let mut m = a[0];
+    for &v in a.iter().take(len.get()).skip(1) {
+        if v < m {
+            m = v;
+        }
+    }
+    m
+}
+
+/// KeOps' Max(f), as [`vmin`].
+#[inline(always)]
+pub fn vmax<T: Real, L: Len, const C: usize>(len: L, a: [T; C]) -> T {
+    let mut m = a[0];
+    for &v in a.iter().take(len.get()).skip(1) {
+        if v > m {
+            m = v;
+        }
+    }
+    m
+}
+
+/// KeOps' ArgMin(f): the index of [`vmin`]'s entry (the first among ties), as a real.
+#[inline(always)]
+pub fn vargmin<T: Real, L: Len, const C: usize>(len: L, a: [T; C]) -> T {
+    let (mut m, mut k) = (a[0], 0);
+    for (i, &v) in a.iter().enumerate().take(len.get()).skip(1) {
+        if v < m {
+            (m, k) = (v, i);
+        }
+    }
+    T::from_f64(k as f64)
+}
+
+/// KeOps' ArgMax(f), as [`vargmin`].
+#[inline(always)]
+pub fn vargmax<T: Real, L: Len, const C: usize>(len: L, a: [T; C]) -> T {
+    let (mut m, mut k) = (a[0], 0);
+    for (i, &v) in a.iter().enumerate().take(len.get()).skip(1) {
+        if v > m {
+            (m, k) = (v, i);
+        }
+    }
+    T::from_f64(k as f64)
+}
+
+/// KeOps' OneHot(x, D), `D = len`: 1 at index `trunc(x + 0.5)` (the sum in `T`), zeros elsewhere;
+/// all zeros when that index is not in `0..D` or `x` is NaN (KeOps writes out of bounds there).
+#[inline(always)]
+pub fn onehot<T: Real, L: Len, const C: usize>(len: L, x: T) -> [T; C] {
+    let d = len.get();
+    let mut out = [T::ZERO; C];
+    let v = x + T::from_f64(0.5);
+    if v > T::from_f64(-1.0) && v < T::from_f64(d as f64) {
+        // In (-1, d): truncation toward zero gives 0..d.
+        out[v.to_f64() as usize] = T::ONE;
+    }
+    out
+}
+
+/// KeOps' Extract: `len` entries of `a` from `start`, or its last `len` entries when `start` is
+/// `None`.
+#[inline(always)]
+pub fn extract<T: Real, L: Len, const C: usize>(len: L, a: &[T], start: Option<usize>) -> [T; C] {
+    let d = len.get();
+    let s = start.unwrap_or(a.len() - d);
+    let mut out = [T::ZERO; C];
+    out[..d].copy_from_slice(&a[s..s + d]);
+    out
+}
+
+/// KeOps' ExtractT: a vector of dimension `len`, zero except `a` placed at `start`, or at its end
+/// when `start` is `None`.
+#[inline(always)]
+pub fn extract_t<T: Real, L: Len, const C: usize>(len: L, a: &[T], start: Option<usize>) -> [T; C] {
+    let s = start.unwrap_or(len.get() - a.len());
+    let mut out = [T::ZERO; C];
+    out[s..s + a.len()].copy_from_slice(a);
+    out
+}

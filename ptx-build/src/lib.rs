@@ -656,8 +656,12 @@ pub fn build() {
     }
     write_out(&out, "keops-formulas.txt", &text);
     // One CUDA module with every formula's kernels (the prelude once, formulas deduplicated).
-    let (cu, _names) =
-        keops_formula::emit_cuda::emit_module(found.iter().filter_map(|i| i.formula.as_ref()));
+    let (cu, _names) = keops_formula::emit_cuda::emit_module(
+        found
+            .iter()
+            .filter_map(|i| i.formula.as_ref())
+            .flat_map(|f| f.with_stages()),
+    );
     write_out(&out, "keops.cu", &cu);
     write_out(&out, "keops_host.h", keops_formula::emit_cuda::HOST_HEADER);
     // One module per formula, so that a binary loads (and the driver JIT-compiles) only the
@@ -665,7 +669,10 @@ pub fn build() {
     let per = out.join(PER_FORMULA_DIR);
     fs::create_dir_all(&per).expect("OUT_DIR is writable");
     let mut wanted = std::collections::HashMap::new();
-    for f in found.iter().filter_map(|i| i.formula.as_ref()) {
+    for f in (found.iter())
+        .filter_map(|i| i.formula.as_ref())
+        .flat_map(|f| f.with_stages())
+    {
         let id = keops_formula::emit_cuda::formula_id(f);
         wanted.entry(id).or_insert_with(|| {
             format!(

@@ -5,6 +5,9 @@
 /// The generated CUDA kernels run as host C++ (see the module).
 pub mod gpu_host;
 
+/// Random inputs, dense references and comparisons for the operation tests.
+pub mod cases;
+
 /// SplitMix64: a tiny, deterministic generator (same sequence on every platform and run).
 #[derive(Debug, Clone)]
 pub struct Rng(u64);

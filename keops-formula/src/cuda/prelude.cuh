@@ -43,6 +43,12 @@ template <typename T> KEOPS_FN T keops_sinxdivx(T x) { return x == T(0) ? T(1) :
 // Rounding to d decimals, s = 10^d; round() takes halves away from zero.
 template <typename T> KEOPS_FN T keops_round(T x, T s) { return round(x * s) / s; }
 template <typename T> KEOPS_FN T keops_mod(T x, T m, T offset) { return x - m * floor((x - offset) / m); }
+// KeOps' OneHot(x, d): the index trunc(x + 0.5) (the sum in T) when it is in 0..d, else -1 (also
+// for NaN; KeOps would write out of bounds).
+template <typename T> KEOPS_FN int keops_onehot_index(T x, int d) {
+    const T v = x + T(0.5);
+    return v > T(-1) && v < T(d) ? (int)v : -1;
+}
 template <typename T> KEOPS_FN T keops_powi(T x, int n) {
     // Square-and-multiply, as Rust's powi.
     unsigned int e = n < 0 ? -(unsigned int)n : (unsigned int)n;
