@@ -698,3 +698,42 @@ fn solve_on_backends() {
         Err(SolveError::Failed(KeopsError::InvalidAlpha { .. }))
     ));
 }
+
+/// Generated gradients on the device: the gradient reduction (its forward stage ran on the CPU
+/// when the data was bound) gives the CPU engine's values, a parameter's gradient summed over its
+/// rows.
+#[test]
+fn gradients_on_the_gpu() {
+    let Some(_gpu) = gpu_or_skip() else { return };
+    let mut r = Rng::named("cuda-grad", 1);
+    let (n, m) = (4097, 1037);
+    let x: Vec<f64> = r.vec(n * 3, 0.0, 1.0);
+    let y: Vec<f64> = r.vec(m * 3, 0.0, 1.0);
+    let e: Vec<f64> = r.vec(n, -1.0, 1.0);
+    let s = 0.5;
+    let (xv, yv) = (View::new(&x, 3).unwrap(), View::new(&y, 3).unwrap());
+    let gy = kernel!(grad(logsumexp_j(-sqdist(x_i, y_j) / s), y_j, e_i))
+        .x_i(xv.clone())
+        .y_j(yv.clone())
+        .e_i(&e)
+        .bind()
+        .unwrap();
+    let gs = kernel!(grad(min_j(sqdist(x_i, y_j) * s), s, e_i))
+        .x_i(xv)
+        .y_j(yv)
+        .e_i(&e)
+        .bind()
+        .unwrap();
+    for (what, cpu, gpu) in [
+        (
+            "logsumexp_j, y_j",
+            gy.eval(),
+            gy.eval_on(Backend::Cuda(0)).unwrap(),
+        ),
+        ("min_j, s", gs.eval(), gs.eval_on(Backend::Cuda(0)).unwrap()),
+    ] {
+        assert_eq!((gpu.rows(), gpu.dim()), (cpu.rows(), cpu.dim()), "{what}");
+        let scale: Vec<f64> = cpu.iter().map(|v| v.abs() + 1e-3).collect();
+        assert_close(what, &gpu, &cpu, &scale, 1e-10);
+    }
+}

@@ -36,81 +36,24 @@
 
 mod common;
 
-use common::cases::{host_wanted, try_labeled, Args, Inputs, Prec, Red, Spec, Term};
+use common::cases::{
+    self, assert_exact_both, assert_host_exact, both, check, check_labeled, check_matvec,
+    host_matvec, matvec, times_b, try_case, Args, Inputs, Red, Runs, Spec,
+};
 use common::{gpu_host, Rng};
 use keops::prelude::*;
-use keops_runtime::{BoundKernel, BoundReduction};
+use keops_runtime::BoundReduction;
 
 /// The sizes.
 const ALL: &[(usize, usize)] = &[(1, 1), (7, 13), (1000, 1037)];
 /// Cheaper sizes, for the variants of a case and for large dimensions.
 const SMALL: &[(usize, usize)] = &[(1, 1), (7, 13), (65, 257)];
 
-/// Evaluates a bound reduction on the CPU engine, and runs its CUDA kernel under host emulation:
-/// the result is recorded for `try_labeled` (or a test's own check) to compare.
+/// [`cases::eval`], after registering the formulas `kernel!` receives inside this file's macros
+/// (`MACRO_FORMULAS`), which the host emulation compiles itself.
 fn eval<T: Real, B: BoundReduction<T, Output = Rows<T>>>(r: Reduction<T, B>) -> Rows<T> {
-    let task = r.gpu_task();
-    if host_wanted::<T>(task.n_out, task.n_red) {
-        gpu_host::register_formulas(MACRO_FORMULAS);
-        gpu_host::record_reduction(&task);
-    }
-    r.eval()
-}
-
-/// Runs a kernel matrix's CUDA matvec kernels for `v` (`(ncols, nv)`) under host emulation and
-/// records the result, as [`eval`] does.
-fn host_matvec<T: Real, B: BoundKernel<T>>(k: &KernelMatrix<T, B>, v: &[T], nv: usize) {
-    let task = k.gpu_task();
-    if host_wanted::<T>(task.n_out, task.n_red) {
-        gpu_host::record_matvec(&task, v, nv);
-    }
-}
-
-/// Runs one case at one size in precision `T`; `Err` describes a mismatch.
-fn try_case<T: Prec>(
-    name: &str,
-    spec: Spec,
-    size: (usize, usize),
-    red: Red,
-    dim: usize,
-    run: fn(&Inputs<T>) -> Rows<T>,
-    term: Term,
-) -> Result<(), String> {
-    try_labeled(name, spec, size, red, dim, run, term, &[]).map(|_| ())
-}
-
-/// Runs a case at every size in f32 (`run32`) and f64 (`run64`), panicking on a mismatch.
-#[allow(clippy::too_many_arguments)]
-fn check(
-    name: &str,
-    spec: Spec,
-    sizes: &[(usize, usize)],
-    red: Red,
-    dim: usize,
-    run32: fn(&Inputs<f32>) -> Rows<f32>,
-    run64: fn(&Inputs<f64>) -> Rows<f64>,
-    term: impl Fn(&Args, &mut [f64]),
-) {
-    for &size in sizes {
-        try_case::<f32>(name, spec, size, red, dim, run32, &term).unwrap_or_else(|e| panic!("{e}"));
-        try_case::<f64>(name, spec, size, red, dim, run64, &term).unwrap_or_else(|e| panic!("{e}"));
-    }
-}
-
-/// `check` with one generic run function instantiated in both precisions.
-macro_rules! check {
-    ($name:expr, $spec:expr, $sizes:expr, $red:expr, $dim:expr, $run:ident, $term:expr) => {
-        check(
-            $name,
-            $spec,
-            $sizes,
-            $red,
-            $dim,
-            $run::<f32>,
-            $run::<f64>,
-            $term,
-        )
-    };
+    gpu_host::register_formulas(MACRO_FORMULAS);
+    cases::eval(r)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -256,7 +199,7 @@ macro_rules! per_op_tests {
                 $r
             }
             let spec = Spec::new(3, 3).xy($xr, $yr);
-            check!(stringify!($name), spec, ALL, Red::J, 3, run, entrywise_term(f));
+            check(stringify!($name), spec, ALL, Red::J, 3, both!(run), entrywise_term(f));
         }
     )*};
 }
@@ -287,7 +230,7 @@ macro_rules! all_ops_tests {
             fn run<T: Real>(d: &Inputs<T>) -> Rows<T> {
                 concat_all!((x_i: 1, y_j: 1); d; $([$($f)*])*)
             }
-            check_ops(1, run::<f32>, run::<f64>);
+            check_ops(1, both!(run));
         }
 
         #[test]
@@ -295,7 +238,7 @@ macro_rules! all_ops_tests {
             fn run<T: Real>(d: &Inputs<T>) -> Rows<T> {
                 concat_all!((x_i: 1, y_j: 3); d; $([$($f)*])*)
             }
-            check_ops(3, run::<f32>, run::<f64>);
+            check_ops(3, both!(run));
         }
     };
 }
@@ -327,11 +270,7 @@ entrywise_ops!(formula_texts);
 
 /// Checks the concatenation of every entrywise operation (each of dimension `dy`, x scalar), on
 /// inputs where all are defined, naming the operations that differ.
-fn check_ops(
-    dy: usize,
-    run32: fn(&Inputs<f32>) -> Rows<f32>,
-    run64: fn(&Inputs<f64>) -> Rows<f64>,
-) {
+fn check_ops(dy: usize, runs: Runs) {
     let spec = Spec::new(1, dy).xy(POS, POS);
     let dim = OPS.len() * dy;
     let names: Vec<&str> = OPS.iter().map(|(n, _)| *n).collect();
@@ -340,12 +279,7 @@ fn check_ops(
             entrywise_term(*f)(a, &mut out[q * dy..(q + 1) * dy]);
         }
     };
-    for &size in SMALL {
-        try_labeled::<f32>("all_ops", spec, size, Red::J, dim, run32, &term, &names)
-            .unwrap_or_else(|e| panic!("{e}"));
-        try_labeled::<f64>("all_ops", spec, size, Red::J, dim, run64, &term, &names)
-            .unwrap_or_else(|e| panic!("{e}"));
-    }
+    check_labeled("all_ops", &names, spec, SMALL, Red::J, dim, runs, &term);
 }
 
 /// Run-time dimensions: one unannotated formula (map1, map2, map3, broadcast scalars and every
@@ -398,7 +332,7 @@ fn runtime_dimensions() {
         (1024, tiny),
     ] {
         let spec = Spec::new(dim, dim);
-        check!("runtime_dims", spec, sizes, Red::J, dim, run, term);
+        check("runtime_dims", spec, sizes, Red::J, dim, both!(run), term);
     }
 }
 
@@ -446,33 +380,16 @@ fn special_points_exact() {
     let mut rng = Rng::new(7);
     let x: Vec<f64> = (0..40).map(|_| rng.int(-3, 3) as f64).collect();
     let y: Vec<f64> = (0..300).map(|_| rng.int(-3, 3) as f64).collect();
-    // The host-emulated CUDA kernels `run` recorded, compared exactly too (300 terms: two tiles,
-    // also split in two with the combining pass).
-    let host_exact = |what: &str, want: &[f64]| {
-        for h in gpu_host::take_recorded() {
-            let got = h.got.unwrap_or_else(|e| panic!("{what}: {}: {e}", h.what));
-            assert_eq!(got, want, "{what}: {}", h.what);
-        }
-    };
-    gpu_host::take_recorded();
-    let w = want(&x, &y);
     // Ties do occur (otherwise this test would not test the special points).
     assert!(x.iter().any(|a| y.contains(a)));
-    let got64 = run(&x, &y);
-    assert_eq!(got64.as_slice(), &w[..], "f64");
-    host_exact("f64", &w);
-    let (x32, y32): (Vec<f32>, Vec<f32>) = (
-        x.iter().map(|v| *v as f32).collect(),
-        y.iter().map(|v| *v as f32).collect(),
-    );
-    let got32: Vec<f64> = run(&x32, &y32).iter().map(|v| *v as f64).collect();
-    assert_eq!(got32, w, "f32");
-    host_exact("f32", &w);
+    // The host-emulated CUDA kernels `run` recorded are compared exactly too (300 terms: two
+    // tiles, also split in two with the combining pass).
+    assert_exact_both(&x, &y, &want(&x, &y), run::<f32>, run::<f64>);
     // One pair, x == y: every special point at once.
     let one = run(&[0.5f64], &[0.5f64]);
     let w1 = [0.0, 1.0, 0.0, 0.0, 0.5, 0.5, 2.0, 0.0];
     assert_eq!(one.as_slice(), &w1);
-    host_exact("one pair", &w1);
+    assert_host_exact("one pair", &w1);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -508,7 +425,15 @@ fn sqnorm_times_vector() {
         o[0] = s * a.b[0];
         o[1] = s * a.b[1];
     };
-    check!("sqnorm", Spec::new(2, 2).b(2), ALL, Red::J, 2, run, term);
+    check(
+        "sqnorm",
+        Spec::new(2, 2).b(2),
+        ALL,
+        Red::J,
+        2,
+        both!(run),
+        term,
+    );
 }
 
 #[test]
@@ -526,7 +451,7 @@ fn sqnorm2_norm_norm2() {
         o[0] = rf::sqnorm(&s);
         o[1] = rf::sqdist(a.x, a.y).sqrt() + 2.0 * rf::sqnorm(a.y).sqrt();
     };
-    check!("norms", Spec::new(3, 3), ALL, Red::J, 2, run, term);
+    check("norms", Spec::new(3, 3), ALL, Red::J, 2, both!(run), term);
 }
 
 #[test]
@@ -549,14 +474,14 @@ fn dot_sum_sqdist() {
             o[k] = rf::dot(a.x, a.y) * a.b[k] + common;
         }
     };
-    check!(
+    check(
         "dot_sum_sqdist",
         Spec::new(7, 7).b(3),
         ALL,
         Red::J,
         3,
-        run,
-        term
+        both!(run),
+        term,
     );
 }
 
@@ -578,7 +503,7 @@ fn normalize() {
     };
     // x - y is never 0: x in [-1, 0.2), y in [0.3, 1.5).
     let spec = Spec::new(4, 4).xy((-1.0, 0.2), (0.3, 1.5));
-    check!("normalize", spec, ALL, Red::J, 4, run, term);
+    check("normalize", spec, ALL, Red::J, 4, both!(run), term);
 }
 
 #[test]
@@ -596,7 +521,7 @@ fn elem() {
     let term = |a: &Args, o: &mut [f64]| {
         o[0] = a.x[0] * a.y[19] - a.x[2] * (a.x[1] - a.y[1]).exp();
     };
-    check!("elem", Spec::new(20, 20), ALL, Red::J, 1, run, term);
+    check("elem", Spec::new(20, 20), ALL, Red::J, 1, both!(run), term);
 }
 
 /// The vector operations applied to scalars (`x_i: 1`): the scalar code path of each.
@@ -640,30 +565,8 @@ fn vector_ops_on_scalars() {
         "elem",
         "normalize",
     ];
-    for &size in ALL {
-        try_labeled::<f32>(
-            "scalars",
-            Spec::new(1, 1),
-            size,
-            Red::J,
-            8,
-            run::<f32>,
-            &term,
-            &names,
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        try_labeled::<f64>(
-            "scalars",
-            Spec::new(1, 1),
-            size,
-            Red::J,
-            8,
-            run::<f64>,
-            &term,
-            &names,
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-    }
+    let spec = Spec::new(1, 1);
+    check_labeled("scalars", &names, spec, ALL, Red::J, 8, both!(run), &term);
 }
 
 #[test]
@@ -714,7 +617,7 @@ fn concat() {
     };
     for &(dim, sizes) in DIMS.iter().chain(&[(15, SMALL), (16, SMALL)]) {
         let spec = Spec::new(dim, dim).b(2);
-        check!("concat", spec, sizes, Red::J, dim + 2, run, term);
+        check("concat", spec, sizes, Red::J, dim + 2, both!(run), term);
     }
     let term = |a: &Args, o: &mut [f64]| {
         let s = rf::dot(a.x, a.y);
@@ -724,7 +627,15 @@ fn concat() {
             o[1 + k] = a.y[k] * s - q + 7.0;
         }
     };
-    check!("concat_sv", Spec::new(3, 3), ALL, Red::J, 4, run_sv, term);
+    check(
+        "concat_sv",
+        Spec::new(3, 3),
+        ALL,
+        Red::J,
+        4,
+        both!(run_sv),
+        term,
+    );
     let term = |a: &Args, o: &mut [f64]| {
         let (x, y) = (a.x, a.y);
         let c = [x[0], x[1], y[0], y[1], y[2]];
@@ -739,14 +650,14 @@ fn concat() {
             o[k] = c[k] - e[k];
         }
     };
-    check!(
+    check(
         "concat_fixed",
         Spec::new(2, 3),
         ALL,
         Red::J,
         5,
-        run_fixed,
-        term
+        both!(run_fixed),
+        term,
     );
 }
 
@@ -780,7 +691,7 @@ fn parameters_and_broadcasting() {
     };
     for &(dim, sizes) in DIMS {
         let spec = Spec::new(dim, dim).b(2).params(3, (0.25, 1.0));
-        check!("params", spec, sizes, Red::J, 2, run, term);
+        check("params", spec, sizes, Red::J, 2, both!(run), term);
     }
 }
 
@@ -815,14 +726,14 @@ fn annotated_parameter_and_scalar_variables() {
         o[1] = t * a.b[1];
     };
     let spec = Spec::new(3, 3).b(2).params(3, (-1.0, 1.0));
-    check!("param_c3", spec, ALL, Red::J, 2, run_c3, term);
+    check("param_c3", spec, ALL, Red::J, 2, both!(run_c3), term);
     let term = |a: &Args, o: &mut [f64]| {
         for k in 0..7 {
             o[k] = a.b[0] * (a.x[k] - a.y[k]) + a.a[0] * a.y[k] - a.p[0];
         }
     };
     let spec = Spec::new(7, 7).params(1, (-2.0, 2.0));
-    check!("scalar_vars", spec, ALL, Red::J, 7, run_sv, term);
+    check("scalar_vars", spec, ALL, Red::J, 7, both!(run_sv), term);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -868,14 +779,14 @@ fn sum_i_reductions() {
         o[1] = g * a.a[1];
     };
     for &(dim, sizes) in DIMS {
-        check!(
+        check(
             "sum_i_gauss",
             Spec::new(dim, dim).a(2),
             sizes,
             Red::I,
             2,
-            gauss,
-            term
+            both!(gauss),
+            term,
         );
     }
     let term = |a: &Args, o: &mut [f64]| {
@@ -885,28 +796,28 @@ fn sum_i_reductions() {
             o[k] = cat[k] * c + rf::dot(a.x, a.y);
         }
     };
-    check!(
+    check(
         "sum_i_mixed",
         Spec::new(3, 3).a(2),
         ALL,
         Red::I,
         3,
-        mixed,
-        term
+        both!(mixed),
+        term,
     );
     let term = |a: &Args, o: &mut [f64]| {
         for k in 0..2 {
             o[k] = a.x[k] * a.y[k] - rf::sqnorm(a.y) + (2.0 + a.x[k]).ln();
         }
     };
-    check!(
+    check(
         "sum_i_vector",
         Spec::new(2, 2),
         ALL,
         Red::I,
         2,
-        vector,
-        term
+        both!(vector),
+        term,
     );
 }
 
@@ -922,7 +833,7 @@ fn kernel_matrix_matvec() {
         let g = kernel!(exp(-s * sqdist(x_i, y_j)));
         let k = g.x_i(d.x()).y_j(d.y()).matrix().unwrap();
         assert_eq!((k.nrows(), k.ncols()), (d.n, d.m));
-        host_matvec(&k, &d.b, d.s.db);
+        host_matvec(&k, &d.b());
         if d.s.db == 1 {
             k.matvec(&d.b).unwrap()
         } else {
@@ -936,8 +847,7 @@ fn kernel_matrix_matvec() {
             .y_j(d.y())
             .matrix()
             .unwrap();
-        host_matvec(&k, &d.b, d.s.db);
-        k.matvec(d.b()).unwrap()
+        matvec(k, d.b())
     }
     // Scalar variables: the scalar code path.
     fn cauchy<T: Real>(d: &Inputs<T>) -> Rows<T> {
@@ -946,20 +856,12 @@ fn kernel_matrix_matvec() {
             .y_j(d.y())
             .matrix()
             .unwrap();
-        host_matvec(&k, &d.b, d.s.db);
-        k.matvec(d.b()).unwrap()
+        matvec(k, d.b())
     }
-    let times_b = |kij: f64, a: &Args, o: &mut [f64]| {
-        for k in 0..a.b.len() {
-            o[k] = kij * a.b[k];
-        }
-    };
     let term = |a: &Args, o: &mut [f64]| times_b((-a.p[0] * rf::sqdist(a.x, a.y)).exp(), a, o);
     for &(dim, sizes) in DIMS {
-        for nv in [1, 3] {
-            let spec = Spec::new(dim, dim).b(nv).params(1, (0.5, 2.0));
-            check!("matvec_gauss", spec, sizes, Red::J, nv, gauss, term);
-        }
+        let spec = Spec::new(dim, dim).params(1, (0.5, 2.0));
+        check_matvec("matvec_gauss", spec, sizes, both!(gauss), term);
     }
     let term = |a: &Args, o: &mut [f64]| {
         times_b(
@@ -968,32 +870,12 @@ fn kernel_matrix_matvec() {
             o,
         )
     };
-    for nv in [1, 3] {
-        check!(
-            "matvec_linear",
-            Spec::new(3, 3).b(nv),
-            ALL,
-            Red::J,
-            nv,
-            linear,
-            term
-        );
-    }
+    check_matvec("matvec_linear", Spec::new(3, 3), ALL, both!(linear), term);
     let term = |a: &Args, o: &mut [f64]| {
         let d = a.x[0] - a.y[0];
         times_b(1.0 / (1.0 + d * d), a, o)
     };
-    for nv in [1, 3] {
-        check!(
-            "matvec_cauchy",
-            Spec::new(1, 1).b(nv),
-            ALL,
-            Red::J,
-            nv,
-            cauchy,
-            term
-        );
-    }
+    check_matvec("matvec_cauchy", Spec::new(1, 1), ALL, both!(cauchy), term);
 }
 
 // ---------------------------------------------------------------------------------------------

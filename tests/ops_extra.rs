@@ -28,65 +28,12 @@
 
 mod common;
 
-use common::cases::{host_wanted, try_labeled, Args, Inputs, Prec, Red, Spec, Term};
+use common::cases::{
+    assert_exact_both, assert_host_exact, both, check, check_matvec, check_rejects, eval, matvec,
+    times_b, Args, Inputs, Red, Spec, Term, SIZES,
+};
 use common::{gpu_host, Rng};
 use keops::prelude::*;
-use keops_runtime::{BoundKernel, BoundReduction};
-
-const SIZES: &[(usize, usize)] = &[(7, 13), (65, 257), (300, 1037)];
-
-/// Evaluates a bound reduction, and runs its CUDA kernel under host emulation (recorded).
-fn eval<T: Real, B: BoundReduction<T, Output = Rows<T>>>(r: Reduction<T, B>) -> Rows<T> {
-    let task = r.gpu_task();
-    if host_wanted::<T>(task.n_out, task.n_red) {
-        gpu_host::record_reduction(&task);
-    }
-    r.eval()
-}
-
-/// `K v` on the CPU, and K's matvec kernels under host emulation (recorded).
-fn matvec<T: Real, B: BoundKernel<T>>(k: KernelMatrix<T, B>, v: View<'_, T>) -> Rows<T> {
-    let task = k.gpu_task();
-    if host_wanted::<T>(task.n_out, task.n_red) {
-        gpu_host::record_matvec(&task, v.as_slice(), v.dim());
-    }
-    k.matvec(v).unwrap()
-}
-
-/// Runs one case (one output row per i) at one size in precision `T`: the CPU engine and the
-/// recorded host-emulated kernels against `out[i] = sum_j term(i, j)`. Returns the worst
-/// `|err| / scale`.
-fn try_case<T: Prec>(
-    name: &str,
-    spec: Spec,
-    size: (usize, usize),
-    dim: usize,
-    run: fn(&Inputs<T>) -> Rows<T>,
-    term: Term,
-) -> Result<f64, String> {
-    try_labeled(name, spec, size, Red::J, dim, run, term, &[])
-}
-
-/// Runs a case at every size in f32 and f64; panics on a mismatch, prints the worst errors.
-fn check(
-    name: &str,
-    spec: Spec,
-    dim: usize,
-    run32: fn(&Inputs<f32>) -> Rows<f32>,
-    run64: fn(&Inputs<f64>) -> Rows<f64>,
-    term: impl Fn(&Args, &mut [f64]),
-) {
-    let (mut w32, mut w64) = (0f64, 0f64);
-    for &size in SIZES {
-        w32 = w32.max(
-            try_case::<f32>(name, spec, size, dim, run32, &term).unwrap_or_else(|e| panic!("{e}")),
-        );
-        w64 = w64.max(
-            try_case::<f64>(name, spec, size, dim, run64, &term).unwrap_or_else(|e| panic!("{e}")),
-        );
-    }
-    eprintln!("{name}: worst |err| / sum |term|: f32 {w32:.1e}, f64 {w64:.1e}");
-}
 
 // ---------------------------------------------------------------------------------------------
 // The reference definitions (KeOps'), in f64. Arguments that the library computes with rounding
@@ -161,13 +108,6 @@ mod rf {
     }
 }
 
-/// `o[k] = kij * b[k]`: a kernel matrix's term of `K b`.
-fn times_b(kij: f64, a: &Args, o: &mut [f64]) {
-    for k in 0..a.b.len() {
-        o[k] = kij * a.b[k];
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // One test per group of operations: a sum_j with vector operands (dimension 3) and a kernel
 // matrix with scalar variables times a vector of 1 and of 3 columns.
@@ -199,23 +139,14 @@ fn xlogx_and_sinxdivx() {
     };
     // Non-negative inputs for xlogx, with zeros and ties.
     let spec = Spec::new(3, 3).xy((0.0, 1.5), (0.0, 1.5)).snap();
-    check("xlogx_sinxdivx", spec, 6, run::<f32>, run::<f64>, term);
+    check("xlogx_sinxdivx", spec, SIZES, Red::J, 6, both!(run), term);
     let term = |a: &Args, o: &mut [f64]| {
         let rt = a.rt;
         let kij = rf::xlogx(rt(a.x[0] * a.y[0])) + rf::sinxdivx(rt(a.x[0] - a.y[0]));
         times_b(kij, a, o);
     };
-    for nv in [1, 3] {
-        let spec = Spec::new(1, 1).xy((0.0, 1.5), (0.0, 1.5)).snap().b(nv);
-        check(
-            "xlogx_sinxdivx_matvec",
-            spec,
-            nv,
-            kmat::<f32>,
-            kmat::<f64>,
-            term,
-        );
-    }
+    let spec = Spec::new(1, 1).xy((0.0, 1.5), (0.0, 1.5)).snap();
+    check_matvec("xlogx_sinxdivx_matvec", spec, SIZES, both!(kmat), term);
 }
 
 #[test]
@@ -250,23 +181,14 @@ fn inverse_trigonometric() {
         }
     };
     let spec = Spec::new(3, 3).xy((-1.0, 1.0), (-1.0, 1.0)).snap();
-    check("inverse_trig", spec, 12, run::<f32>, run::<f64>, term);
+    check("inverse_trig", spec, SIZES, Red::J, 12, both!(run), term);
     let term = |a: &Args, o: &mut [f64]| {
         let (x, y, rt) = (a.x[0], a.y[0], a.rt);
         let kij = x.atan2(y) + rt(x * y).asin() * y.acos() + rt(x - y).atan();
         times_b(kij, a, o);
     };
-    for nv in [1, 3] {
-        let spec = Spec::new(1, 1).xy((-1.0, 1.0), (-1.0, 1.0)).snap().b(nv);
-        check(
-            "inverse_trig_matvec",
-            spec,
-            nv,
-            kmat::<f32>,
-            kmat::<f64>,
-            term,
-        );
-    }
+    let spec = Spec::new(1, 1).xy((-1.0, 1.0), (-1.0, 1.0)).snap();
+    check_matvec("inverse_trig_matvec", spec, SIZES, both!(kmat), term);
 }
 
 #[test]
@@ -305,9 +227,10 @@ fn clampint_round_floor() {
     check(
         "clampint_round_floor",
         spec,
+        SIZES,
+        Red::J,
         12,
-        run::<f32>,
-        run::<f64>,
+        both!(run),
         term,
     );
     let term = |a: &Args, o: &mut [f64]| {
@@ -315,17 +238,14 @@ fn clampint_round_floor() {
         let kij = rf::clamp(rt(x - y), 0.0, 1.0) + rf::round(rt(x * y), 2, rt) - rt(x - y).floor();
         times_b(kij, a, o);
     };
-    for nv in [1, 3] {
-        let spec = Spec::new(1, 1).xy((-3.0, 3.0), (-3.0, 3.0)).snap().b(nv);
-        check(
-            "clampint_round_floor_matvec",
-            spec,
-            nv,
-            kmat::<f32>,
-            kmat::<f64>,
-            term,
-        );
-    }
+    let spec = Spec::new(1, 1).xy((-3.0, 3.0), (-3.0, 3.0)).snap();
+    check_matvec(
+        "clampint_round_floor_matvec",
+        spec,
+        SIZES,
+        both!(kmat),
+        term,
+    );
 }
 
 #[test]
@@ -356,16 +276,14 @@ fn modulo() {
     };
     // Negative arguments (the result has the sign of the modulus, shifted by the offset).
     let spec = Spec::new(3, 3).xy((-3.0, 3.0), (-1.0, 1.0)).snap();
-    check("modulo", spec, 6, run::<f32>, run::<f64>, term);
+    check("modulo", spec, SIZES, Red::J, 6, both!(run), term);
     let term = |a: &Args, o: &mut [f64]| {
         let (x, y, rt) = (a.x[0], a.y[0], a.rt);
         let kij = rf::modulo(rt(x - y), 2.0, 0.0, rt) + rt(rf::modulo(x, 0.75, -0.25, rt) * y);
         times_b(kij, a, o);
     };
-    for nv in [1, 3] {
-        let spec = Spec::new(1, 1).xy((-3.0, 3.0), (-1.0, 1.0)).snap().b(nv);
-        check("modulo_matvec", spec, nv, kmat::<f32>, kmat::<f64>, term);
-    }
+    let spec = Spec::new(1, 1).xy((-3.0, 3.0), (-1.0, 1.0)).snap();
+    check_matvec("modulo_matvec", spec, SIZES, both!(kmat), term);
 }
 
 #[test]
@@ -429,7 +347,7 @@ fn comparisons() {
     };
     // Ties x == y for about one pair in 40.
     let spec = Spec::new(3, 3).xy((-1.0, 1.0), (-1.0, 1.0)).snap();
-    check("comparisons", spec, 24, run::<f32>, run::<f64>, term);
+    check("comparisons", spec, SIZES, Red::J, 24, both!(run), term);
     let term = |a: &Args, o: &mut [f64]| {
         let (x, y) = (a.x, a.y);
         let mut q = 0.0;
@@ -447,9 +365,10 @@ fn comparisons() {
         check(
             "comparisons_runtime",
             spec,
+            SIZES,
+            Red::J,
             2,
-            runtime::<f32>,
-            runtime::<f64>,
+            both!(runtime),
             term,
         );
     }
@@ -458,17 +377,8 @@ fn comparisons() {
         let kij = rf::b01(x < y) * rt(x - y).exp() + rf::b01(x == y);
         times_b(kij, a, o);
     };
-    for nv in [1, 3] {
-        let spec = Spec::new(1, 1).xy((-1.0, 1.0), (-1.0, 1.0)).snap().b(nv);
-        check(
-            "comparisons_matvec",
-            spec,
-            nv,
-            kmat::<f32>,
-            kmat::<f64>,
-            term,
-        );
-    }
+    let spec = Spec::new(1, 1).xy((-1.0, 1.0), (-1.0, 1.0)).snap();
+    check_matvec("comparisons_matvec", spec, SIZES, both!(kmat), term);
 }
 
 #[test]
@@ -505,15 +415,13 @@ fn let_bindings() {
         }
     };
     let spec = Spec::new(3, 3).xy((-1.0, 1.0), (-1.0, 1.0)).snap().b(2);
-    check("let", spec, 2, run::<f32>, run::<f64>, term);
+    check("let", spec, SIZES, Red::J, 2, both!(run), term);
     let term = |a: &Args, o: &mut [f64]| {
         let r = (3.0 * rf::sqdist(a.x, a.y)).sqrt();
         times_b((1.0 + r) * (-r).exp(), a, o);
     };
-    for nv in [1, 3] {
-        let spec = Spec::new(2, 2).xy((-1.0, 1.0), (-1.0, 1.0)).snap().b(nv);
-        check("let_matvec", spec, nv, kmat::<f32>, kmat::<f64>, term);
-    }
+    let spec = Spec::new(2, 2).xy((-1.0, 1.0), (-1.0, 1.0)).snap();
+    check_matvec("let_matvec", spec, SIZES, both!(kmat), term);
 }
 
 #[test]
@@ -549,19 +457,10 @@ fn formulas_the_simplifier_reshapes() {
     }
     let term = |a: &Args, o: &mut [f64]| o.copy_from_slice(a.x);
     let spec = Spec::new(3, 1).xy((-1.0, 1.0), (-1.0, 1.0)).snap();
-    check("simplified_to_x", spec, 3, run::<f32>, run::<f64>, term);
+    check("simplified_to_x", spec, SIZES, Red::J, 3, both!(run), term);
     let term = |a: &Args, o: &mut [f64]| times_b(1.0, a, o);
-    for nv in [1, 3] {
-        let spec = Spec::new(1, 1).xy((-1.0, 1.0), (-1.0, 1.0)).snap().b(nv);
-        check(
-            "simplified_to_ones",
-            spec,
-            nv,
-            ones::<f32>,
-            ones::<f64>,
-            term,
-        );
-    }
+    let spec = Spec::new(1, 1).xy((-1.0, 1.0), (-1.0, 1.0)).snap();
+    check_matvec("simplified_to_ones", spec, SIZES, both!(ones), term);
     let term = |a: &Args, o: &mut [f64]| {
         for k in 0..3 {
             let (x, y) = (a.x[k], a.y[k]);
@@ -572,9 +471,10 @@ fn formulas_the_simplifier_reshapes() {
     check(
         "simplified_rules",
         spec,
+        SIZES,
+        Red::J,
         3,
-        rules::<f32>,
-        rules::<f64>,
+        both!(rules),
         term,
     );
 }
@@ -645,36 +545,19 @@ fn special_points_exact() {
         }
         out
     }
-    let host_exact = |what: &str, want: &[f64]| {
-        for h in gpu_host::take_recorded() {
-            let got = h.got.unwrap_or_else(|e| panic!("{what}: {}: {e}", h.what));
-            assert_eq!(got, want, "{what}: {}", h.what);
-        }
-    };
-    gpu_host::take_recorded();
     let mut rng = Rng::new(11);
     let x: Vec<f64> = (0..40).map(|_| rng.int(-7, 7) as f64 / 2.0).collect();
     let y: Vec<f64> = (0..300).map(|_| rng.int(-7, 7) as f64 / 2.0).collect();
     assert!(x.iter().any(|a| y.contains(a)), "ties occur");
     assert!(x.iter().any(|a| a.fract() != 0.0), "halves occur");
-    let w = want(&x, &y);
-    let got64 = run(&x, &y);
-    assert_eq!(got64.as_slice(), &w[..], "f64");
-    host_exact("f64", &w);
-    let (x32, y32): (Vec<f32>, Vec<f32>) = (
-        x.iter().map(|v| *v as f32).collect(),
-        y.iter().map(|v| *v as f32).collect(),
-    );
-    let got32: Vec<f64> = run(&x32, &y32).iter().map(|v| *v as f64).collect();
-    assert_eq!(got32, w, "f32");
-    host_exact("f32", &w);
+    assert_exact_both(&x, &y, &want(&x, &y), run::<f32>, run::<f64>);
     // One pair, x - y = -2.5: round takes it away from zero, modulo of a negative value.
     let one = run(&[-1.5f64], &[1.0f64]);
     assert_eq!(
         one.as_slice(),
         &[0.0, 1.0, 1.0, 1.0, 0.0, 0.0, -3.0, -3.0, 1.5, 0.5, -1.0, 0.0, 0.0, 1.0]
     );
-    host_exact("one pair", one.as_slice());
+    assert_host_exact("one pair", one.as_slice());
 }
 
 /// KeOps' `rsqrt(0) = 0` (keopscore's `keops_rsqrt`), so that `normalize(0) = 0` (KeOps' Normalize is
@@ -703,10 +586,7 @@ fn rsqrt_and_normalize_at_zero() {
     assert!(x.iter().any(|p| y.contains(p)), "ties occur");
     let check = |what: &str, got: Vec<f64>| {
         assert_eq!(got, vec![0.0; 20 * 5], "{what}");
-        for h in gpu_host::take_recorded() {
-            let got = h.got.unwrap_or_else(|e| panic!("{what}: {}: {e}", h.what));
-            assert_eq!(got, vec![0.0; 20 * 5], "{what}: {}", h.what);
-        }
+        assert_host_exact(what, &[0.0; 20 * 5]);
     };
     gpu_host::take_recorded();
     check("f64", run(&x, &y).into_vec());
@@ -750,18 +630,6 @@ fn harness_rejects_wrong_results() {
             o[3 + k] = rf::round(a.x[k], 1, a.rt);
         }
     };
-    for &size in SIZES {
-        try_case::<f64>("reject", spec, size, 6, run::<f64>, &right).unwrap();
-        try_case::<f32>("reject", spec, size, 6, run::<f32>, &right).unwrap();
-        for (what, wrong) in [("lt", &lt as Term), ("even", &even as Term)] {
-            assert!(
-                try_case::<f64>("reject", spec, size, 6, run::<f64>, wrong).is_err(),
-                "{what} at {size:?} f64 was accepted"
-            );
-            assert!(
-                try_case::<f32>("reject", spec, size, 6, run::<f32>, wrong).is_err(),
-                "{what} at {size:?} f32 was accepted"
-            );
-        }
-    }
+    let wrong: [(&str, Term); 2] = [("lt", &lt), ("even", &even)];
+    check_rejects("reject", spec, SIZES, 6, both!(run), &right, &wrong);
 }

@@ -16,55 +16,12 @@
 
 mod common;
 
-use common::cases::{host_wanted, try_labeled, Args, Inputs, Red, Spec, Term};
+use common::cases::{
+    both, check, check_matvec, eval, matvec, times_b, Args, Inputs, Red, Spec, SIZES,
+};
 use common::{gpu_host, Rng};
 use keops::prelude::*;
-use keops_runtime::{BoundKernel, BoundReduction};
-
-const SIZES: &[(usize, usize)] = &[(7, 13), (65, 257), (300, 1037)];
-
-/// Evaluates a bound reduction, and runs its CUDA kernel under host emulation (recorded).
-fn eval<T: Real, B: BoundReduction<T, Output = Rows<T>>>(r: Reduction<T, B>) -> Rows<T> {
-    let task = r.gpu_task();
-    if host_wanted::<T>(task.n_out, task.n_red) {
-        gpu_host::record_reduction(&task);
-    }
-    r.eval()
-}
-
-/// `K v` on the CPU, and K's matvec kernels under host emulation (recorded).
-fn matvec<T: Real, B: BoundKernel<T>>(k: KernelMatrix<T, B>, v: View<'_, T>) -> Rows<T> {
-    let task = k.gpu_task();
-    if host_wanted::<T>(task.n_out, task.n_red) {
-        gpu_host::record_matvec(&task, v.as_slice(), v.dim());
-    }
-    k.matvec(v).unwrap()
-}
-
-type Run<T> = fn(&Inputs<T>) -> Rows<T>;
-
-/// Runs a case at `sizes` in f32 and f64; panics on a mismatch, prints the worst errors.
-#[allow(clippy::too_many_arguments)]
-fn check(
-    name: &str,
-    spec: Spec,
-    sizes: &[(usize, usize)],
-    red: Red,
-    dim: usize,
-    run32: Run<f32>,
-    run64: Run<f64>,
-    term: impl Fn(&Args, &mut [f64]),
-) {
-    let term: Term = &term;
-    let (mut w32, mut w64) = (0f64, 0f64);
-    for &size in sizes {
-        let r32 = try_labeled::<f32>(name, spec, size, red, dim, run32, term, &[]);
-        w32 = w32.max(r32.unwrap_or_else(|e| panic!("{e}")));
-        let r64 = try_labeled::<f64>(name, spec, size, red, dim, run64, term, &[]);
-        w64 = w64.max(r64.unwrap_or_else(|e| panic!("{e}")));
-    }
-    eprintln!("{name}: worst |err| / sum |term|: f32 {w32:.1e}, f64 {w64:.1e}");
-}
+use keops_runtime::BoundReduction;
 
 // ---------------------------------------------------------------------------------------------
 // The references: row-major, plain loops.
@@ -151,8 +108,7 @@ fn matvec_vecmat_tensorprod() {
         SIZES,
         Red::J,
         22,
-        run::<f32>,
-        run::<f64>,
+        both!(run),
         term,
     );
 }
@@ -200,16 +156,7 @@ fn kron_and_tensordot() {
         o.copy_from_slice(&all);
     };
     let spec = Spec::new(6, 24);
-    check(
-        "kron_tensordot",
-        spec,
-        SIZES,
-        Red::J,
-        292,
-        run::<f32>,
-        run::<f64>,
-        term,
-    );
+    check("kron_tensordot", spec, SIZES, Red::J, 292, both!(run), term);
 }
 
 #[test]
@@ -230,23 +177,10 @@ fn full_contraction_is_a_kernel_matrix() {
                 kij += a.x[p * 3 + q] * a.y[q * 2 + p];
             }
         }
-        for c in 0..a.b.len() {
-            o[c] = kij * a.b[c];
-        }
+        times_b(kij, a, o);
     };
-    for nv in [1, 3] {
-        let spec = Spec::new(6, 6).b(nv);
-        check(
-            "tensordot_kernel",
-            spec,
-            SIZES,
-            Red::J,
-            nv,
-            kmat::<f32>,
-            kmat::<f64>,
-            term,
-        );
-    }
+    let spec = Spec::new(6, 6);
+    check_matvec("tensordot_kernel", spec, SIZES, both!(kmat), term);
 }
 
 #[test]
@@ -283,16 +217,7 @@ fn weighted_norms() {
         o[2] = iso * a.b[0];
     };
     let spec = Spec::new(3, 3).params(13, (0.25, 1.5));
-    check(
-        "weighted_norms",
-        spec,
-        SIZES,
-        Red::J,
-        3,
-        run::<f32>,
-        run::<f64>,
-        term,
-    );
+    check("weighted_norms", spec, SIZES, Red::J, 3, both!(run), term);
 }
 
 #[test]
@@ -334,8 +259,7 @@ fn weighted_norms_with_run_time_dimensions() {
             SIZES,
             Red::J,
             dim + 1,
-            diag::<f32>,
-            diag::<f64>,
+            both!(diag),
             term,
         );
     }
@@ -350,8 +274,7 @@ fn weighted_norms_with_run_time_dimensions() {
         SIZES,
         Red::J,
         1,
-        fixed::<f32>,
-        fixed::<f64>,
+        both!(fixed),
         term,
     );
 }
@@ -403,8 +326,7 @@ fn tensor_operations_with_run_time_dimensions_elsewhere() {
             SIZES,
             Red::J,
             3 + dim,
-            run::<f32>,
-            run::<f64>,
+            both!(run),
             term,
         );
         let term = |a: &Args, o: &mut [f64]| {
@@ -423,8 +345,7 @@ fn tensor_operations_with_run_time_dimensions_elsewhere() {
             SIZES,
             Red::I,
             2,
-            run_i::<f32>,
-            run_i::<f64>,
+            both!(run_i),
             term,
         );
     }
@@ -462,22 +383,12 @@ fn largest_dimensions() {
         small,
         Red::J,
         1024,
-        outer::<f32>,
-        outer::<f64>,
+        both!(outer),
         term,
     );
     let term = |a: &Args, o: &mut [f64]| o.copy_from_slice(&rf::matvec(a.y, a.x));
     let spec = Spec::new(32, 1024);
-    check(
-        "matvec_32x32",
-        spec,
-        small,
-        Red::J,
-        32,
-        mat::<f32>,
-        mat::<f64>,
-        term,
-    );
+    check("matvec_32x32", spec, small, Red::J, 32, both!(mat), term);
     // The comparisons above include the host-emulated kernels whenever a C++ compiler is there
     // (the fixed dimensions of a contraction never make the GPU path skip a formula).
     if gpu_host::available() {

@@ -28,59 +28,15 @@
 
 mod common;
 
-use common::cases::{host_wanted, try_labeled, Args, Inputs, Red, Spec, Term};
+use common::cases::{
+    both, check, check_matvec, check_rejects, eval, matvec, times_b, Args, Inputs, Red, Spec, Term,
+    SIZES,
+};
 use common::{gpu_host, Rng};
 use keops::prelude::*;
-use keops_runtime::{BoundKernel, BoundReduction};
 
-const SIZES: &[(usize, usize)] = &[(7, 13), (65, 257), (300, 1037)];
 /// For the run-time dimensions (one case per dimension).
 const SMALL: &[(usize, usize)] = &[(7, 13), (65, 257)];
-
-/// Evaluates a bound reduction, and runs its CUDA kernel under host emulation (recorded).
-fn eval<T: Real, B: BoundReduction<T, Output = Rows<T>>>(r: Reduction<T, B>) -> Rows<T> {
-    let task = r.gpu_task();
-    if host_wanted::<T>(task.n_out, task.n_red) {
-        gpu_host::record_reduction(&task);
-    }
-    r.eval()
-}
-
-/// `K v` on the CPU, and K's matvec kernels under host emulation (recorded).
-fn matvec<T: Real, B: BoundKernel<T>>(k: KernelMatrix<T, B>, v: View<'_, T>) -> Rows<T> {
-    let task = k.gpu_task();
-    if host_wanted::<T>(task.n_out, task.n_red) {
-        gpu_host::record_matvec(&task, v.as_slice(), v.dim());
-    }
-    k.matvec(v).unwrap()
-}
-
-/// Runs a case (one output row per i) at `sizes` in f32 and f64; panics on a mismatch, prints
-/// the worst errors.
-fn check(
-    name: &str,
-    spec: Spec,
-    sizes: &[(usize, usize)],
-    dim: usize,
-    run32: fn(&Inputs<f32>) -> Rows<f32>,
-    run64: fn(&Inputs<f64>) -> Rows<f64>,
-    term: impl Fn(&Args, &mut [f64]),
-) {
-    let (mut w32, mut w64) = (0f64, 0f64);
-    for &size in sizes {
-        let run =
-            |w: &mut f64, r: Result<f64, String>| *w = w.max(r.unwrap_or_else(|e| panic!("{e}")));
-        run(
-            &mut w32,
-            try_labeled::<f32>(name, spec, size, Red::J, dim, run32, &term, &[]),
-        );
-        run(
-            &mut w64,
-            try_labeled::<f64>(name, spec, size, Red::J, dim, run64, &term, &[]),
-        );
-    }
-    eprintln!("{name}: worst |err| / sum |term|: f32 {w32:.1e}, f64 {w64:.1e}");
-}
 
 // ---------------------------------------------------------------------------------------------
 // The reference definitions (KeOps'), in f64.
@@ -110,14 +66,16 @@ mod rf {
 // ---------------------------------------------------------------------------------------------
 // min, max, argmin, argmax over a vector's entries.
 
-/// `[min(v), max(w), argmin(v), argmax(w)]` with `v = x - y`, `w = x * y` (rounded as computed).
+/// `[min(v), max(w), argmin(v), argmax(w)] * b[0]` with `v = x - y`, `w = x * y` (rounded as
+/// computed): the reference of the cases that multiply the four by a scalar `b_j`.
 fn extrema(a: &Args, o: &mut [f64]) {
     let rt = a.rt;
     let v: Vec<f64> = (0..a.x.len()).map(|k| rt(a.x[k] - a.y[k])).collect();
     let w: Vec<f64> = (0..a.x.len()).map(|k| rt(a.x[k] * a.y[k])).collect();
     let (mn, imn) = rf::extremum(&v, false);
     let (mx, imx) = rf::extremum(&w, true);
-    o[..4].copy_from_slice(&[mn, mx, imn as f64, imx as f64]);
+    let b = a.b[0];
+    o[..4].copy_from_slice(&[mn * b, mx * b, imn as f64 * b, imx as f64 * b]);
 }
 
 #[test]
@@ -141,15 +99,12 @@ fn min_max_argmin_argmax() {
     }
     let term = |a: &Args, o: &mut [f64]| {
         extrema(a, o);
-        for k in 0..4 {
-            o[k] *= a.b[0];
-        }
         for k in 0..5 {
             o[4 + k] = a.x[k].min(a.y[k]) + a.x[k].max(2.0 * a.y[k]);
         }
     };
     let spec = Spec::new(5, 5).snap();
-    check("extrema", spec, SIZES, 9, run::<f32>, run::<f64>, term);
+    check("extrema", spec, SIZES, Red::J, 9, both!(run), term);
 }
 
 #[test]
@@ -167,23 +122,10 @@ fn min_max_argmin_argmax_runtime_and_scalar() {
         .map(eval)
         .unwrap()
     }
-    let term = |a: &Args, o: &mut [f64]| {
-        extrema(a, o);
-        for k in 0..4 {
-            o[k] *= a.b[0];
-        }
-    };
+    let term = extrema;
     for dim in [1, 2, 3, 6, 20, 70] {
         let spec = Spec::new(dim, dim).snap();
-        check(
-            "extrema_runtime",
-            spec,
-            SMALL,
-            4,
-            run::<f32>,
-            run::<f64>,
-            term,
-        );
+        check("extrema_runtime", spec, SMALL, Red::J, 4, both!(run), term);
     }
     // Scalars: min(f) = max(f) = f, argmin(f) = argmax(f) = 0.
     fn scalar<T: Real>(d: &Inputs<T>) -> Rows<T> {
@@ -205,9 +147,9 @@ fn min_max_argmin_argmax_runtime_and_scalar() {
         "extrema_scalar",
         spec,
         SIZES,
+        Red::J,
         4,
-        scalar::<f32>,
-        scalar::<f64>,
+        both!(scalar),
         term,
     );
 }
@@ -228,22 +170,10 @@ fn max_in_a_kernel_matrix() {
         let v: Vec<f64> = (0..4).map(|k| rt(a.x[k] - a.y[k]).abs()).collect();
         let w: Vec<f64> = (0..4).map(|k| rt(a.x[k] * a.y[k])).collect();
         let kij = (-rf::extremum(&v, true).0).exp() * (1.0 + rf::extremum(&w, false).1 as f64);
-        for c in 0..a.b.len() {
-            o[c] = kij * a.b[c];
-        }
+        times_b(kij, a, o);
     };
-    for nv in [1, 3] {
-        let spec = Spec::new(4, 4).snap().b(nv);
-        check(
-            "max_matvec",
-            spec,
-            SIZES,
-            nv,
-            kmat::<f32>,
-            kmat::<f64>,
-            term,
-        );
-    }
+    let spec = Spec::new(4, 4).snap();
+    check_matvec("max_matvec", spec, SIZES, both!(kmat), term);
 }
 
 /// Ties and NaN, exactly: integer data in {-1, 0, 1} (many ties; every sum exact), and NaN entries
@@ -371,7 +301,7 @@ fn onehot() {
         }
     };
     let spec = Spec::new(1, 1).snap();
-    check("onehot", spec, SIZES, 7, run::<f32>, run::<f64>, term);
+    check("onehot", spec, SIZES, Red::J, 7, both!(run), term);
     // The dimension of another operand's (run-time) class.
     fn like<T: Real>(d: &Inputs<T>) -> Rows<T> {
         kernel!(a_i: 1, b_j: 1 => sum_j(__onehot_like(4 * a_i + 2 * b_j, y_j) * (b_j + 2)))
@@ -391,15 +321,7 @@ fn onehot() {
             }
         };
         let spec = Spec::new(1, dim).snap();
-        check(
-            "onehot_like",
-            spec,
-            SMALL,
-            dim,
-            like::<f32>,
-            like::<f64>,
-            term,
-        );
+        check("onehot_like", spec, SMALL, Red::J, dim, both!(like), term);
     }
 }
 
@@ -449,7 +371,7 @@ fn extract_extract_t_elem_t_zero() {
         }
     };
     let spec = Spec::new(6, 4);
-    check("extract", spec, SIZES, 20, run::<f32>, run::<f64>, term);
+    check("extract", spec, SIZES, Red::J, 20, both!(run), term);
     // A matvec: a kernel of extracted entries.
     fn kmat<T: Real>(d: &Inputs<T>) -> Rows<T> {
         let k = kernel!(x_i: 5, y_j: 3 => exp(-sqdist(extract(x_i, 2, 3), y_j)) + sum(extract_t(y_j, 1, 5) * x_i))
@@ -464,22 +386,10 @@ fn extract_extract_t_elem_t_zero() {
         let d: f64 = (0..3).map(|k| (x[2 + k] - y[k]).powi(2)).sum();
         let s: f64 = (0..3).map(|k| y[k] * x[1 + k]).sum();
         let kij = (-d).exp() + s;
-        for c in 0..a.b.len() {
-            o[c] = kij * a.b[c];
-        }
+        times_b(kij, a, o);
     };
-    for nv in [1, 3] {
-        let spec = Spec::new(5, 3).b(nv);
-        check(
-            "extract_matvec",
-            spec,
-            SIZES,
-            nv,
-            kmat::<f32>,
-            kmat::<f64>,
-            term,
-        );
-    }
+    let spec = Spec::new(5, 3);
+    check_matvec("extract_matvec", spec, SIZES, both!(kmat), term);
 }
 
 #[test]
@@ -510,9 +420,9 @@ fn extract_runtime() {
             "extract_runtime",
             Spec::new(dim, dim),
             SMALL,
+            Red::J,
             7,
-            run::<f32>,
-            run::<f64>,
+            both!(run),
             term,
         );
     }
@@ -589,9 +499,9 @@ fn tail_and_runtime_shapes() {
             "extract_tail",
             spec,
             SMALL,
+            Red::J,
             dim,
-            extract::<f32>,
-            extract::<f64>,
+            both!(extract),
             term,
         );
         let term = move |a: &Args, o: &mut [f64]| {
@@ -617,9 +527,9 @@ fn tail_and_runtime_shapes() {
             "extract_t_tail",
             spec,
             SMALL,
+            Red::J,
             3 + dim,
-            place::<f32>,
-            place::<f64>,
+            both!(place),
             term,
         );
     }
@@ -642,12 +552,7 @@ fn harness_rejects_wrong_results() {
         .map(eval)
         .unwrap()
     }
-    let right = |a: &Args, o: &mut [f64]| {
-        extrema(a, o);
-        for k in 0..4 {
-            o[k] *= a.b[0];
-        }
-    };
+    let right = extrema;
     // The last index among ties instead of the first.
     let last_tie = |a: &Args, o: &mut [f64]| {
         right(a, o);
@@ -658,17 +563,6 @@ fn harness_rejects_wrong_results() {
         o[2] = last as f64 * a.b[0];
     };
     let spec = Spec::new(5, 5).snap();
-    for &size in &SIZES[1..] {
-        try_labeled::<f64>("reject", spec, size, Red::J, 4, run::<f64>, &right, &[]).unwrap();
-        try_labeled::<f32>("reject", spec, size, Red::J, 4, run::<f32>, &right, &[]).unwrap();
-        let wrong: Term = &last_tie;
-        assert!(
-            try_labeled::<f64>("reject", spec, size, Red::J, 4, run::<f64>, wrong, &[]).is_err(),
-            "last tie at {size:?} f64 was accepted"
-        );
-        assert!(
-            try_labeled::<f32>("reject", spec, size, Red::J, 4, run::<f32>, wrong, &[]).is_err(),
-            "last tie at {size:?} f32 was accepted"
-        );
-    }
+    let wrong: [(&str, Term); 1] = [("last tie", &last_tie)];
+    check_rejects("reject", spec, &SIZES[1..], 4, both!(run), &right, &wrong);
 }

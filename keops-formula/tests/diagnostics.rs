@@ -7,61 +7,16 @@
 //! feature) tokens then carry real positions, so each error's span can be checked by the source
 //! text it covers.
 
+mod common;
+
 use std::collections::HashSet;
 
+use common::{assert_errors, errors, ok};
+use keops_formula::analyze;
 use keops_formula::ir::{Formula, Reduction, Role, Shape, DEP_I, DEP_J};
 use keops_formula::op::{Const, Op};
-use keops_formula::{analyze, Errors};
 use proc_macro2::TokenStream;
 use quote::quote;
-
-fn parse(src: &str) -> TokenStream {
-    src.parse()
-        .unwrap_or_else(|e| panic!("`{src}` does not tokenize: {e}"))
-}
-
-fn analyze_str(src: &str) -> Result<Formula, Errors> {
-    analyze(parse(src))
-}
-
-/// The errors of `src` as (message, source text under the error's span).
-fn errors(src: &str) -> Vec<(String, String)> {
-    match analyze_str(src) {
-        Ok(_) => panic!("`{src}` was accepted"),
-        Err(e) => {
-            e.0.iter()
-                .map(|e| {
-                    let text = e.span().source_text().unwrap_or_default();
-                    (e.to_string(), text)
-                })
-                .collect()
-        }
-    }
-}
-
-/// Asserts that `src` has exactly the errors `want`: (start of the message, spanned text).
-#[track_caller]
-fn assert_errors(src: &str, want: &[(&str, &str)]) {
-    let got = errors(src);
-    assert_eq!(
-        got.len(),
-        want.len(),
-        "`{src}`: expected {} errors, got {got:#?}",
-        want.len()
-    );
-    for ((msg, text), (want_msg, want_text)) in got.iter().zip(want) {
-        assert!(
-            msg.starts_with(want_msg),
-            "`{src}`: message {msg:?} does not start with {want_msg:?}"
-        );
-        assert_eq!(text, want_text, "`{src}`: span of {msg:?}");
-    }
-}
-
-fn ok(tokens: TokenStream) -> Formula {
-    let src = tokens.to_string();
-    analyze(tokens).unwrap_or_else(|e| panic!("`{src}` was rejected: {:?}", e.messages()))
-}
 
 /// The nodes reachable from the root (what the emitters generate code for).
 fn live(f: &Formula) -> Vec<usize> {

@@ -3,46 +3,12 @@
 //! contractions, fixed classes, the weighting chosen) and every misuse as one error on the
 //! offending sub-expression. Formulas are parsed from strings so that spans carry source text.
 
+mod common;
+
+use common::{assert_errors, ok};
 use keops_formula::ir::{Formula, Shape};
 use keops_formula::op::Op;
 use keops_formula::tensor::TensorSpec;
-use keops_formula::{analyze, Errors};
-use proc_macro2::TokenStream;
-
-fn parse(src: &str) -> TokenStream {
-    src.parse()
-        .unwrap_or_else(|e| panic!("`{src}` does not tokenize: {e}"))
-}
-
-fn analyze_str(src: &str) -> Result<Formula, Errors> {
-    analyze(parse(src))
-}
-
-/// Asserts that `src` has exactly the errors `want`: (start of the message, spanned text).
-#[track_caller]
-fn assert_errors(src: &str, want: &[(&str, &str)]) {
-    let got: Vec<(String, String)> = match analyze_str(src) {
-        Ok(_) => panic!("`{src}` was accepted"),
-        Err(e) => {
-            e.0.iter()
-                .map(|e| (e.to_string(), e.span().source_text().unwrap_or_default()))
-                .collect()
-        }
-    };
-    assert_eq!(got.len(), want.len(), "`{src}`: got {got:#?}");
-    for ((msg, text), (want_msg, want_text)) in got.iter().zip(want) {
-        assert!(
-            msg.starts_with(want_msg),
-            "`{src}`: message {msg:?} does not start with {want_msg:?}"
-        );
-        assert_eq!(text, want_text, "`{src}`: span of {msg:?}");
-    }
-}
-
-#[track_caller]
-fn ok(src: &str) -> Formula {
-    analyze_str(src).unwrap_or_else(|e| panic!("`{src}` was rejected: {:?}", e.messages()))
-}
 
 fn live_ops(f: &Formula) -> Vec<Op> {
     let mut live = vec![false; f.nodes.len()];

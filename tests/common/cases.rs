@@ -1,4 +1,5 @@
-//! The operation tests' plumbing (tests/operations.rs, tests/ops_extra.rs, tests/ops_vector.rs):
+//! The operation tests' plumbing (tests/operations.rs, tests/ops_extra.rs, tests/ops_vector.rs,
+//! tests/ops_tensor.rs):
 //! random inputs `x_i`, `a_i` (N rows), `y_j`, `b_j` (M rows) and parameters in f32 or f64, the
 //! same numbers in f64, a dense f64 reference `out[o] = sum_r term(o, r)` written with plain loops,
 //! and the comparison of the CPU engine's result and of the host-emulated CUDA kernels' (recorded
@@ -8,6 +9,7 @@
 //! tests/operations.rs for the bounds behind [`TOL_F32`] and [`TOL_F64`]).
 
 use keops::prelude::*;
+use keops_runtime::{BoundKernel, BoundReduction};
 
 use super::{check_close, gpu_host, Rng};
 
@@ -42,6 +44,45 @@ pub const HOST_F32_MAX_PAIRS: usize = 100_000;
 
 pub fn host_wanted<T: Real>(n_out: usize, n_red: usize) -> bool {
     T::NAME == "f64" || n_out * n_red <= HOST_F32_MAX_PAIRS
+}
+
+/// The sizes (N, M) of ops_extra, ops_vector and ops_tensor: (65, 257) crosses a row block and a
+/// reduction tile, (300, 1037) is emulated on the host in f64 only; one list for the three files.
+pub const SIZES: &[(usize, usize)] = &[(7, 13), (65, 257), (300, 1037)];
+
+/// Evaluates a bound reduction on the CPU engine and records its CUDA kernel under host
+/// emulation, for [`try_labeled`] (or a test's own check) to compare: one copy for every
+/// operation test, so that no evaluation skips the GPU path.
+pub fn eval<T: Real, B: BoundReduction<T, Output = Rows<T>>>(r: Reduction<T, B>) -> Rows<T> {
+    let task = r.gpu_task();
+    if host_wanted::<T>(task.n_out, task.n_red) {
+        gpu_host::record_reduction(&task);
+    }
+    r.eval()
+}
+
+/// Records K's CUDA matvec kernels for `v` under host emulation, as [`eval`] does, for a test
+/// that computes `K v` on the CPU itself (e.g. through another argument type than a [`View`]).
+pub fn host_matvec<T: Real, B: BoundKernel<T>>(k: &KernelMatrix<T, B>, v: &View<'_, T>) {
+    let task = k.gpu_task();
+    if host_wanted::<T>(task.n_out, task.n_red) {
+        gpu_host::record_matvec(&task, v.as_slice(), v.dim());
+    }
+}
+
+/// `K v` on the CPU, with K's matvec kernels recorded under host emulation ([`host_matvec`]): the
+/// kernel-matrix counterpart of [`eval`], shared by the operation tests.
+pub fn matvec<T: Real, B: BoundKernel<T>>(k: KernelMatrix<T, B>, v: View<'_, T>) -> Rows<T> {
+    host_matvec(&k, &v);
+    k.matvec(v).unwrap()
+}
+
+/// `o[k] = kij * b[k]`: a kernel matrix's term of `K b`, the reference of every matvec case.
+#[allow(clippy::needless_range_loop)] // a plain index loop, as the references are
+pub fn times_b(kij: f64, a: &Args, o: &mut [f64]) {
+    for k in 0..a.b.len() {
+        o[k] = kij * a.b[k];
+    }
 }
 
 /// Shapes and ranges of a case's inputs: `x_i`, `a_i` (N rows), `y_j`, `b_j` (M rows), and `np`
@@ -203,6 +244,9 @@ pub enum Red {
 
 pub type Term<'t> = &'t dyn Fn(&Args, &mut [f64]);
 
+/// A case's run function in f32 and in f64 (see [`both!`]).
+pub type Runs = (fn(&Inputs<f32>) -> Rows<f32>, fn(&Inputs<f64>) -> Rows<f64>);
+
 /// The dense reference: `out[o] = sum_r term(o, r)` with plain loops in f64, and the scale
 /// `sum_r |term(o, r)|` of each entry.
 pub fn reference<T: Prec>(d: &Inputs<T>, red: Red, dim: usize, term: Term) -> (Vec<f64>, Vec<f64>) {
@@ -305,3 +349,138 @@ pub fn try_labeled<T: Prec>(
     }
     Ok(worst)
 }
+
+/// [`try_labeled`] for an output without labelled blocks: what most cases and the harness checks
+/// of every operation test run.
+pub fn try_case<T: Prec>(
+    name: &str,
+    spec: Spec,
+    size: (usize, usize),
+    red: Red,
+    dim: usize,
+    run: fn(&Inputs<T>) -> Rows<T>,
+    term: Term,
+) -> Result<f64, String> {
+    try_labeled(name, spec, size, red, dim, run, term, &[])
+}
+
+/// Runs a case at `sizes` in f32 and f64 (`runs`); panics on a mismatch, prints the
+/// worst `|err| / scale` per precision (`-- --nocapture`). The one driver of the operation tests.
+pub fn check(
+    name: &str,
+    spec: Spec,
+    sizes: &[(usize, usize)],
+    red: Red,
+    dim: usize,
+    runs: Runs,
+    term: impl Fn(&Args, &mut [f64]),
+) {
+    check_labeled(name, &[], spec, sizes, red, dim, runs, &term);
+}
+
+/// [`check`] of an output made of `labels.len()` blocks of columns, one per sub-formula: a
+/// mismatch names the blocks that differ (see [`try_labeled`]).
+#[allow(clippy::too_many_arguments)]
+pub fn check_labeled(
+    name: &str,
+    labels: &[&str],
+    spec: Spec,
+    sizes: &[(usize, usize)],
+    red: Red,
+    dim: usize,
+    runs: Runs,
+    term: Term,
+) {
+    let (mut w32, mut w64) = (0f64, 0f64);
+    for &size in sizes {
+        let r32 = try_labeled::<f32>(name, spec, size, red, dim, runs.0, term, labels);
+        w32 = w32.max(r32.unwrap_or_else(|e| panic!("{e}")));
+        let r64 = try_labeled::<f64>(name, spec, size, red, dim, runs.1, term, labels);
+        w64 = w64.max(r64.unwrap_or_else(|e| panic!("{e}")));
+    }
+    eprintln!("{name}: worst |err| / sum |term|: f32 {w32:.1e}, f64 {w64:.1e}");
+}
+
+/// [`check`] of a kernel matrix times `v` (`b_j`) of 1 and of 3 columns: the matvec half of
+/// most operation tests.
+pub fn check_matvec(
+    name: &str,
+    spec: Spec,
+    sizes: &[(usize, usize)],
+    runs: Runs,
+    term: impl Fn(&Args, &mut [f64]),
+) {
+    for nv in [1, 3] {
+        check(name, spec.b(nv), sizes, Red::J, nv, runs, &term);
+    }
+}
+
+/// Asserts that the harness accepts `right` and rejects each of `wrong` (named), in f32 and f64
+/// at every size of `sizes` (one output row per i): the comparisons of a test file can fail.
+pub fn check_rejects(
+    name: &str,
+    spec: Spec,
+    sizes: &[(usize, usize)],
+    dim: usize,
+    runs: Runs,
+    right: Term,
+    wrong: &[(&str, Term)],
+) {
+    for &size in sizes {
+        try_case::<f64>(name, spec, size, Red::J, dim, runs.1, right).unwrap();
+        try_case::<f32>(name, spec, size, Red::J, dim, runs.0, right).unwrap();
+        for &(what, wrong) in wrong {
+            assert!(
+                try_case::<f64>(name, spec, size, Red::J, dim, runs.1, wrong).is_err(),
+                "{what} at {size:?} f64 was accepted"
+            );
+            assert!(
+                try_case::<f32>(name, spec, size, Red::J, dim, runs.0, wrong).is_err(),
+                "{what} at {size:?} f32 was accepted"
+            );
+        }
+    }
+}
+
+/// Asserts that every host-emulated kernel recorded since the last call gave exactly `want`
+/// (the exact special-point tests compare the GPU path as they compare the CPU engine).
+pub fn assert_host_exact(what: &str, want: &[f64]) {
+    for h in gpu_host::take_recorded() {
+        let got = h.got.unwrap_or_else(|e| panic!("{what}: {}: {e}", h.what));
+        assert_eq!(got, want, "{what}: {}", h.what);
+    }
+}
+
+/// Runs a formula of scalar `x_i`, `y_j` on exact data (`x`, `y`, exactly representable in f32)
+/// in f64 and in f32, and asserts that the CPU engine and the host-emulated kernels give exactly
+/// `want`: the shared part of the special-point tests.
+pub fn assert_exact_both(
+    x: &[f64],
+    y: &[f64],
+    want: &[f64],
+    run32: fn(&[f32], &[f32]) -> Rows<f32>,
+    run64: fn(&[f64], &[f64]) -> Rows<f64>,
+) {
+    gpu_host::take_recorded();
+    let got64 = run64(x, y);
+    assert_eq!(got64.as_slice(), want, "f64");
+    assert_host_exact("f64", want);
+    let (x32, y32): (Vec<f32>, Vec<f32>) = (
+        x.iter().map(|v| *v as f32).collect(),
+        y.iter().map(|v| *v as f32).collect(),
+    );
+    let got32: Vec<f64> = run32(&x32, &y32).iter().map(|v| *v as f64).collect();
+    assert_eq!(got32, want, "f32");
+    assert_host_exact("f32", want);
+}
+
+/// `(run::<f32>, run::<f64>)`: one generic run function as the [`Runs`] of both precisions, so
+/// that each case is written once for f32 and f64.
+#[allow(unused_macros)]
+macro_rules! both {
+    ($run:ident) => {
+        ($run::<f32>, $run::<f64>)
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use both;

@@ -46,8 +46,28 @@ pub fn assert_errors(src: &str, want: &[(&str, &str)]) {
     }
 }
 
+/// A formula as source text (parsed, so that spans carry the text) or as tokens (`quote!`), so
+/// that one [`ok`] serves both kinds of tests.
+pub trait Source {
+    fn tokens(self) -> TokenStream;
+}
+
+impl Source for &str {
+    fn tokens(self) -> TokenStream {
+        parse(self)
+    }
+}
+
+impl Source for TokenStream {
+    fn tokens(self) -> TokenStream {
+        self
+    }
+}
+
 /// The checked formula of `src`, which must be valid.
 #[track_caller]
-pub fn ok(src: &str) -> Formula {
-    analyze_str(src).unwrap_or_else(|e| panic!("`{src}` was rejected: {:?}", e.messages()))
+pub fn ok(src: impl Source) -> Formula {
+    let tokens = src.tokens();
+    let text = tokens.to_string();
+    analyze(tokens).unwrap_or_else(|e| panic!("`{text}` was rejected: {:?}", e.messages()))
 }
