@@ -124,7 +124,7 @@ fn sum_gaussian_with_vector_weights() {
     let e = r.vec(N * 2, -1.0, 1.0);
     let (x, y, b, s) = (&d.x, &d.y, &d.b, d.s);
     let fwd = |x: &[f64], y: &[f64], b: &[f64], s: f64| {
-        kernel!(sum_j(exp(-sqdist(x_i, y_j) / s) * b_j))
+        kernel!(x_i: 3, y_j: 3, b_j: 2 => sum_j(exp(-sqdist(x_i, y_j) / s) * b_j))
             .x_i(v3(x))
             .y_j(v3(y))
             .b_j(v2(b))
@@ -132,41 +132,45 @@ fn sum_gaussian_with_vector_weights() {
             .unwrap()
             .into_vec()
     };
-    let gx = kernel!(grad(sum_j(exp(-sqdist(x_i, y_j) / s) * b_j), x_i, e_i))
-        .x_i(v3(x))
-        .y_j(v3(y))
-        .b_j(v2(b))
-        .e_i(v2(&e))
-        .bind()
-        .unwrap();
+    let gx =
+        kernel!(x_i: 3, y_j: 3, b_j: 2 => grad(sum_j(exp(-sqdist(x_i, y_j) / s) * b_j), x_i, e_i))
+            .x_i(v3(x))
+            .y_j(v3(y))
+            .b_j(v2(b))
+            .e_i(v2(&e))
+            .bind()
+            .unwrap();
     assert_eq!((gx.rows(), gx.dim()), (N, 3));
     assert_grad("sum_j, x_i", &gx.eval(), &fd(x, &e, &|z| fwd(z, y, b, s)));
     assert_host("sum_j, x_i", &gx, 1e-12);
-    let gy = kernel!(grad(sum_j(exp(-sqdist(x_i, y_j) / s) * b_j), y_j, e_i))
-        .x_i(v3(x))
-        .y_j(v3(y))
-        .b_j(v2(b))
-        .e_i(v2(&e))
-        .bind()
-        .unwrap();
+    let gy =
+        kernel!(x_i: 3, y_j: 3, b_j: 2 => grad(sum_j(exp(-sqdist(x_i, y_j) / s) * b_j), y_j, e_i))
+            .x_i(v3(x))
+            .y_j(v3(y))
+            .b_j(v2(b))
+            .e_i(v2(&e))
+            .bind()
+            .unwrap();
     assert_eq!((gy.rows(), gy.dim()), (M, 3));
     assert_grad("sum_j, y_j", &gy.eval(), &fd(y, &e, &|z| fwd(x, z, b, s)));
     assert_host("sum_j, y_j", &gy, 1e-12);
-    let gb = kernel!(grad(sum_j(exp(-sqdist(x_i, y_j) / s) * b_j), b_j, e_i))
-        .x_i(v3(x))
-        .y_j(v3(y))
-        .b_j(v2(b))
-        .e_i(v2(&e))
-        .eval()
-        .unwrap();
+    let gb =
+        kernel!(x_i: 3, y_j: 3, b_j: 2 => grad(sum_j(exp(-sqdist(x_i, y_j) / s) * b_j), b_j, e_i))
+            .x_i(v3(x))
+            .y_j(v3(y))
+            .b_j(v2(b))
+            .e_i(v2(&e))
+            .eval()
+            .unwrap();
     assert_grad("sum_j, b_j", &gb, &fd(b, &e, &|z| fwd(x, y, z, s)));
-    let gs = kernel!(grad(sum_j(exp(-sqdist(x_i, y_j) / s) * b_j), s, e_i))
-        .x_i(v3(x))
-        .y_j(v3(y))
-        .b_j(v2(b))
-        .e_i(v2(&e))
-        .bind()
-        .unwrap();
+    let gs =
+        kernel!(x_i: 3, y_j: 3, b_j: 2 => grad(sum_j(exp(-sqdist(x_i, y_j) / s) * b_j), s, e_i))
+            .x_i(v3(x))
+            .y_j(v3(y))
+            .b_j(v2(b))
+            .e_i(v2(&e))
+            .bind()
+            .unwrap();
     assert_eq!(
         (gs.rows(), gs.dim()),
         (1, 1),
@@ -188,7 +192,7 @@ fn sum_over_i() {
     let a = r.vec(N, -1.0, 1.0);
     let (x, y, s) = (&d.x, &d.y, d.s);
     let fwd = |x: &[f64], y: &[f64], a: &[f64], s: f64| {
-        kernel!(a_i: 1 => sum_i(exp(-sqdist(x_i, y_j) / s) * a_i))
+        kernel!(a_i: 1, x_i: 3, y_j: 3 => sum_i(exp(-sqdist(x_i, y_j) / s) * a_i))
             .x_i(v3(x))
             .y_j(v3(y))
             .a_i(a)
@@ -196,14 +200,17 @@ fn sum_over_i() {
             .unwrap()
             .into_vec()
     };
-    let g = kernel!(a_i: 1 => grad(sum_i(exp(-sqdist(x_i, y_j) / s) * a_i), x_i, e_j));
+    let g =
+        kernel!(a_i: 1, x_i: 3, y_j: 3 => grad(sum_i(exp(-sqdist(x_i, y_j) / s) * a_i), x_i, e_j));
     let gx = g.x_i(v3(x)).y_j(v3(y)).a_i(&a).e_j(&e).eval().unwrap();
     assert_grad("sum_i, x_i", &gx, &fd(x, &e, &|z| fwd(z, y, &a, s)));
-    let g = kernel!(a_i: 1 => grad(sum_i(exp(-sqdist(x_i, y_j) / s) * a_i), y_j, e_j));
+    let g =
+        kernel!(a_i: 1, x_i: 3, y_j: 3 => grad(sum_i(exp(-sqdist(x_i, y_j) / s) * a_i), y_j, e_j));
     let gy = g.x_i(v3(x)).y_j(v3(y)).a_i(&a).e_j(&e).bind().unwrap();
     assert_grad("sum_i, y_j", &gy.eval(), &fd(y, &e, &|z| fwd(x, z, &a, s)));
     assert_host("sum_i, y_j", &gy, 1e-12);
-    let g = kernel!(a_i: 1 => grad(sum_i(exp(-sqdist(x_i, y_j) / s) * a_i), s, e_j));
+    let g =
+        kernel!(a_i: 1, x_i: 3, y_j: 3 => grad(sum_i(exp(-sqdist(x_i, y_j) / s) * a_i), s, e_j));
     let gs = g.x_i(v3(x)).y_j(v3(y)).a_i(&a).e_j(&e).eval().unwrap();
     assert_grad("sum_i, s", &gs, &fd(&[s], &e, &|z| fwd(x, y, &a, z[0])));
 }
@@ -216,7 +223,7 @@ fn min_max_through_arg_indices() {
     let (x, y, b, s) = (&d.x, &d.y, &d.b, d.s);
     // F is a vector (dimension 2): each entry has its own minimizing j.
     let fmin = |x: &[f64], y: &[f64], b: &[f64], s: f64| {
-        kernel!(min_j(sqdist(x_i, y_j) * s + b_j))
+        kernel!(x_i: 3, y_j: 3, b_j: 2 => min_j(sqdist(x_i, y_j) * s + b_j))
             .x_i(v3(x))
             .y_j(v3(y))
             .b_j(v2(b))
@@ -226,7 +233,7 @@ fn min_max_through_arg_indices() {
     };
     let bind = |x, y, b, e| (v3(x), v3(y), v2(b), v2(e));
     let (xv, yv, bv, ev) = bind(x, y, b, &e);
-    let gx = kernel!(grad(min_j(sqdist(x_i, y_j) * s + b_j), x_i, e_i))
+    let gx = kernel!(x_i: 3, y_j: 3, b_j: 2 => grad(min_j(sqdist(x_i, y_j) * s + b_j), x_i, e_i))
         .x_i(xv.clone())
         .y_j(yv.clone())
         .b_j(bv.clone())
@@ -235,7 +242,7 @@ fn min_max_through_arg_indices() {
         .unwrap();
     assert_grad("min_j, x_i", &gx.eval(), &fd(x, &e, &|z| fmin(z, y, b, s)));
     assert_host("min_j, x_i", &gx, 1e-12);
-    let gy = kernel!(grad(min_j(sqdist(x_i, y_j) * s + b_j), y_j, e_i))
+    let gy = kernel!(x_i: 3, y_j: 3, b_j: 2 => grad(min_j(sqdist(x_i, y_j) * s + b_j), y_j, e_i))
         .x_i(xv.clone())
         .y_j(yv.clone())
         .b_j(bv.clone())
@@ -244,15 +251,16 @@ fn min_max_through_arg_indices() {
         .unwrap();
     assert_grad("min_j, y_j", &gy.eval(), &fd(y, &e, &|z| fmin(x, z, b, s)));
     assert_host("min_j, y_j", &gy, 1e-12);
-    let gb = kernel!(grad(min_argmin_j(sqdist(x_i, y_j) * s + b_j), b_j, e_i))
-        .x_i(xv.clone())
-        .y_j(yv.clone())
-        .b_j(bv.clone())
-        .e_i(ev.clone())
-        .eval()
-        .unwrap();
+    let gb =
+        kernel!(x_i: 3, y_j: 3, b_j: 2 => grad(min_argmin_j(sqdist(x_i, y_j) * s + b_j), b_j, e_i))
+            .x_i(xv.clone())
+            .y_j(yv.clone())
+            .b_j(bv.clone())
+            .e_i(ev.clone())
+            .eval()
+            .unwrap();
     assert_grad("min_argmin_j, b_j", &gb, &fd(b, &e, &|z| fmin(x, y, z, s)));
-    let gs = kernel!(grad(min_j(sqdist(x_i, y_j) * s + b_j), s, e_i))
+    let gs = kernel!(x_i: 3, y_j: 3, b_j: 2 => grad(min_j(sqdist(x_i, y_j) * s + b_j), s, e_i))
         .x_i(xv.clone())
         .y_j(yv.clone())
         .b_j(bv.clone())
@@ -262,7 +270,7 @@ fn min_max_through_arg_indices() {
     assert_grad("min_j, s", &gs, &fd(&[s], &e, &|z| fmin(x, y, b, z[0])));
 
     let fmax = |x: &[f64], y: &[f64]| {
-        kernel!(max_j(-sqdist(x_i, y_j) * b_j))
+        kernel!(x_i: 3, y_j: 3, b_j: 2 => max_j(-sqdist(x_i, y_j) * b_j))
             .x_i(v3(x))
             .y_j(v3(y))
             .b_j(v2(b))
@@ -270,13 +278,14 @@ fn min_max_through_arg_indices() {
             .unwrap()
             .into_vec()
     };
-    let gy = kernel!(grad(max_argmax_j(-sqdist(x_i, y_j) * b_j), y_j, e_i))
-        .x_i(xv.clone())
-        .y_j(yv.clone())
-        .b_j(bv.clone())
-        .e_i(ev.clone())
-        .bind()
-        .unwrap();
+    let gy =
+        kernel!(x_i: 3, y_j: 3, b_j: 2 => grad(max_argmax_j(-sqdist(x_i, y_j) * b_j), y_j, e_i))
+            .x_i(xv.clone())
+            .y_j(yv.clone())
+            .b_j(bv.clone())
+            .e_i(ev.clone())
+            .bind()
+            .unwrap();
     assert_grad("max_argmax_j, y_j", &gy.eval(), &fd(y, &e, &|z| fmax(x, z)));
     assert_host("max_argmax_j, y_j", &gy, 1e-12);
 }
@@ -289,7 +298,7 @@ fn kmin_through_arg_indices() {
     // Vector F (dimension 2), K = 3: the cotangent has K * 2 entries per row, rank-major.
     let e = r.vec(N * 6, -1.0, 1.0);
     let fk = |x: &[f64], y: &[f64], b: &[f64]| {
-        kernel!(kmin_j(sqdist(x_i, y_j) * b_j, 3))
+        kernel!(x_i: 3, y_j: 3 => kmin_j(sqdist(x_i, y_j) * b_j, 3))
             .x_i(v3(x))
             .y_j(v3(y))
             .b_j(v2(b))
@@ -297,7 +306,7 @@ fn kmin_through_arg_indices() {
             .unwrap()
             .into_vec()
     };
-    let g = kernel!(grad(kmin_j(sqdist(x_i, y_j) * b_j, 3), x_i, e_i));
+    let g = kernel!(x_i: 3, y_j: 3 => grad(kmin_j(sqdist(x_i, y_j) * b_j, 3), x_i, e_i));
     let gx = g
         .x_i(v3(x))
         .y_j(v3(y))
@@ -306,7 +315,7 @@ fn kmin_through_arg_indices() {
     let gx = gx.bind().unwrap();
     assert_grad("kmin_j, x_i", &gx.eval(), &fd(x, &e, &|z| fk(z, y, b)));
     assert_host("kmin_j, x_i", &gx, 1e-12);
-    let g = kernel!(grad(kmin_argkmin_j(sqdist(x_i, y_j) * b_j, 3), y_j, e_i));
+    let g = kernel!(x_i: 3, y_j: 3 => grad(kmin_argkmin_j(sqdist(x_i, y_j) * b_j, 3), y_j, e_i));
     let gy = g
         .x_i(v3(x))
         .y_j(v3(y))
@@ -320,7 +329,7 @@ fn kmin_through_arg_indices() {
     );
     assert_host("kmin_argkmin_j, y_j", &gy, 1e-12);
     // A cotangent without K times F's dimension is a typed error, not an out-of-bounds read.
-    let g = kernel!(grad(kmin_j(sqdist(x_i, y_j) * b_j, 3), x_i, e_i));
+    let g = kernel!(x_i: 3, y_j: 3 => grad(kmin_j(sqdist(x_i, y_j) * b_j, 3), x_i, e_i));
     let bad = g
         .x_i(v3(x))
         .y_j(v3(y))
@@ -334,14 +343,14 @@ fn kmin_through_arg_indices() {
     // Scalar F, K = 4.
     let e4 = r.vec(M * 4, -1.0, 1.0);
     let fk = |x: &[f64], y: &[f64]| {
-        kernel!(kmin_i(sqdist(x_i, y_j), 4))
+        kernel!(x_i: 3, y_j: 3 => kmin_i(sqdist(x_i, y_j), 4))
             .x_i(v3(x))
             .y_j(v3(y))
             .eval()
             .unwrap()
             .into_vec()
     };
-    let g = kernel!(grad(kmin_i(sqdist(x_i, y_j), 4), x_i, e_j));
+    let g = kernel!(x_i: 3, y_j: 3 => grad(kmin_i(sqdist(x_i, y_j), 4), x_i, e_j));
     let gx = g.x_i(v3(x)).y_j(v3(y)).e_j(View::new(&e4, 4).unwrap());
     assert_grad(
         "kmin_i, x_i",
@@ -358,14 +367,14 @@ fn logsumexp_and_softmax() {
     let e1 = r.vec(N, -1.0, 1.0);
     let e2 = r.vec(N * 2, -1.0, 1.0);
     let lse = |x: &[f64], y: &[f64], s: f64| {
-        kernel!(logsumexp_j(-sqdist(x_i, y_j) / s))
+        kernel!(x_i: 3, y_j: 3 => logsumexp_j(-sqdist(x_i, y_j) / s))
             .x_i(v3(x))
             .y_j(v3(y))
             .eval()
             .unwrap()
             .into_vec()
     };
-    let g = kernel!(grad(logsumexp_j(-sqdist(x_i, y_j) / s), x_i, e_i));
+    let g = kernel!(x_i: 3, y_j: 3 => grad(logsumexp_j(-sqdist(x_i, y_j) / s), x_i, e_i));
     let gx = g.x_i(v3(x)).y_j(v3(y)).e_i(&e1).bind().unwrap();
     assert_grad(
         "logsumexp_j, x_i",
@@ -373,16 +382,16 @@ fn logsumexp_and_softmax() {
         &fd(x, &e1, &|z| lse(z, y, s)),
     );
     assert_host("logsumexp_j, x_i", &gx, 1e-12);
-    let g = kernel!(grad(logsumexp_j(-sqdist(x_i, y_j) / s), y_j, e_i));
+    let g = kernel!(x_i: 3, y_j: 3 => grad(logsumexp_j(-sqdist(x_i, y_j) / s), y_j, e_i));
     let gy = g.x_i(v3(x)).y_j(v3(y)).e_i(&e1).eval().unwrap();
     assert_grad("logsumexp_j, y_j", &gy, &fd(y, &e1, &|z| lse(x, z, s)));
-    let g = kernel!(grad(logsumexp_j(-sqdist(x_i, y_j) / s), s, e_i));
+    let g = kernel!(x_i: 3, y_j: 3 => grad(logsumexp_j(-sqdist(x_i, y_j) / s), s, e_i));
     let gs = g.x_i(v3(x)).y_j(v3(y)).e_i(&e1).eval().unwrap();
     assert_grad("logsumexp_j, s", &gs, &fd(&[s], &e1, &|z| lse(x, y, z[0])));
 
     // With a vector weight: log sum_j exp(F) w_j, entry by entry.
     let lsew = |x: &[f64], y: &[f64], w: &[f64], s: f64| {
-        kernel!(logsumexp_j(-sqdist(x_i, y_j) / s, w_j))
+        kernel!(x_i: 3, y_j: 3, w_j: 2 => logsumexp_j(-sqdist(x_i, y_j) / s, w_j))
             .x_i(v3(x))
             .y_j(v3(y))
             .w_j(v2(w))
@@ -390,7 +399,8 @@ fn logsumexp_and_softmax() {
             .unwrap()
             .into_vec()
     };
-    let g = kernel!(grad(logsumexp_j(-sqdist(x_i, y_j) / s, w_j), y_j, e_i));
+    let g =
+        kernel!(x_i: 3, y_j: 3, w_j: 2 => grad(logsumexp_j(-sqdist(x_i, y_j) / s, w_j), y_j, e_i));
     let gy = g
         .x_i(v3(x))
         .y_j(v3(y))
@@ -404,7 +414,8 @@ fn logsumexp_and_softmax() {
         &fd(y, &e2, &|z| lsew(x, z, b, s)),
     );
     assert_host("logsumexp_j(F, w), y_j", &gy, 1e-12);
-    let g = kernel!(grad(logsumexp_j(-sqdist(x_i, y_j) / s, w_j), w_j, e_i));
+    let g =
+        kernel!(x_i: 3, y_j: 3, w_j: 2 => grad(logsumexp_j(-sqdist(x_i, y_j) / s, w_j), w_j, e_i));
     let gw = g
         .x_i(v3(x))
         .y_j(v3(y))
@@ -417,7 +428,8 @@ fn logsumexp_and_softmax() {
         &gw,
         &fd(b, &e2, &|z| lsew(x, y, z, s)),
     );
-    let g = kernel!(grad(logsumexp_j(-sqdist(x_i, y_j) / s, w_j), x_i, e_i));
+    let g =
+        kernel!(x_i: 3, y_j: 3, w_j: 2 => grad(logsumexp_j(-sqdist(x_i, y_j) / s, w_j), x_i, e_i));
     let gx = g
         .x_i(v3(x))
         .y_j(v3(y))
@@ -432,7 +444,7 @@ fn logsumexp_and_softmax() {
     );
 
     let ssw = |x: &[f64], y: &[f64], v: &[f64], s: f64| {
-        kernel!(sumsoftmaxweight_j(-sqdist(x_i, y_j) / s, v_j))
+        kernel!(x_i: 3, y_j: 3, v_j: 2 => sumsoftmaxweight_j(-sqdist(x_i, y_j) / s, v_j))
             .x_i(v3(x))
             .y_j(v3(y))
             .v_j(v2(v))
@@ -440,7 +452,7 @@ fn logsumexp_and_softmax() {
             .unwrap()
             .into_vec()
     };
-    let g = kernel!(grad(
+    let g = kernel!(x_i: 3, y_j: 3, v_j: 2 => grad(
         sumsoftmaxweight_j(-sqdist(x_i, y_j) / s, v_j),
         x_i,
         e_i
@@ -458,7 +470,7 @@ fn logsumexp_and_softmax() {
         &fd(x, &e2, &|z| ssw(z, y, b, s)),
     );
     assert_host("sumsoftmaxweight_j, x_i", &gx, 1e-12);
-    let g = kernel!(grad(
+    let g = kernel!(x_i: 3, y_j: 3, v_j: 2 => grad(
         sumsoftmaxweight_j(-sqdist(x_i, y_j) / s, v_j),
         y_j,
         e_i
@@ -475,7 +487,7 @@ fn logsumexp_and_softmax() {
         &gy,
         &fd(y, &e2, &|z| ssw(x, z, b, s)),
     );
-    let g = kernel!(grad(
+    let g = kernel!(x_i: 3, y_j: 3, v_j: 2 => grad(
         sumsoftmaxweight_j(-sqdist(x_i, y_j) / s, v_j),
         v_j,
         e_i
@@ -492,7 +504,7 @@ fn logsumexp_and_softmax() {
         &gv,
         &fd(b, &e2, &|z| ssw(x, y, z, s)),
     );
-    let g = kernel!(grad(sumsoftmaxweight_j(-sqdist(x_i, y_j) / s, v_j), s, e_i));
+    let g = kernel!(x_i: 3, y_j: 3, v_j: 2 => grad(sumsoftmaxweight_j(-sqdist(x_i, y_j) / s, v_j), s, e_i));
     let gs = g
         .x_i(v3(x))
         .y_j(v3(y))
@@ -516,7 +528,7 @@ fn every_operation_rule() {
     let y = r.vec(M * 3, 0.2, 0.9);
     let e = r.vec(N, -1.0, 1.0);
     let fa = |x: &[f64]| {
-        kernel!(sum_j(
+        kernel!(x_i: 3, y_j: 3 => sum_j(
             log(1 + square(sum(x_i * y_j)))
                 + sqrt(sqnorm(x_i) + 1) * rsqrt(sqnorm(y_j) + 1)
                 + inv(1 + abs(elem(x_i, 0) - elem(y_j, 1)))
@@ -535,7 +547,7 @@ fn every_operation_rule() {
         .unwrap()
         .into_vec()
     };
-    let g = kernel!(e_i: 1 => sum_j(grad(
+    let g = kernel!(e_i: 1, x_i: 3, y_j: 3 => sum_j(grad(
         log(1 + square(sum(x_i * y_j))) + sqrt(sqnorm(x_i) + 1) * rsqrt(sqnorm(y_j) + 1)
             + inv(1 + abs(elem(x_i, 0) - elem(y_j, 1)))
             + sin(elem(x_i, 1)) * cos(elem(y_j, 0))
@@ -604,7 +616,7 @@ fn piecewise_constant_rules() {
     let x = r.vec(N * 3, 0.0, 1.0);
     let y = r.vec(M * 3, 0.0, 1.0);
     let e = r.vec(N, -1.0, 1.0);
-    let g = kernel!(x_i: 3, e_i: 1 => sum_j(grad(
+    let g = kernel!(x_i: 3, e_i: 1, y_j: 3 => sum_j(grad(
         modulo(elem(x_i, 0) * 3 + elem(y_j, 2), 0.7)
             + sign(elem(x_i, 1) - 0.5) * step(elem(y_j, 1) - 0.5) * floor(elem(x_i, 2) * 4)
             + round(elem(x_i, 1), 1) + (elem(x_i, 2) < elem(y_j, 0)),
@@ -634,7 +646,7 @@ fn second_derivative() {
     let y = r.vec(M * 3, 0.0, 1.0);
     let e = r.vec(N, -1.0, 1.0);
     let first = |x: &[f64]| {
-        kernel!(sum_j(sum(grad(
+        kernel!(x_i: 3, y_j: 3 => sum_j(sum(grad(
             exp(-sqdist(x_i, y_j)) * sin(elem(x_i, 0)),
             x_i,
             1
@@ -645,7 +657,7 @@ fn second_derivative() {
         .unwrap()
         .into_vec()
     };
-    let g = kernel!(e_i: 1 => sum_j(grad(
+    let g = kernel!(e_i: 1, x_i: 3, y_j: 3 => sum_j(grad(
         sum(grad(exp(-sqdist(x_i, y_j)) * sin(elem(x_i, 0)), x_i, 1)),
         x_i,
         e_i
@@ -665,7 +677,7 @@ fn f32_matches_f64() {
     let s = 0.5;
     let f32s = |v: &[f64]| v.iter().map(|&a| a as f32).collect::<Vec<f32>>();
     let (x32, y32, e32) = (f32s(&x), f32s(&y), f32s(&e));
-    let g = kernel!(grad(logsumexp_j(-sqdist(x_i, y_j) / s), y_j, e_i));
+    let g = kernel!(x_i: 3, y_j: 3 => grad(logsumexp_j(-sqdist(x_i, y_j) / s), y_j, e_i));
     let want = g.x_i(v3(&x)).y_j(v3(&y)).e_i(&e).eval().unwrap();
     let got = g
         .x_i(View::new(&x32, 3).unwrap())
@@ -679,7 +691,7 @@ fn f32_matches_f64() {
     check_close(&got64, &want, &scale, 1e-4).unwrap();
     assert_host("logsumexp_j, y_j, f32", &got, 1e-4);
 
-    let g = kernel!(grad(min_j(sqdist(x_i, y_j)), x_i, e_i));
+    let g = kernel!(x_i: 3, y_j: 3 => grad(min_j(sqdist(x_i, y_j)), x_i, e_i));
     let want = g.x_i(v3(&x)).y_j(v3(&y)).e_i(&e).eval().unwrap();
     let got = g
         .x_i(View::new(&x32, 3).unwrap())
