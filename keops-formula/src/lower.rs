@@ -426,14 +426,7 @@ impl Builder<'_> {
                 return false;
             }
         }
-        self.parent[rb] = ra;
-        let moved = std::mem::take(&mut self.classes[rb].concats);
-        self.classes[ra].concats.extend(moved);
-        if self.classes[ra].fixed.is_none() {
-            self.classes[ra].fixed = self.classes[rb].fixed;
-            self.classes[ra].fixed_by = self.classes[rb].fixed_by.clone();
-            self.classes[ra].fixed_by_call = self.classes[rb].fixed_by_call;
-        }
+        self.merge(ra, rb);
         true
     }
 

@@ -8,8 +8,9 @@
 use super::*;
 
 impl Builder<'_> {
-    /// Merges two classes known to be compatible (they come from a checked formula).
-    fn merge(&mut self, a: usize, b: usize) {
+    /// Merges two classes known to be compatible (checked by [`unify`](Self::unify), or from a
+    /// checked formula): the first one's root represents both.
+    pub(super) fn merge(&mut self, a: usize, b: usize) {
         let (ra, rb) = (self.find(a), self.find(b));
         if ra != rb {
             self.parent[rb] = ra;
@@ -18,6 +19,7 @@ impl Builder<'_> {
             if self.classes[ra].fixed.is_none() {
                 self.classes[ra].fixed = self.classes[rb].fixed;
                 self.classes[ra].fixed_by = self.classes[rb].fixed_by.clone();
+                self.classes[ra].fixed_by_call = self.classes[rb].fixed_by_call;
             }
         }
     }
