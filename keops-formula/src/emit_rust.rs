@@ -47,13 +47,18 @@ pub fn emit(f: &Formula) -> TokenStream {
         vis: quote!(),
     };
     let items = e.emit();
-    // Parameter values are captured once, then cloned into the gradient's forward stages.
-    let locals: Vec<Ident> = f.params.iter().map(param_local).collect();
     let captures = e.captures();
     let fields: Vec<Ident> = f.params.iter().map(param_field).collect();
-    let stage_mods: Vec<Ident> = (0..f.stages.len())
-        .map(|s| format_ident!("__keops_stage{}", s))
-        .collect();
+    if f.stages.is_empty() {
+        return quote! {{
+            #items
+            __KeopsFormula { #(#fields: #captures,)* }
+        }};
+    }
+    // A gradient: parameter values are captured once, then cloned into its forward stages, each
+    // a formula of its own in a module.
+    let locals: Vec<Ident> = f.params.iter().map(param_local).collect();
+    let stage_mods: Vec<Ident> = (0..f.stages.len()).map(stage_module).collect();
     let stage_items = f.stages.iter().zip(&stage_mods).map(|(st, m)| {
         let items = Emitter {
             f: &st.formula,
@@ -66,18 +71,12 @@ pub fn emit(f: &Formula) -> TokenStream {
             mod #m { #items }
         }
     });
-    let stage_fields = (0..f.stages.len()).map(|s| format_ident!("__stage{}", s));
+    let stage_fields = (0..f.stages.len()).map(stage_field);
     let stage_ctors = f.stages.iter().zip(&stage_mods).map(|(st, m)| {
         let sf: Vec<Ident> = st.formula.params.iter().map(param_field).collect();
         let sl: Vec<Ident> = st.formula.params.iter().map(param_local).collect();
         quote!(#m::__KeopsFormula { #(#sf: #sl.clone(),)* })
     });
-    if f.stages.is_empty() {
-        return quote! {{
-            #items
-            __KeopsFormula { #(#fields: #captures,)* }
-        }};
-    }
     quote! {{
         #(#stage_items)*
         #items
@@ -88,6 +87,16 @@ pub fn emit(f: &Formula) -> TokenStream {
 
 fn param_local(p: &Param) -> Ident {
     format_ident!("__keops_p_{}", p.ident)
+}
+
+/// The module holding a gradient's forward stage `s`.
+fn stage_module(s: usize) -> Ident {
+    format_ident!("__keops_stage{}", s)
+}
+
+/// The gradient formula's field holding stage `s` (its parameter values).
+fn stage_field(s: usize) -> Ident {
+    format_ident!("__stage{}", s)
 }
 
 impl Emitter<'_> {
@@ -230,15 +239,15 @@ impl Emitter<'_> {
                 quote!(#r::from_f64(#idx as f64))
             }
             Op::KMask(k) => {
-                let Shape::Vector(cl) = n.shape else {
-                    let (e, a, j) = (arg(0), arg(1), arg(2));
-                    let k = Literal::usize_unsuffixed(k);
-                    return quote!(#kr::ops::kmask_scalar::<T, #k>(&#e, &#a, #j));
-                };
-                let (l, c) = (len_of(cl), self.cap(cl));
                 let (e, a, j) = (arg(0), arg(1), arg(2));
                 let k = Literal::usize_unsuffixed(k);
-                quote!(#kr::ops::kmask::<T, _, #c, #k>(#l, &#e, &#a, #j))
+                match n.shape {
+                    Shape::Scalar => quote!(#kr::ops::kmask_scalar::<T, #k>(&#e, &#a, #j)),
+                    Shape::Vector(cl) => {
+                        let (l, c) = (len_of(cl), self.cap(cl));
+                        quote!(#kr::ops::kmask::<T, _, #c, #k>(#l, &#e, &#a, #j))
+                    }
+                }
             }
             Op::Const(c) => {
                 let lit = Literal::f64_suffixed(c.0);
@@ -679,17 +688,14 @@ impl Emitter<'_> {
             }
         });
         let bound_where = quote!(where #(#states: #var_traits<'a, T>),*);
-        let vis = &self.vis;
         let pfield_decls = pfields.iter().map(|p| quote!(#vis #p: #kr::ParamValue));
 
         // A gradient's forward stages: evaluated on the bound data, their outputs are the hidden
         // variables (indices as reals, checked to be exact in T).
-        let stage_fields: Vec<Ident> = (0..f.stages.len())
-            .map(|s| format_ident!("__stage{}", s))
-            .collect();
+        let stage_fields: Vec<Ident> = (0..f.stages.len()).map(stage_field).collect();
         let stage_tys: Vec<TokenStream> = (0..f.stages.len())
             .map(|s| {
-                let m = format_ident!("__keops_stage{}", s);
+                let m = stage_module(s);
                 quote!(#m::__KeopsFormula)
             })
             .collect();
@@ -717,9 +723,7 @@ impl Emitter<'_> {
             let Shape::Vector(ce) = f.nodes[n.args[0]].shape else {
                 return None;
             };
-            let e_var = (f.vars.iter())
-                .filter(|v| !v.name.starts_with("__keops"))
-                .find(|v| v.shape == Shape::Vector(ce))?;
+            let e_var = uvars.iter().find(|v| v.shape == Shape::Vector(ce))?;
             let name = &e_var.name;
             let ce = Literal::usize_unsuffixed(ce);
             let kl = Literal::usize_unsuffixed(k);
