@@ -1,17 +1,28 @@
-//! Throughput of the tutorial's kernels as kernel evaluations per second, next to a baseline measured
-//! in the same run: a plain single-threaded Rust double loop doing the same arithmetic.
+//! Throughput of the CPU engine on the KeOps tutorial's two kernels, as kernel evaluations per
+//! second (`N * M` over the time of one product `K v`, so a pair evaluated once for two rows of a
+//! symmetric `K_xx` counts twice), next to two references measured in the same run:
+//!
+//! - the ceiling: the 1D Gaussian's arithmetic alone, hand-vectorised, over data in L1
+//!   (`keops::simd::ceiling`), on as many threads; the 1D Gaussian rows give their fraction of it;
+//! - the baseline: a plain single-threaded Rust double loop doing the same arithmetic in f32.
+//!
+//! Then the tutorial's solves `(alpha I + K_xx) a = b` at N = 10,000 (the kriging example's data).
+//! Prints Markdown tables (BENCHMARKS.md holds a run).
 //!
 //! ```text
-//! cargo run --release --example bench [-- --n 10000 --reps 5]
+//! cargo run --release --example bench [-- --quick] [--level scalar|avx2|avx512|neon] [--reps R]
 //! ```
 
 mod common;
 
 use std::hint::black_box;
+use std::time::Instant;
 
-use common::{best_of, Rng};
+use common::{best_of, tutorial_data, Rng};
 
 use keops::prelude::*;
+use keops::simd::ceiling::{gaussian_1d_ceiling, CeilingReal};
+use keops::{set_simd_level, simd_level, SimdLevel};
 
 /// The baseline: `out_i = sum_j exp(-(x_i - y_j)^2 / (2 s^2)) v_j`, one thread, in f32 like the data.
 fn naive_gaussian_1d(x: &[f32], y: &[f32], v: &[f32], s: f32, out: &mut [f32]) {
@@ -26,92 +37,306 @@ fn naive_gaussian_1d(x: &[f32], y: &[f32], v: &[f32], s: f32, out: &mut [f32]) {
     }
 }
 
-fn main() -> Result<(), KeopsError> {
-    let mut n = 10_000usize;
-    let mut reps = 5usize;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        let v = args.next().and_then(|v| v.replace('_', "").parse().ok());
-        match (a.as_str(), v) {
-            ("--n", Some(v)) => n = v,
-            ("--reps", Some(v)) => reps = v,
-            _ => {
-                eprintln!("usage: bench [--n N] [--reps R]");
-                std::process::exit(2);
+struct Opts {
+    quick: bool,
+    reps: usize,
+}
+
+fn pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("thread pool")
+}
+
+/// Times `K v` for the kernel `$k` on `dim`-dimensional points: `K_xx` (the same points twice:
+/// the symmetric product) and `K_xy` (two point sets).
+macro_rules! products {
+    ($k:expr, $t:ty, $dim:expr, $n:expr, $reps:expr) => {{
+        let (n, dim) = ($n, $dim);
+        let mut rng = Rng(0xBE7C_0000 + n as u64);
+        let x: Vec<$t> = (0..n * dim).map(|_| rng.uniform() as $t).collect();
+        let y: Vec<$t> = (0..n * dim).map(|_| rng.uniform() as $t).collect();
+        let v: Vec<$t> = (0..n).map(|_| rng.uniform() as $t - 0.5).collect();
+        let (xr, yr) = (
+            Rows::from_vec(x, dim).expect("rows"),
+            Rows::from_vec(y, dim).expect("rows"),
+        );
+        let kxx = $k.x_i(&xr).y_j(&xr).matrix()?;
+        let kxy = $k.x_i(&xr).y_j(&yr).matrix()?;
+        let mut out = vec![0 as $t; n];
+        let mut r = Ok(());
+        let t_xx = best_of($reps, || r = r.clone().and(kxx.matvec_into(&v, &mut out)));
+        let t_xy = best_of($reps, || r = r.clone().and(kxy.matvec_into(&v, &mut out)));
+        r?;
+        (t_xx, kxx.symmetric(), t_xy)
+    }};
+}
+
+#[allow(clippy::too_many_arguments)]
+fn row(
+    case: &str,
+    t_name: &str,
+    n: usize,
+    threads: usize,
+    secs: f64,
+    ceil: Option<f64>,
+    base: f64,
+) {
+    let evals = (n as f64) * (n as f64) / secs;
+    let frac = ceil.map_or("".to_string(), |c| format!("{:.0}%", 100.0 * evals / c));
+    println!(
+        "| {case} | {t_name} | {n} | {threads} | {secs:.4} | {evals:.3e} | {frac} | {:.1} |",
+        evals / base
+    );
+}
+
+fn kernels<T: CeilingReal + KernelsFor>(
+    o: &Opts,
+    threads: usize,
+    ceiling: f64,
+    base: f64,
+) -> Result<(), KeopsError> {
+    let sizes: &[usize] = if o.quick {
+        &[1_000, 10_000]
+    } else {
+        &[1_000, 10_000, 100_000]
+    };
+    for &n in sizes {
+        let reps = if n >= 100_000 { 1 } else { o.reps };
+        let (g_xx, sym, g_xy) = pool(threads).install(|| T::gaussian(n, reps))?;
+        let sym = if sym { "K_xx, symmetric" } else { "K_xx" };
+        row(
+            &format!("1D Gaussian {sym}"),
+            T::NAME,
+            n,
+            threads,
+            g_xx,
+            Some(ceiling),
+            base,
+        );
+        row(
+            "1D Gaussian K_xy",
+            T::NAME,
+            n,
+            threads,
+            g_xy,
+            Some(ceiling),
+            base,
+        );
+        let (l_xx, sym, l_xy) = pool(threads).install(|| T::laplacian(n, reps))?;
+        let sym = if sym { "K_xx, symmetric" } else { "K_xx" };
+        row(
+            &format!("2D Laplacian {sym}"),
+            T::NAME,
+            n,
+            threads,
+            l_xx,
+            None,
+            base,
+        );
+        row("2D Laplacian K_xy", T::NAME, n, threads, l_xy, None, base);
+    }
+    Ok(())
+}
+
+/// The tutorial's kernels in one precision (the macro's expansion is per call site).
+trait KernelsFor: Real {
+    fn gaussian(n: usize, reps: usize) -> Result<(f64, bool, f64), KeopsError>;
+    fn laplacian(n: usize, reps: usize) -> Result<(f64, bool, f64), KeopsError>;
+}
+
+macro_rules! kernels_for {
+    ($t:ty) => {
+        impl KernelsFor for $t {
+            fn gaussian(n: usize, reps: usize) -> Result<(f64, bool, f64), KeopsError> {
+                let s = 0.1 as $t;
+                let k = kernel!(exp(-sqnorm(x_i - y_j) / (2 * s * s)));
+                Ok(products!(k, $t, 1, n, reps))
+            }
+            fn laplacian(n: usize, reps: usize) -> Result<(f64, bool, f64), KeopsError> {
+                let s = 0.1 as $t;
+                let k = kernel!(exp(-norm(x_i - y_j) / s));
+                Ok(products!(k, $t, 2, n, reps))
             }
         }
+    };
+}
+kernels_for!(f32);
+kernels_for!(f64);
+
+/// The tutorial's solves at N = 10,000: 1D Gaussian (sigma 0.1, alpha 1), 2D Laplacian
+/// (sigma 0.1, alpha 10), relative tolerance 1e-6, as the kriging example runs them.
+fn solves<T: Real>(reps: usize) -> Result<(), KeopsError> {
+    let n = 10_000;
+    for dim in [1, 2] {
+        let (x, b) = tutorial_data(dim, n);
+        let x: Vec<T> = x.iter().map(|&v| T::from_f64(v)).collect();
+        let b: Vec<T> = b.iter().map(|&v| T::from_f64(v)).collect();
+        let xr = Rows::from_vec(x, dim)?;
+        let s = 0.1;
+        let mut iters = 0;
+        let mut res = Ok(());
+        let secs = best_of(reps, || {
+            let start = Instant::now();
+            let sol = if dim == 1 {
+                let k = kernel!(exp(-sqnorm(x_i - y_j) / (2 * s * s)));
+                k.x_i(&xr)
+                    .y_j(&xr)
+                    .matrix()
+                    .map_err(Into::into)
+                    .and_then(|k| k.solve(&b, 1.0))
+            } else {
+                let k = kernel!(exp(-norm(x_i - y_j) / s));
+                k.x_i(&xr)
+                    .y_j(&xr)
+                    .matrix()
+                    .map_err(Into::into)
+                    .and_then(|k| k.solve(&b, 10.0))
+            };
+            black_box(start);
+            match sol {
+                Ok(sol) => iters = sol.iterations,
+                Err(e) => res = Err(KeopsError::from(e)),
+            }
+        });
+        res.clone()?;
+        let name = if dim == 1 {
+            "1D Gaussian, alpha 1"
+        } else {
+            "2D Laplacian, alpha 10"
+        };
+        println!(
+            "| {name} | {} | {n} | {} | {secs:.3} | {iters} | {:.2} |",
+            T::NAME,
+            rayon::current_num_threads(),
+            1e3 * secs / iters as f64
+        );
     }
+    Ok(())
+}
+
+fn main() -> Result<(), KeopsError> {
+    let mut o = Opts {
+        quick: false,
+        reps: 5,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--quick" => o.quick = true,
+            "--reps" => match args.next().and_then(|v| v.parse().ok()) {
+                Some(r) if r > 0 => o.reps = r,
+                _ => usage(),
+            },
+            "--level" => {
+                let wanted = args.next().unwrap_or_default();
+                let Some(level) = SimdLevel::ALL.into_iter().find(|l| l.name() == wanted) else {
+                    usage()
+                };
+                set_simd_level(Some(level))?;
+            }
+            _ => usage(),
+        }
+    }
+    let threads = std::thread::available_parallelism().map_or(1, |p| p.get());
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    println!(
+        "machine: {cpu}, {threads} threads, SIMD level {}\n",
+        simd_level()
+    );
+
+    // References.
+    let n = 10_000;
     let mut rng = Rng(42);
     let x: Vec<f32> = (0..n).map(|_| rng.uniform() as f32).collect();
     let v: Vec<f32> = (0..n).map(|_| rng.uniform() as f32 - 0.5).collect();
-    let x2: Vec<[f32; 2]> = (0..n)
-        .map(|_| [rng.uniform() as f32, rng.uniform() as f32])
-        .collect();
-    let evals = (n * n) as f64;
-    let s = 0.1f32;
-
     let mut base_out = vec![0f32; n];
-    let base = best_of(reps.min(3), || {
-        naive_gaussian_1d(black_box(&x), &x, &v, s, &mut base_out)
+    let base_s = best_of(o.reps.min(3), || {
+        naive_gaussian_1d(black_box(&x), &x, &v, 0.1, &mut base_out)
     });
-    println!(
-        "machine: {} threads available",
-        std::thread::available_parallelism().map_or(1, |p| p.get())
-    );
-    println!("N = M = {n}, f32, best of {reps}");
-    println!(
-        "{:<44} {:>10} {:>14} {:>10}",
-        "case", "time (s)", "evals/s", "x baseline"
-    );
-    println!(
-        "{:<44} {:>10.4} {:>14.3e} {:>10.2}",
-        "baseline: naive loop, 1D Gaussian, 1 thread",
-        base,
-        evals / base,
-        1.0
-    );
-
-    let gauss = kernel!(exp(-sqnorm(x_i - y_j) / (2 * s * s)));
-    let lap = kernel!(exp(-sqrt(sqnorm(x_i - y_j)) / s));
-    let k1 = gauss.x_i(&x).y_j(&x).matrix()?;
-    let k2 = lap.x_i(&x2).y_j(&x2).matrix()?;
-    let mut out = vec![0f32; n];
-    let max_threads = std::thread::available_parallelism().map_or(1, |p| p.get());
-    for threads in [1, max_threads] {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .expect("thread pool");
-        let (t1, t2) = pool.install(|| -> Result<(f64, f64), KeopsError> {
-            let mut r = Ok(());
-            let t1 = best_of(reps, || r = r.clone().and(k1.matvec_into(&v, &mut out)));
-            let t2 = best_of(reps, || r = r.clone().and(k2.matvec_into(&v, &mut out)));
-            r?;
-            Ok((t1, t2))
-        })?;
-        for (name, t) in [
-            ("keops 1D Gaussian matvec", t1),
-            ("keops 2D Laplacian matvec", t2),
-        ] {
-            println!(
-                "{:<44} {:>10.4} {:>14.3e} {:>10.2}",
-                format!("{name}, {threads} thread(s)"),
-                t,
-                evals / t,
-                base / t
-            );
-        }
-        if threads == max_threads {
+    let base = (n * n) as f64 / base_s;
+    let mut ceilings = Vec::new();
+    println!("| reference | T | threads | evals/s |");
+    println!("|---|---|---|---|");
+    println!("| baseline: plain loop, 1D Gaussian | f32 | 1 | {base:.3e} |");
+    for t in [1, threads] {
+        let c32 = pool(t).install(|| gaussian_1d_ceiling::<f32>(0.3)).0;
+        let c64 = pool(t).install(|| gaussian_1d_ceiling::<f64>(0.3)).0;
+        println!("| ceiling: 1D Gaussian arithmetic in L1 | f32 | {t} | {c32:.3e} |");
+        println!("| ceiling: 1D Gaussian arithmetic in L1 | f64 | {t} | {c64:.3e} |");
+        ceilings.push((t, c32, c64));
+        if t == threads {
             break;
         }
     }
+    let ceiling = |t: usize, f64_: bool| {
+        let c = ceilings.iter().find(|c| c.0 == t).expect("measured");
+        if f64_ {
+            c.2
+        } else {
+            c.1
+        }
+    };
+
+    println!("\n| kernel product K v | T | N = M | threads | time (s) | evals/s | of ceiling | x baseline |");
+    println!("|---|---|---|---|---|---|---|---|");
+    if threads > 1 {
+        kernels_one::<f32>(&o, ceiling(1, false), base)?;
+    }
+    kernels::<f32>(&o, threads, ceiling(threads, false), base)?;
+    kernels::<f64>(&o, threads, ceiling(threads, true), base)?;
+
+    println!("\n| tutorial solve | T | N | threads | time (s) | iterations | ms / iteration |");
+    println!("|---|---|---|---|---|---|---|");
+    solves::<f32>(o.reps.min(3))?;
+    solves::<f64>(o.reps.min(3))?;
+
     // The engine and the baseline compute the same numbers.
-    k1.matvec_into(&v, &mut out)?;
+    let s = 0.1f32;
+    let k = kernel!(exp(-sqnorm(x_i - y_j) / (2 * s * s)));
+    let out = k.x_i(&x).y_j(&x).matrix()?.matvec(&v)?;
     let err = out
+        .as_slice()
         .iter()
         .zip(&base_out)
         .map(|(a, b)| (a - b).abs() / b.abs().max(1.0))
         .fold(0f32, f32::max);
-    println!("max relative difference engine vs baseline: {err:.2e}");
+    println!("\nmax relative difference engine vs baseline (1D Gaussian, N = {n}, f32): {err:.2e}");
     Ok(())
+}
+
+/// One thread, 1D Gaussian in f32 at N = 10,000.
+fn kernels_one<T: CeilingReal + KernelsFor>(
+    o: &Opts,
+    ceiling: f64,
+    base: f64,
+) -> Result<(), KeopsError> {
+    let n = 10_000;
+    let (g_xx, sym, g_xy) = pool(1).install(|| T::gaussian(n, o.reps))?;
+    let sym = if sym { "K_xx, symmetric" } else { "K_xx" };
+    row(
+        &format!("1D Gaussian {sym}"),
+        T::NAME,
+        n,
+        1,
+        g_xx,
+        Some(ceiling),
+        base,
+    );
+    row("1D Gaussian K_xy", T::NAME, n, 1, g_xy, Some(ceiling), base);
+    Ok(())
+}
+
+fn usage() -> ! {
+    eprintln!("usage: bench [--quick] [--reps R] [--level scalar|avx2|avx512|neon]");
+    std::process::exit(2);
 }

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use common::Rng;
+use common::tutorial_data;
 use keops::prelude::*;
 
 const USAGE: &str = "\
@@ -50,8 +50,6 @@ OPTIONS:
     -h, --help         this message";
 
 /// Seeds of the demo's data, one per problem so that `--dim 2` draws the same data as a full run.
-const SEED_1D: u64 = 0x1D1D_5EED_0000_0001;
-const SEED_2D: u64 = 0x2D2D_5EED_0000_0002;
 /// The 2D demo predicts on a `GRID x GRID` grid of the unit square.
 const GRID: usize = 101;
 
@@ -395,42 +393,8 @@ fn run_demo(args: &Args) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The tutorial's data: a noisy 1D signal, or a noisy 2D ring with a quarter of outliers.
-/// Returns the points (flat, `dim` per point) and the values.
-fn demo_data(dim: usize, n: usize) -> (Vec<f64>, Vec<f64>) {
-    if dim == 1 {
-        let mut rng = Rng(SEED_1D);
-        let x: Vec<f64> = (0..n).map(|_| rng.uniform()).collect();
-        let b = x
-            .iter()
-            .map(|&x| x + 0.5 * (6.0 * x).sin() + 0.1 * (20.0 * x).sin() + 0.05 * rng.normal())
-            .collect();
-        (x, b)
-    } else {
-        let mut rng = Rng(SEED_2D);
-        let x: Vec<f64> = (0..2 * n).map(|_| rng.uniform()).collect();
-        let mut b: Vec<f64> = x
-            .chunks_exact(2)
-            .map(|p| {
-                let r2 = (p[0] - 0.5).powi(2) + (p[1] - 0.5).powi(2);
-                let ring = if (0.3 * 0.3..=0.4 * 0.4).contains(&r2) {
-                    1.0
-                } else {
-                    0.0
-                };
-                ring + 0.05 * rng.normal()
-            })
-            .collect();
-        // Outliers: the last quarter of the values replaced by uniform noise.
-        for v in &mut b[n - n / 4..] {
-            *v = rng.uniform();
-        }
-        (x, b)
-    }
-}
-
 fn demo<T: Real>(args: &Args, dim: usize, n: usize, out: &Path) -> Result<(), Failure> {
-    let (x, b) = demo_data(dim, n);
+    let (x, b) = tutorial_data(dim, n);
     let (default_kernel, default_alpha) = if dim == 1 {
         (Kernel::Gaussian, 1.0)
     } else {

@@ -53,6 +53,9 @@
 extern crate self as keops;
 
 pub use keops_macros::kernel;
+/// The CPU engine's SIMD levels, the vectorised functions' accuracy, and the benchmark ceiling.
+pub use keops_runtime::simd;
+pub use keops_runtime::{set_simd_level, simd_level, Num, SimdLevel};
 pub use keops_runtime::{
     ConjugateGradient, Indices, IntoParam, IntoView, KeopsError, KernelMatrix, LinearOperator,
     ParamValue, Real, Reduction, ReductionOutput, Rows, Solution, SolveError, View, MAX_DIM,

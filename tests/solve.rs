@@ -228,8 +228,9 @@ fn laplacian_2d_f32_matches_cholesky() {
     }
 }
 
-/// Each column of a multi-column right-hand side converges on its own: the same iterations and
-/// (to rounding) the same coefficients as when solved alone; a zero column gives zero at once.
+/// Each column of a multi-column right-hand side converges on its own: the same iterations (to
+/// one) and (to rounding) the same coefficients as when solved alone; a zero column gives zero at
+/// once.
 #[test]
 fn columns_converge_independently() {
     let mut rng = Rng::named("columns", 0);
@@ -257,7 +258,14 @@ fn columns_converge_independently() {
     for (c, col) in [(0, 0), (2, 1)] {
         let bc: Vec<f64> = b2.chunks(2).map(|r| r[col]).collect();
         let one = k.solve_with(&cg, &bc, 0.5).unwrap();
-        assert_eq!(all.column_iterations[c], one.iterations, "column {c}");
+        // One column takes the symmetric product (each pair once, for both rows), several the
+        // plain one: their sums round differently, so at 1e-12 the last step may move by one.
+        assert!(
+            all.column_iterations[c].abs_diff(one.iterations) <= 1,
+            "column {c}: {} iterations with the others, {} alone",
+            all.column_iterations[c],
+            one.iterations
+        );
         for i in 0..N {
             let (p, q) = (all.coefficients.row(i)[c], one.coefficients[i]);
             assert!(

@@ -33,3 +33,41 @@ pub fn best_of(reps: usize, mut f: impl FnMut()) -> f64 {
         })
         .fold(f64::INFINITY, f64::min)
 }
+
+const SEED_1D: u64 = 0x1D1D_5EED_0000_0001;
+const SEED_2D: u64 = 0x2D2D_5EED_0000_0002;
+
+#[allow(dead_code)] // the kriging and bench examples use it, matvec and others include this file too
+/// The tutorial's data: a noisy 1D signal, or a noisy 2D ring with a quarter of outliers.
+/// Returns the points (flat, `dim` per point) and the values.
+pub fn tutorial_data(dim: usize, n: usize) -> (Vec<f64>, Vec<f64>) {
+    if dim == 1 {
+        let mut rng = Rng(SEED_1D);
+        let x: Vec<f64> = (0..n).map(|_| rng.uniform()).collect();
+        let b = x
+            .iter()
+            .map(|&x| x + 0.5 * (6.0 * x).sin() + 0.1 * (20.0 * x).sin() + 0.05 * rng.normal())
+            .collect();
+        (x, b)
+    } else {
+        let mut rng = Rng(SEED_2D);
+        let x: Vec<f64> = (0..2 * n).map(|_| rng.uniform()).collect();
+        let mut b: Vec<f64> = x
+            .chunks_exact(2)
+            .map(|p| {
+                let r2 = (p[0] - 0.5).powi(2) + (p[1] - 0.5).powi(2);
+                let ring = if (0.3 * 0.3..=0.4 * 0.4).contains(&r2) {
+                    1.0
+                } else {
+                    0.0
+                };
+                ring + 0.05 * rng.normal()
+            })
+            .collect();
+        // Outliers: the last quarter of the values replaced by uniform noise.
+        for v in &mut b[n - n / 4..] {
+            *v = rng.uniform();
+        }
+        (x, b)
+    }
+}

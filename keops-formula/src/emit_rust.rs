@@ -9,6 +9,13 @@ use quote::{format_ident, quote, quote_spanned, ToTokens};
 use crate::ir::*;
 use crate::op::Op;
 
+/// The largest vector dimension (class capacity) of an arm that gets the lane version: its
+/// stack arrays hold a pack per entry, for a block of rows.
+const LANE_MAX_DIM: usize = 16;
+/// Arms per formula with a lane version (the first ones in dispatch order, small dimensions
+/// first): each is compiled once per SIMD level and precision, which bounds build times.
+const LANE_MAX_ARMS: usize = 8;
+
 /// Path of the runtime support the generated code uses.
 fn kr() -> TokenStream {
     quote!(::keops::__private)
@@ -31,12 +38,25 @@ fn len_of(k: usize) -> Ident {
     format_ident!("l{}", k)
 }
 
+/// See [`Emitter::kernel_parts`].
+struct KernelParts {
+    prepare_lets: Vec<TokenStream>,
+    eval_lets: Vec<TokenStream>,
+    prepared: Vec<Ident>,
+    prepared_tys: Vec<TokenStream>,
+    ret: TokenStream,
+    value_ty: TokenStream,
+}
+
 struct Emitter<'f> {
     f: &'f Formula,
     kr: TokenStream,
     /// Visibility of the generated items: `pub` for a gradient's forward stages, which live in
     /// a module of their own.
     vis: TokenStream,
+    /// Emitting the lane version: values are `N: Num<Elem = T>` (a SIMD pack of `N::LANES` output
+    /// rows), row-indexed data is gathered per lane and everything else is splat.
+    lanes: bool,
 }
 
 /// Generated code for `f`: an expression whose value captures the formula's parameters.
@@ -45,6 +65,7 @@ pub fn emit(f: &Formula) -> TokenStream {
         f,
         kr: kr(),
         vis: quote!(),
+        lanes: false,
     };
     let items = e.emit();
     let captures = e.captures();
@@ -64,6 +85,7 @@ pub fn emit(f: &Formula) -> TokenStream {
             f: &st.formula,
             kr: kr(),
             vis: quote!(pub),
+            lanes: false,
         }
         .emit();
         quote! {
@@ -113,24 +135,46 @@ impl Emitter<'_> {
         }
     }
 
+    /// The type of a scalar value: the real `T`, or the pack `N` of the lane version.
+    fn nt(&self) -> TokenStream {
+        if self.lanes {
+            quote!(N)
+        } else {
+            quote!(T)
+        }
+    }
+
     fn ty(&self, s: Shape) -> TokenStream {
+        let nt = self.nt();
         match s {
-            Shape::Scalar => quote!(T),
+            Shape::Scalar => nt,
             Shape::Vector(k) => {
                 let c = self.cap(k);
-                quote!([T; #c])
+                quote!([#nt; #c])
             }
         }
     }
 
-    fn real(&self) -> TokenStream {
+    /// The arithmetic of values (`<T as Num>` or `<N as Num>`).
+    fn num(&self) -> TokenStream {
+        let (kr, nt) = (&self.kr, self.nt());
+        quote!(<#nt as #kr::Num>)
+    }
+
+    /// The constant `x` (an f64 literal) as a value: in every lane for the lane version.
+    fn lit(&self, x: TokenStream) -> TokenStream {
         let kr = &self.kr;
-        quote!(<T as #kr::Real>)
+        let t = quote!(<T as #kr::Real>::from_f64(#x));
+        if self.lanes {
+            quote!(<N as #kr::Num>::splat(#t))
+        } else {
+            t
+        }
     }
 
     /// The operation on scalar expressions.
     fn scalar_op(&self, op: Op, a: &[TokenStream]) -> TokenStream {
-        let r = self.real();
+        let r = self.num();
         match op {
             Op::Neg => quote!(-#(#a)*),
             Op::Add => {
@@ -181,11 +225,13 @@ impl Emitter<'_> {
                     Literal::f64_suffixed(lo.into()),
                     Literal::f64_suffixed(hi.into()),
                 );
-                quote!(#r::clamp_to(#(#a),*, #r::from_f64(#lo), #r::from_f64(#hi)))
+                let (lo, hi) = (self.lit(quote!(#lo)), self.lit(quote!(#hi)));
+                quote!(#r::clamp_to(#(#a),*, #lo, #hi))
             }
             Op::Round(d) => {
                 let scale = Literal::f64_suffixed(crate::op::round_scale(d));
-                quote!(#r::round_scaled(#(#a),*, #r::from_f64(#scale)))
+                let scale = self.lit(quote!(#scale));
+                quote!(#r::round_scaled(#(#a),*, #scale))
             }
             Op::Floor => quote!(#r::floor(#(#a),*)),
             Op::Mod => quote!(#r::modulo(#(#a),*)),
@@ -202,6 +248,7 @@ impl Emitter<'_> {
     /// The expression computing node `i` from its arguments (`n<k>` locals).
     fn node_expr(&self, i: NodeId, outer: Role) -> TokenStream {
         let kr = &self.kr;
+        let nt = self.nt();
         let f = self.f;
         let n = &f.nodes[i];
         let arg = |k: usize| node_ident(n.args[k]);
@@ -210,33 +257,47 @@ impl Emitter<'_> {
             Op::Var(v) => {
                 let var = &f.vars[v];
                 let field = var_field(var);
-                let idx = if var.role == outer {
-                    quote!(o)
-                } else {
-                    quote!(r)
-                };
-                match var.shape {
-                    Shape::Scalar => quote!(b.#field.as_slice()[#idx]),
-                    Shape::Vector(k) => {
+                let data = quote!(b.#field.as_slice());
+                match (self.lanes, var.role == outer, var.shape) {
+                    (false, is_outer, Shape::Scalar) => {
+                        let idx = if is_outer { quote!(o) } else { quote!(r) };
+                        quote!(#data[#idx])
+                    }
+                    (false, is_outer, Shape::Vector(k)) => {
+                        let idx = if is_outer { quote!(o) } else { quote!(r) };
                         let (l, c) = (len_of(k), self.cap(k));
-                        quote!(#kr::ops::load::<T, _, #c>(#l, b.#field.as_slice(), #idx))
+                        quote!(#kr::ops::load::<T, _, #c>(#l, #data, #idx))
+                    }
+                    (true, true, Shape::Scalar) => quote!(#kr::ops::gather::<N>(#data, o0, last)),
+                    (true, true, Shape::Vector(k)) => {
+                        let (l, c) = (len_of(k), self.cap(k));
+                        quote!(#kr::ops::gather_rows::<N, _, #c>(#l, #data, o0, last))
+                    }
+                    (true, false, Shape::Scalar) => quote!(<N as #kr::Num>::splat(#data[r])),
+                    (true, false, Shape::Vector(k)) => {
+                        let (l, c) = (len_of(k), self.cap(k));
+                        quote!(#kr::ops::load_splat::<N, _, #c>(#l, #data, r))
                     }
                 }
             }
             Op::Param(p) => {
                 let field = param_field(&f.params[p]);
-                match f.params[p].shape {
-                    Shape::Scalar => quote!(b.#field[0]),
-                    Shape::Vector(k) => {
+                match (self.lanes, f.params[p].shape) {
+                    (false, Shape::Scalar) => quote!(b.#field[0]),
+                    (false, Shape::Vector(k)) => {
                         let (l, c) = (len_of(k), self.cap(k));
                         quote!(#kr::ops::load_param::<T, _, #c>(#l, &b.#field))
+                    }
+                    (true, Shape::Scalar) => quote!(<N as #kr::Num>::splat(b.#field[0])),
+                    (true, Shape::Vector(k)) => {
+                        let (l, c) = (len_of(k), self.cap(k));
+                        quote!(#kr::ops::load_param_splat::<N, _, #c>(#l, &b.#field))
                     }
                 }
             }
             Op::Index(role) => {
-                let r = self.real();
                 let idx = if role == outer { quote!(o) } else { quote!(r) };
-                quote!(#r::from_f64(#idx as f64))
+                quote!(<T as #kr::Real>::from_f64(#idx as f64))
             }
             Op::KMask(k) => {
                 let (e, a, j) = (arg(0), arg(1), arg(2));
@@ -251,8 +312,7 @@ impl Emitter<'_> {
             }
             Op::Const(c) => {
                 let lit = Literal::f64_suffixed(c.0);
-                let r = self.real();
-                quote!(#r::from_f64(#lit))
+                self.lit(quote!(#lit))
             }
             op if op.typing() == crate::op::Typing::Entrywise => match n.shape {
                 Shape::Scalar => {
@@ -267,7 +327,7 @@ impl Emitter<'_> {
                         .map(|k| {
                             let a = arg(k);
                             match arg_shape(k) {
-                                Shape::Scalar => quote!(#kr::ops::splat::<T, _, #c>(#l, #a)),
+                                Shape::Scalar => quote!(#kr::ops::splat::<#nt, _, #c>(#l, #a)),
                                 Shape::Vector(_) => quote!(#a),
                             }
                         })
@@ -277,12 +337,12 @@ impl Emitter<'_> {
                     let body =
                         self.scalar_op(op, &xs.iter().map(|x| quote!(#x)).collect::<Vec<_>>());
                     let map = format_ident!("map{}", n.args.len());
-                    quote!(#kr::ops::#map(#l, #(#args,)* |#(#xs: T),*| #body))
+                    quote!(#kr::ops::#map(#l, #(#args,)* |#(#xs: #nt),*| #body))
                 }
             },
             Op::SqNorm | Op::Norm | Op::Sum | Op::Normalize => {
                 let a = arg(0);
-                let r = self.real();
+                let r = self.num();
                 match (n.op, arg_shape(0)) {
                     (Op::SqNorm, Shape::Scalar) => quote!(#a * #a),
                     (Op::Norm, Shape::Scalar) => quote!(#r::abs(#a)),
@@ -340,14 +400,14 @@ impl Emitter<'_> {
                     }
                 };
                 let (pa, pb) = (part(0), part(1));
-                quote!(#kr::ops::concat::<T, #c>(#pa, #pb))
+                quote!(#kr::ops::concat::<#nt, #c>(#pa, #pb))
             }
             Op::VecMin | Op::VecMax | Op::VecArgMin | Op::VecArgMax => {
                 let a = arg(0);
                 match (n.op, arg_shape(0)) {
                     (Op::VecMin | Op::VecMax, Shape::Scalar) => quote!(#a),
                     (_, Shape::Scalar) => {
-                        let r = self.real();
+                        let r = self.num();
                         quote!(#r::ZERO)
                     }
                     (op, Shape::Vector(k)) => {
@@ -391,15 +451,15 @@ impl Emitter<'_> {
                     Op::OneHot => quote!(#kr::ops::onehot::<T, _, #c>(#l, #a)#first),
                     Op::Extract(s) => {
                         let s = start(s);
-                        quote!(#kr::ops::extract::<T, _, #c>(#l, #entries, #s)#first)
+                        quote!(#kr::ops::extract::<#nt, _, #c>(#l, #entries, #s)#first)
                     }
                     Op::ExtractT(s) => {
                         let s = start(s);
-                        quote!(#kr::ops::extract_t::<T, _, #c>(#l, #entries, #s)#first)
+                        quote!(#kr::ops::extract_t::<#nt, _, #c>(#l, #entries, #s)#first)
                     }
                     _ => match n.shape {
                         Shape::Scalar => quote!(#a),
-                        Shape::Vector(_) => quote!(#kr::ops::splat::<T, _, #c>(#l, #a)),
+                        Shape::Vector(_) => quote!(#kr::ops::splat::<#nt, _, #c>(#l, #a)),
                     },
                 }
             }
@@ -424,9 +484,10 @@ impl Emitter<'_> {
         live
     }
 
-    fn emit(&self) -> TokenStream {
+    /// The row kernel's parts: the row-only lets (`prepare`), the per-pair lets (`eval`), the
+    /// prepared values and their types, the value returned per pair and its type.
+    fn kernel_parts(&self) -> KernelParts {
         let f = self.f;
-        let kr = &self.kr;
         let outer = f.reduction.outer();
         let inner = f.reduction.inner();
         let live = self.live();
@@ -473,20 +534,68 @@ impl Emitter<'_> {
             .map(|i| self.ty(f.nodes[i].shape))
             .collect();
         let root = node_ident(f.root);
-        let op = f.reduction.op();
         // What `eval` returns per pair: F, or for the log-sum-exp family the pair (F, weight),
         // the weight 1 when there is none.
-        let (ret, value_ty) = match op {
+        let (ret, value_ty) = match f.reduction.op() {
             Some(op) if op.is_shifted_exp() => {
-                let r = self.real();
+                let r = self.num();
                 let (w, wty) = match f.weight {
                     Some(w) => (node_ident(w).into_token_stream(), self.ty(f.nodes[w].shape)),
-                    None => (quote!(#r::ONE), quote!(T)),
+                    None => (quote!(#r::ONE), self.nt()),
                 };
-                (quote!((#root, #w)), quote!((T, #wty)))
+                let nt = self.nt();
+                (quote!((#root, #w)), quote!((#nt, #wty)))
             }
             _ => (root.into_token_stream(), self.ty(f.nodes[f.root].shape)),
         };
+        KernelParts {
+            prepare_lets,
+            eval_lets,
+            prepared,
+            prepared_tys,
+            ret,
+            value_ty,
+        }
+    }
+
+    /// Whether the formula has a lane version (see [`Emitter::lanes`]): a sum or kernel matrix
+    /// whose operations all have one (not the index-valued and index-reading ones).
+    fn has_lanes(&self) -> bool {
+        let f = self.f;
+        let reduction_ok = matches!(
+            f.reduction,
+            Reduction::Kernel | Reduction::SumI | Reduction::SumJ
+        );
+        reduction_ok
+            && self.live().iter().zip(&f.nodes).all(|(&live, n)| {
+                !live
+                    || !matches!(
+                        n.op,
+                        Op::Index(_)
+                            | Op::KMask(_)
+                            | Op::OneHot
+                            | Op::VecMin
+                            | Op::VecMax
+                            | Op::VecArgMin
+                            | Op::VecArgMax
+                    )
+            })
+    }
+
+    fn emit(&self) -> TokenStream {
+        let f = self.f;
+        let kr = &self.kr;
+        let outer = f.reduction.outer();
+        let inner = f.reduction.inner();
+        let KernelParts {
+            prepare_lets,
+            eval_lets,
+            prepared,
+            prepared_tys,
+            ret,
+            value_ty,
+        } = self.kernel_parts();
+        let op = f.reduction.op();
 
         // Class lengths inside an arm: fixed classes are constants, run-time ones come from the arm.
         let class_lens: Vec<TokenStream> = f
@@ -757,6 +866,14 @@ impl Emitter<'_> {
             quote!(#kr::common_rows(#l, &[#(#entries),*])?)
         };
         let rows_i = rows_of(Role::I);
+        // A symmetric kernel formula whose two variables are bound to the same data.
+        let symmetric = match crate::symmetry::symmetric_pair(f) {
+            Some((a, b)) if f.reduction == Reduction::Kernel => {
+                let (a, b) = (var_field(&f.vars[a]), var_field(&f.vars[b]));
+                quote!(#kr::same_data(&#a, &#b))
+            }
+            _ => quote!(false),
+        };
         let rows_j = rows_of(Role::J);
         let (n_out, n_red) = match outer {
             Role::I => (quote!(self.__rows_i), quote!(self.__rows_j)),
@@ -804,10 +921,31 @@ impl Emitter<'_> {
             None => quote!(),
         };
         // Dispatch: one arm per combination of run-time dimension buckets.
+        let lanes = self.has_lanes();
+        let lane_arms = std::cell::Cell::new(0);
         let run_leaf = |lens: &[TokenStream], caps: &[TokenStream]| -> TokenStream {
+            // The lane version where every vector fits a small stack array.
+            let max_cap = caps
+                .iter()
+                .map(|c| c.to_string().parse::<usize>().expect("a literal capacity"))
+                .chain(f.classes.iter().filter_map(|c| c.fixed))
+                .max()
+                .unwrap_or(1);
+            let lanes = lanes && max_cap <= LANE_MAX_DIM && lane_arms.get() < LANE_MAX_ARMS;
+            lane_arms.set(lane_arms.get() + usize::from(lanes));
             let body = match f.reduction {
+                Reduction::Kernel if lanes => quote! {
+                    if self.__symmetric {
+                        #kr::matvec_symmetric(&arm, self.__rows_i, v, nv, out, ws)
+                    } else {
+                        #kr::matvec_lanes(&arm, self.__rows_i, self.__rows_j, v, nv, out, ws)
+                    }
+                },
                 Reduction::Kernel => {
-                    quote!(#kr::matvec(&arm, self.__rows_i, self.__rows_j, v, nv, out))
+                    quote!(#kr::matvec_scalar(&arm, self.__rows_i, self.__rows_j, v, nv, out, ws))
+                }
+                Reduction::SumJ | Reduction::SumI if lanes => {
+                    quote!(#kr::sum_reduce_lanes(&arm, #n_out, #n_red, #out_dim, vals))
                 }
                 Reduction::SumJ | Reduction::SumI => {
                     quote!(#kr::sum_reduce(&arm, #n_out, #n_red, #out_dim, vals))
@@ -947,10 +1085,11 @@ impl Emitter<'_> {
                 quote! {
                     fn nrows(&self) -> usize { self.__rows_i }
                     fn ncols(&self) -> usize { self.__rows_j }
-                    fn matvec_run(&self, v: &[T], nv: usize, out: &mut [T]) {
+                    fn matvec_run(&self, v: &[T], nv: usize, out: #kr::ProductOut<'_, T>, ws: &mut #kr::MatvecWorkspace<T>) {
                         let b = self;
                         #dispatch
                     }
+                    fn symmetric(&self) -> bool { self.__symmetric }
                     #gpu_method
                 },
             ),
@@ -1003,6 +1142,49 @@ impl Emitter<'_> {
             .map(|(l, c)| quote!(#l, #c))
             .collect();
         let arm_fields = slot_l.iter().zip(&slot_lt).map(|(l, t)| quote!(#l: #t));
+        // The lane version of the row kernel (see `Emitter::lanes`).
+        let lane_impl = if lanes {
+            let KernelParts {
+                prepare_lets,
+                eval_lets,
+                prepared,
+                prepared_tys,
+                ret,
+                value_ty,
+            } = Emitter {
+                f,
+                kr: kr.clone(),
+                vis: self.vis.clone(),
+                lanes: true,
+            }
+            .kernel_parts();
+            quote! {
+                #[allow(non_camel_case_types, non_snake_case, unused_variables, unused_parens, clippy::all)]
+                impl<'r, 'a, T: #kr::Real, #(#slot_lt: #kr::Len, const #slot_c: usize),*> #kr::LaneKernel<T>
+                    for __KeopsArm<'r, 'a, T, #(#arm_args),*>
+                {
+                    type PreparedLanes<N: #kr::Num<Elem = T>> = (#(#prepared_tys,)*);
+                    type ValueLanes<N: #kr::Num<Elem = T>> = #value_ty;
+                    #[inline(always)]
+                    fn prepare_lanes<N: #kr::Num<Elem = T>>(&self, o0: usize, last: usize) -> Self::PreparedLanes<N> {
+                        let b = self.b;
+                        #(#class_lens)*
+                        #(#prepare_lets)*
+                        (#(#prepared,)*)
+                    }
+                    #[inline(always)]
+                    fn eval_lanes<N: #kr::Num<Elem = T>>(&self, p: &Self::PreparedLanes<N>, r: usize) -> Self::ValueLanes<N> {
+                        let b = self.b;
+                        #(#class_lens)*
+                        let (#(#prepared,)*) = *p;
+                        #(#eval_lets)*
+                        #ret
+                    }
+                }
+            }
+        } else {
+            quote!()
+        };
 
         quote! {
             /// A compiled KeOps formula with its captured parameters.
@@ -1047,6 +1229,7 @@ impl Emitter<'_> {
                     #(#stage_evals)*
                     let __rows_i = #rows_i;
                     let __rows_j = #rows_j;
+                    let __symmetric = #symmetric;
                     #k_check
                     let __dims = SPEC.resolve(
                         &[#(#all_fields.dim()),*],
@@ -1060,6 +1243,7 @@ impl Emitter<'_> {
                         __dims,
                         __rows_i,
                         __rows_j,
+                        __symmetric,
                     })
                 }
                 #finishers
@@ -1075,6 +1259,8 @@ impl Emitter<'_> {
                 __dims: ::std::vec::Vec<usize>,
                 __rows_i: usize,
                 __rows_j: usize,
+                /// A symmetric kernel bound to the same points twice: products evaluate each pair once.
+                __symmetric: bool,
             }
 
             #[allow(non_camel_case_types, non_snake_case, unused_variables, clippy::all)]
@@ -1088,6 +1274,8 @@ impl Emitter<'_> {
                 b: &'r __KeopsBound<'a, T>,
                 #(#arm_fields,)*
             }
+
+            #lane_impl
 
             #[allow(non_camel_case_types, non_snake_case, unused_variables, unused_parens, clippy::all)]
             impl<'r, 'a, T: #kr::Real, #(#slot_lt: #kr::Len, const #slot_c: usize),*> #kr::RowKernel<T>
@@ -1198,7 +1386,7 @@ impl Emitter<'_> {
     fn tensordot_expr(&self, i: NodeId, t: usize) -> TokenStream {
         let f = self.f;
         let n = &f.nodes[i];
-        let r = self.real();
+        let r = self.num();
         let (outs, conts) = f.tensors[t].loops();
         let q: Vec<Ident> = (0..outs.len()).map(|k| format_ident!("q{}", k)).collect();
         let c: Vec<Ident> = (0..conts.len()).map(|k| format_ident!("c{}", k)).collect();

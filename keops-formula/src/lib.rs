@@ -10,6 +10,7 @@ mod lower;
 pub mod op;
 pub mod parse;
 pub mod simplify;
+pub mod symmetry;
 pub mod tensor;
 
 pub use ctxt::Errors;

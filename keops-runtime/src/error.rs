@@ -36,6 +36,9 @@ pub enum KeopsError {
     /// index beyond what the precision represents exactly (2^24 in f32) cannot be used.
     #[error("the gradient compares row indices as reals, but index {index} is not exact in {bits}-bit floats: use f64 data")]
     IndexNotExact { index: usize, bits: usize },
+    /// A SIMD level was requested that this CPU does not run.
+    #[error("this CPU cannot run the SIMD level `{level}`")]
+    SimdUnavailable { level: &'static str },
     /// A dimension larger than the engine's stack vectors hold.
     #[error("`{var}` has dimension {dim}; this engine supports dimensions up to {max}")]
     DimensionTooLarge { var: String, dim: usize, max: usize },

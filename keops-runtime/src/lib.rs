@@ -7,10 +7,12 @@ mod dims;
 mod engine;
 mod error;
 pub mod gpu;
+mod lanes;
 mod matrix;
 pub mod ops;
 mod param;
 mod real;
+pub mod simd;
 mod solve;
 mod view;
 
@@ -20,9 +22,11 @@ pub use dims::MAX_DIM;
 pub use engine::{BLOCK, TILE};
 pub use error::KeopsError;
 pub use gpu::{GpuTask, ReduceKind};
+pub use lanes::{MatvecWorkspace, ProductOut};
 pub use matrix::{BoundKernel, BoundReduction, KernelMatrix, Reduction, ReductionOutput};
 pub use param::{IntoParam, ParamOfDim, ParamValue, ScalarParam};
-pub use real::Real;
+pub use real::{Num, Real};
+pub use simd::{set_simd_level, simd_level, SimdLevel};
 pub use solve::{ConjugateGradient, LinearOperator, Solution, SolveError};
 pub use view::{Indices, IntoView, Rows, View};
 
@@ -35,12 +39,16 @@ pub mod __private {
         extremum_reduce, kmin_reduce, matvec, shifted_exp_reduce, sum_reduce, RowKernel, Value,
     };
     pub use crate::gpu::{GpuTask, ReduceKind};
+    pub use crate::lanes::{
+        matvec_lanes, matvec_symmetric, same_data, scalar_product as matvec_scalar,
+        sum_reduce_lanes, LaneKernel, LaneValue,
+    };
     pub use crate::ops;
     pub use crate::ops::{Fixed, Len, Upto};
     pub use crate::param::{param, param_of_dim};
     pub use crate::{
-        BoundKernel, BoundReduction, Indices, IntoView, KeopsError, KernelMatrix, ParamValue, Real,
-        Reduction, Rows, View,
+        BoundKernel, BoundReduction, Indices, IntoView, KeopsError, KernelMatrix, MatvecWorkspace,
+        Num, ParamValue, ProductOut, Real, Reduction, Rows, View,
     };
 
     /// Checks one variable's data when it is bound: dimension at least 1, non-empty and finite.

@@ -1,9 +1,10 @@
 //! What a bound formula is to the user: a [`Reduction`] to evaluate, or a [`KernelMatrix`] to multiply.
 
 use std::marker::PhantomData;
+use std::sync::Mutex;
 
 use crate::view::Indices;
-use crate::{GpuTask, IntoView, KeopsError, Real, Rows};
+use crate::{GpuTask, IntoView, KeopsError, MatvecWorkspace, ProductOut, Real, Rows};
 
 /// What evaluating a reduction gives, by kind: values `Rows<T>` (`sum_j`, `min_j`, `kmin_j`,
 /// `logsumexp_j`, `sumsoftmaxweight_j`), indices [`Indices`] = `Rows<usize>` (`argmin_j`,
@@ -98,10 +99,15 @@ pub trait BoundKernel<T: Real>: Sync {
     fn nrows(&self) -> usize;
     /// Number of j points.
     fn ncols(&self) -> usize;
-    /// `out = K v`, `v` is `(ncols, nv)`, `out` is `(nrows, nv)`; lengths checked by the caller.
-    fn matvec_run(&self, v: &[T], nv: usize, out: &mut [T]);
+    /// `out = K v` (or `alpha v + K v`, see [`ProductOut`]), `v` is `(ncols, nv)`, `out` is
+    /// `(nrows, nv)`; lengths checked by the caller. `ws` holds the partial sums between calls.
+    fn matvec_run(&self, v: &[T], nv: usize, out: ProductOut<'_, T>, ws: &mut MatvecWorkspace<T>);
     /// The formula and its data as a GPU kernel launch needs them.
     fn gpu_task(&self) -> GpuTask<'_, T>;
+    /// A symmetric formula bound to the same points twice: products evaluate each pair once.
+    fn symmetric(&self) -> bool {
+        false
+    }
 }
 
 /// A reduction `a_i = sum_j F(x_i, y_j, ...)` (or over i) with its data bound, ready to run.
@@ -178,10 +184,26 @@ impl<T: Real, B: BoundReduction<T>> Reduction<T, B> {
 
 /// The kernel matrix `K_ij = K(x_i, y_j)` as a lazy operator: never stored, each product recomputes
 /// its entries tile by tile, so memory stays linear in the number of points.
-#[derive(Debug, Clone)]
+///
+/// A symmetric kernel (`K(x, y) = K(y, x)`, proven from the formula at compile time) bound to the
+/// same points twice evaluates each pair once per product. The partial sums of a product are kept
+/// for the next one, so repeated products (a solver's iterations) allocate nothing.
+#[derive(Debug)]
 pub struct KernelMatrix<T, B> {
     bound: B,
+    /// Reused by products; a product finding it in use (a concurrent one) makes its own.
+    workspace: Mutex<MatvecWorkspace<T>>,
     _t: PhantomData<fn() -> T>,
+}
+
+impl<T, B: Clone> Clone for KernelMatrix<T, B> {
+    fn clone(&self) -> Self {
+        KernelMatrix {
+            bound: self.bound.clone(),
+            workspace: Mutex::new(MatvecWorkspace::new()),
+            _t: PhantomData,
+        }
+    }
 }
 
 impl<T: Real, B: BoundKernel<T>> KernelMatrix<T, B> {
@@ -189,11 +211,19 @@ impl<T: Real, B: BoundKernel<T>> KernelMatrix<T, B> {
     pub fn new(bound: B) -> Self {
         KernelMatrix {
             bound,
+            workspace: Mutex::new(MatvecWorkspace::new()),
             _t: PhantomData,
         }
     }
-    pub(crate) fn bound(&self) -> &B {
-        &self.bound
+    /// `K v` (or `alpha v + K v`) with the kept workspace; lengths and values already checked.
+    pub(crate) fn product(&self, v: &[T], nv: usize, out: ProductOut<'_, T>) {
+        match self.workspace.try_lock() {
+            Ok(mut ws) => self.bound.matvec_run(v, nv, out, &mut ws),
+            // In use by a concurrent product (or poisoned by a panic in one): a fresh one.
+            Err(_) => self
+                .bound
+                .matvec_run(v, nv, out, &mut MatvecWorkspace::new()),
+        }
     }
     /// Number of rows (i points).
     pub fn nrows(&self) -> usize {
@@ -202,6 +232,12 @@ impl<T: Real, B: BoundKernel<T>> KernelMatrix<T, B> {
     /// Number of columns (j points).
     pub fn ncols(&self) -> usize {
         self.bound.ncols()
+    }
+    /// Whether products use the symmetry `K_ij = K_ji`: the formula is symmetric in its two
+    /// variables (proven when it is compiled) and both are bound to the same points, so each pair
+    /// is evaluated once for rows `i` and `j` (one-column products on the SIMD levels).
+    pub fn symmetric(&self) -> bool {
+        self.bound.symmetric()
     }
     /// The formula and its data as a GPU kernel launch needs them.
     #[doc(hidden)]
@@ -233,7 +269,7 @@ impl<T: Real, B: BoundKernel<T>> KernelMatrix<T, B> {
             });
         }
         v.check_finite("the vector")?;
-        self.bound.matvec_run(v.as_slice(), v.dim(), out);
+        self.product(v.as_slice(), v.dim(), ProductOut::Real(out));
         Ok(())
     }
 }

@@ -2,7 +2,7 @@
 //! `[T; C]` whose first `len.get()` entries are meaningful (the rest stay zero); with [`Fixed`] the
 //! length is a constant and the loops unroll.
 
-use crate::Real;
+use crate::{Num, Real};
 
 /// The run-time length of a vector class.
 pub trait Len: Copy + Send + Sync + 'static {
@@ -30,8 +30,52 @@ impl Len for Upto {
 }
 
 #[inline(always)]
-pub fn zeros<T: Real, const C: usize>() -> [T; C] {
+pub fn zeros<T: Num, const C: usize>() -> [T; C] {
     [T::ZERO; C]
+}
+
+/// Rows `o0..o0 + N::LANES` of a row-major buffer of dimension 1, one per lane; rows past
+/// `last` repeat row `last` (their lanes are computed and dropped).
+#[inline(always)]
+pub fn gather<N: Num>(data: &[N::Elem], o0: usize, last: usize) -> N {
+    N::from_lanes(|l| data[(o0 + l).min(last)])
+}
+
+/// [`gather`] for a vector of dimension `len`: entry `k` of lane `l` is row `o0 + l`'s.
+#[inline(always)]
+pub fn gather_rows<N: Num, L: Len, const C: usize>(
+    len: L,
+    data: &[N::Elem],
+    o0: usize,
+    last: usize,
+) -> [N; C] {
+    let n = len.get();
+    let mut out = [N::ZERO; C];
+    for (k, o) in out.iter_mut().enumerate().take(n) {
+        *o = N::from_lanes(|l| data[(o0 + l).min(last) * n + k]);
+    }
+    out
+}
+
+/// Row `r` of a row-major buffer of dimension `len`, each entry in every lane.
+#[inline(always)]
+pub fn load_splat<N: Num, L: Len, const C: usize>(len: L, data: &[N::Elem], r: usize) -> [N; C] {
+    let n = len.get();
+    let mut out = [N::ZERO; C];
+    for (o, &x) in out.iter_mut().zip(&data[r * n..r * n + n]) {
+        *o = N::splat(x);
+    }
+    out
+}
+
+/// [`load_param`] in every lane.
+#[inline(always)]
+pub fn load_param_splat<N: Num, L: Len, const C: usize>(len: L, values: &[N::Elem]) -> [N; C] {
+    if values.len() == 1 {
+        splat(len, N::splat(values[0]))
+    } else {
+        load_splat(len, values, 0)
+    }
 }
 
 /// Row `r` of a row-major buffer of dimension `len`, as a vector.
@@ -54,7 +98,7 @@ pub fn load_param<T: Real, L: Len, const C: usize>(len: L, values: &[T]) -> [T; 
 }
 
 #[inline(always)]
-pub fn splat<T: Real, L: Len, const C: usize>(len: L, s: T) -> [T; C] {
+pub fn splat<T: Num, L: Len, const C: usize>(len: L, s: T) -> [T; C] {
     let mut out = [T::ZERO; C];
     for o in out.iter_mut().take(len.get()) {
         *o = s;
@@ -63,7 +107,7 @@ pub fn splat<T: Real, L: Len, const C: usize>(len: L, s: T) -> [T; C] {
 }
 
 #[inline(always)]
-pub fn map1<T: Real, L: Len, const C: usize>(len: L, a: [T; C], f: impl Fn(T) -> T) -> [T; C] {
+pub fn map1<T: Num, L: Len, const C: usize>(len: L, a: [T; C], f: impl Fn(T) -> T) -> [T; C] {
     let mut out = [T::ZERO; C];
     for (o, a) in out.iter_mut().zip(a.iter()).take(len.get()) {
         *o = f(*a);
@@ -72,7 +116,7 @@ pub fn map1<T: Real, L: Len, const C: usize>(len: L, a: [T; C], f: impl Fn(T) ->
 }
 
 #[inline(always)]
-pub fn map2<T: Real, L: Len, const C: usize>(
+pub fn map2<T: Num, L: Len, const C: usize>(
     len: L,
     a: [T; C],
     b: [T; C],
@@ -86,7 +130,7 @@ pub fn map2<T: Real, L: Len, const C: usize>(
 }
 
 #[inline(always)]
-pub fn map3<T: Real, L: Len, const C: usize>(
+pub fn map3<T: Num, L: Len, const C: usize>(
     len: L,
     a: [T; C],
     b: [T; C],
@@ -108,7 +152,7 @@ pub fn map3<T: Real, L: Len, const C: usize>(
 
 /// Sum of the entries.
 #[inline(always)]
-pub fn sum<T: Real, L: Len, const C: usize>(len: L, a: [T; C]) -> T {
+pub fn sum<T: Num, L: Len, const C: usize>(len: L, a: [T; C]) -> T {
     let mut s = T::ZERO;
     for a in a.iter().take(len.get()) {
         s += *a;
@@ -118,7 +162,7 @@ pub fn sum<T: Real, L: Len, const C: usize>(len: L, a: [T; C]) -> T {
 
 /// Scalar product `(a | b)`.
 #[inline(always)]
-pub fn dot<T: Real, L: Len, const C: usize>(len: L, a: [T; C], b: [T; C]) -> T {
+pub fn dot<T: Num, L: Len, const C: usize>(len: L, a: [T; C], b: [T; C]) -> T {
     let mut s = T::ZERO;
     for (a, b) in a.iter().zip(b.iter()).take(len.get()) {
         s += *a * *b;
@@ -128,13 +172,13 @@ pub fn dot<T: Real, L: Len, const C: usize>(len: L, a: [T; C], b: [T; C]) -> T {
 
 /// Squared norm `(a | a)`.
 #[inline(always)]
-pub fn sqnorm<T: Real, L: Len, const C: usize>(len: L, a: [T; C]) -> T {
+pub fn sqnorm<T: Num, L: Len, const C: usize>(len: L, a: [T; C]) -> T {
     dot(len, a, a)
 }
 
 /// Squared distance `|a - b|^2`.
 #[inline(always)]
-pub fn sqdist<T: Real, L: Len, const C: usize>(len: L, a: [T; C], b: [T; C]) -> T {
+pub fn sqdist<T: Num, L: Len, const C: usize>(len: L, a: [T; C], b: [T; C]) -> T {
     let mut s = T::ZERO;
     for (a, b) in a.iter().zip(b.iter()).take(len.get()) {
         let d = *a - *b;
@@ -145,14 +189,14 @@ pub fn sqdist<T: Real, L: Len, const C: usize>(len: L, a: [T; C], b: [T; C]) -> 
 
 /// `a` scaled by `rsqrt(|a|^2)` (KeOps' Normalize; 0 at 0, as `rsqrt(0) = 0` in KeOps).
 #[inline(always)]
-pub fn normalize<T: Real, L: Len, const C: usize>(len: L, a: [T; C]) -> [T; C] {
+pub fn normalize<T: Num, L: Len, const C: usize>(len: L, a: [T; C]) -> [T; C] {
     let r = sqnorm(len, a).rsqrt();
     map1(len, a, |x| x * r)
 }
 
 /// The entries of `a` (length `la`) followed by those of `b`.
 #[inline(always)]
-pub fn concat<T: Real, const C: usize>(a: &[T], b: &[T]) -> [T; C] {
+pub fn concat<T: Num, const C: usize>(a: &[T], b: &[T]) -> [T; C] {
     let mut out = [T::ZERO; C];
     out[..a.len()].copy_from_slice(a);
     out[a.len()..a.len() + b.len()].copy_from_slice(b);
@@ -161,7 +205,7 @@ pub fn concat<T: Real, const C: usize>(a: &[T], b: &[T]) -> [T; C] {
 
 /// The meaningful entries of a vector.
 #[inline(always)]
-pub fn head<T: Real, L: Len, const C: usize>(len: L, a: &[T; C]) -> &[T] {
+pub fn head<T: Num, L: Len, const C: usize>(len: L, a: &[T; C]) -> &[T] {
     &a[..len.get()]
 }
 
@@ -264,7 +308,7 @@ pub fn onehot<T: Real, L: Len, const C: usize>(len: L, x: T) -> [T; C] {
 /// KeOps' Extract: `len` entries of `a` from `start`, or its last `len` entries when `start` is
 /// `None`.
 #[inline(always)]
-pub fn extract<T: Real, L: Len, const C: usize>(len: L, a: &[T], start: Option<usize>) -> [T; C] {
+pub fn extract<T: Num, L: Len, const C: usize>(len: L, a: &[T], start: Option<usize>) -> [T; C] {
     let d = len.get();
     let s = start.unwrap_or(a.len() - d);
     let mut out = [T::ZERO; C];
@@ -275,7 +319,7 @@ pub fn extract<T: Real, L: Len, const C: usize>(len: L, a: &[T], start: Option<u
 /// KeOps' ExtractT: a vector of dimension `len`, zero except `a` placed at `start`, or at its end
 /// when `start` is `None`.
 #[inline(always)]
-pub fn extract_t<T: Real, L: Len, const C: usize>(len: L, a: &[T], start: Option<usize>) -> [T; C] {
+pub fn extract_t<T: Num, L: Len, const C: usize>(len: L, a: &[T], start: Option<usize>) -> [T; C] {
     let s = start.unwrap_or(len.get() - a.len());
     let mut out = [T::ZERO; C];
     out[s..s + a.len()].copy_from_slice(a);

@@ -1,4 +1,5 @@
-//! The floating-point types a formula can be evaluated in.
+//! The floating-point types a formula can be evaluated in, and the arithmetic the generated code
+//! uses on them and on SIMD packs of them.
 
 use std::fmt::{Debug, Display};
 use std::ops::{Add, AddAssign, Div, Mul, Neg, Sub};
@@ -9,20 +10,18 @@ mod sealed {
     impl Sealed for f64 {}
 }
 
-/// `f32` or `f64`: the precision data, parameters and results share.
+/// The numbers generated code computes with: a real `T` (`f32`, `f64`), or a SIMD pack of `LANES`
+/// of them ([`crate::simd::Pack`]) holding the values of one formula node for `LANES` output rows.
 ///
-/// The scalar functions follow KeOps' definitions (doc/api/math-operations.rst and keopscore's
-/// `math_functions.py`): `sign(0) = 0`, `step(x) = 1` for `x >= 0`, `ifelse(c, a, b) = a` for
-/// `c >= 0`, `rsqrt(0) = 0`, `xlogx(0) = 0`, `sinxdivx(0) = 1`, comparisons are 0 or 1.
-pub trait Real:
-    sealed::Sealed
-    + Copy
+/// Every operation is entrywise (lane by lane). The scalar functions follow KeOps' definitions
+/// (doc/api/math-operations.rst and keopscore's `math_functions.py`): `sign(0) = 0`, `step(x) = 1`
+/// for `x >= 0`, `ifelse(c, a, b) = a` for `c >= 0`, `rsqrt(0) = 0`, `xlogx(0) = 0`,
+/// `sinxdivx(0) = 1`, comparisons are 0 or 1.
+pub trait Num:
+    Copy
     + Send
     + Sync
     + Debug
-    + Display
-    + Default
-    + PartialOrd
     + Add<Output = Self>
     + Sub<Output = Self>
     + Mul<Output = Self>
@@ -31,13 +30,23 @@ pub trait Real:
     + AddAssign
     + 'static
 {
-    /// Name used in messages.
-    const NAME: &'static str;
+    /// The real each lane holds.
+    type Elem: Real;
+    /// Lanes: 1 for a real.
+    const LANES: usize;
     const ZERO: Self;
     const ONE: Self;
-    fn from_f64(x: f64) -> Self;
-    fn to_f64(self) -> f64;
-    fn is_finite(self) -> bool;
+    /// Every lane `x`.
+    fn splat(x: Self::Elem) -> Self;
+    /// Lane `l` is `f(l)`.
+    fn from_lanes(f: impl FnMut(usize) -> Self::Elem) -> Self;
+    /// Lane `l < LANES`.
+    fn lane(self, l: usize) -> Self::Elem;
+    /// The sum of the lanes.
+    fn sum_lanes(self) -> Self::Elem;
+    /// `self * b + c`: fused (one rounding) in SIMD packs, whose code runs where FMA exists; two
+    /// operations for a real, as the scalar path may run where it does not.
+    fn mul_add(self, b: Self, c: Self) -> Self;
     fn exp(self) -> Self;
     fn ln(self) -> Self;
     fn sqrt(self) -> Self;
@@ -57,72 +66,47 @@ pub trait Real:
     /// Rounds half-way cases away from zero (C's `round`).
     fn round(self) -> Self;
     /// `1 / sqrt(x)`, and 0 at 0 (KeOps' Rsqrt, so that `normalize(0) = 0`).
-    #[inline(always)]
-    fn rsqrt(self) -> Self {
-        if self == Self::ZERO {
-            Self::ZERO
-        } else {
-            Self::ONE / self.sqrt()
-        }
-    }
+    fn rsqrt(self) -> Self;
     /// `x log x`, 0 at 0 (KeOps' XLogX).
-    #[inline(always)]
-    fn xlogx(self) -> Self {
-        if self == Self::ZERO {
-            Self::ZERO
-        } else {
-            self * self.ln()
-        }
-    }
+    fn xlogx(self) -> Self;
     /// `sin x / x`, 1 at 0 (KeOps' SinXDivX).
-    #[inline(always)]
-    fn sinxdivx(self) -> Self {
-        if self == Self::ZERO {
-            Self::ONE
-        } else {
-            self.sin() / self
-        }
-    }
+    fn sinxdivx(self) -> Self;
     /// `round(x * scale) / scale`: with `scale = 10^d`, rounding to `d` decimals (KeOps' Round).
-    #[inline(always)]
-    fn round_scaled(self, scale: Self) -> Self {
-        (self * scale).round() / scale
-    }
+    fn round_scaled(self, scale: Self) -> Self;
     /// `x - m * floor((x - offset) / m)` (KeOps' Mod).
-    #[inline(always)]
-    fn modulo(self, m: Self, offset: Self) -> Self {
-        self - m * ((self - offset) / m).floor()
-    }
+    fn modulo(self, m: Self, offset: Self) -> Self;
     /// 1 if `self == o`, else 0 (KeOps' Equal).
-    #[inline(always)]
-    fn cmp_eq(self, o: Self) -> Self {
-        Self::from_bool(self == o)
-    }
+    fn cmp_eq(self, o: Self) -> Self;
     /// 1 if `self != o`, else 0 (KeOps' NotEqual).
-    #[inline(always)]
-    fn cmp_ne(self, o: Self) -> Self {
-        Self::from_bool(self != o)
-    }
+    fn cmp_ne(self, o: Self) -> Self;
     /// 1 if `self < o`, else 0 (KeOps' LessThan).
-    #[inline(always)]
-    fn cmp_lt(self, o: Self) -> Self {
-        Self::from_bool(self < o)
-    }
+    fn cmp_lt(self, o: Self) -> Self;
     /// 1 if `self <= o`, else 0 (KeOps' LessOrEqual).
-    #[inline(always)]
-    fn cmp_le(self, o: Self) -> Self {
-        Self::from_bool(self <= o)
-    }
+    fn cmp_le(self, o: Self) -> Self;
     /// 1 if `self > o`, else 0.
-    #[inline(always)]
-    fn cmp_gt(self, o: Self) -> Self {
-        Self::from_bool(self > o)
-    }
+    fn cmp_gt(self, o: Self) -> Self;
     /// 1 if `self >= o`, else 0.
-    #[inline(always)]
-    fn cmp_ge(self, o: Self) -> Self {
-        Self::from_bool(self >= o)
-    }
+    fn cmp_ge(self, o: Self) -> Self;
+    fn inv(self) -> Self;
+    fn square(self) -> Self;
+    fn sign(self) -> Self;
+    fn step(self) -> Self;
+    fn relu(self) -> Self;
+    /// `a` if `f < a`, `b` if `f > b`, else `f` (KeOps' Clamp).
+    fn clamp_to(self, a: Self, b: Self) -> Self;
+    /// `a` where `self >= 0`, else `b` (KeOps' IfElse).
+    fn if_else(self, a: Self, b: Self) -> Self;
+}
+
+/// `f32` or `f64`: the precision data, parameters and results share.
+pub trait Real:
+    sealed::Sealed + Num<Elem = Self> + Display + Default + PartialOrd + crate::simd::LaneMath
+{
+    /// Name used in messages.
+    const NAME: &'static str;
+    fn from_f64(x: f64) -> Self;
+    fn to_f64(self) -> f64;
+    fn is_finite(self) -> bool;
     /// 1 or 0.
     #[inline(always)]
     fn from_bool(c: bool) -> Self {
@@ -132,68 +116,12 @@ pub trait Real:
             Self::ZERO
         }
     }
-    #[inline(always)]
-    fn inv(self) -> Self {
-        Self::ONE / self
-    }
-    #[inline(always)]
-    fn square(self) -> Self {
-        self * self
-    }
-    #[inline(always)]
-    fn sign(self) -> Self {
-        if self > Self::ZERO {
-            Self::ONE
-        } else if self < Self::ZERO {
-            -Self::ONE
-        } else {
-            Self::ZERO
-        }
-    }
-    #[inline(always)]
-    fn step(self) -> Self {
-        if self < Self::ZERO {
-            Self::ZERO
-        } else {
-            Self::ONE
-        }
-    }
-    #[inline(always)]
-    fn relu(self) -> Self {
-        if self < Self::ZERO {
-            Self::ZERO
-        } else {
-            self
-        }
-    }
-    /// `a` if `f < a`, `b` if `f > b`, else `f` (KeOps' Clamp).
-    #[inline(always)]
-    fn clamp_to(self, a: Self, b: Self) -> Self {
-        if self < a {
-            a
-        } else if self > b {
-            b
-        } else {
-            self
-        }
-    }
-    /// `a` where `self >= 0`, else `b` (KeOps' IfElse).
-    #[inline(always)]
-    fn if_else(self, a: Self, b: Self) -> Self {
-        if self >= Self::ZERO {
-            a
-        } else {
-            b
-        }
-    }
 }
 
 macro_rules! impl_real {
     ($t:ty, $name:literal) => {
         impl Real for $t {
             const NAME: &'static str = $name;
-            const ZERO: Self = 0.0;
-            const ONE: Self = 1.0;
             #[inline(always)]
             fn from_f64(x: f64) -> Self {
                 x as $t
@@ -205,6 +133,33 @@ macro_rules! impl_real {
             #[inline(always)]
             fn is_finite(self) -> bool {
                 <$t>::is_finite(self)
+            }
+        }
+
+        impl Num for $t {
+            type Elem = $t;
+            const LANES: usize = 1;
+            const ZERO: Self = 0.0;
+            const ONE: Self = 1.0;
+            #[inline(always)]
+            fn splat(x: Self) -> Self {
+                x
+            }
+            #[inline(always)]
+            fn from_lanes(mut f: impl FnMut(usize) -> Self) -> Self {
+                f(0)
+            }
+            #[inline(always)]
+            fn lane(self, _l: usize) -> Self {
+                self
+            }
+            #[inline(always)]
+            fn sum_lanes(self) -> Self {
+                self
+            }
+            #[inline(always)]
+            fn mul_add(self, b: Self, c: Self) -> Self {
+                self * b + c
             }
             #[inline(always)]
             fn exp(self) -> Self {
@@ -269,6 +224,114 @@ macro_rules! impl_real {
             #[inline(always)]
             fn round(self) -> Self {
                 <$t>::round(self)
+            }
+            #[inline(always)]
+            fn rsqrt(self) -> Self {
+                if self == 0.0 {
+                    0.0
+                } else {
+                    1.0 / <$t>::sqrt(self)
+                }
+            }
+            #[inline(always)]
+            fn xlogx(self) -> Self {
+                if self == 0.0 {
+                    0.0
+                } else {
+                    self * <$t>::ln(self)
+                }
+            }
+            #[inline(always)]
+            fn sinxdivx(self) -> Self {
+                if self == 0.0 {
+                    1.0
+                } else {
+                    <$t>::sin(self) / self
+                }
+            }
+            #[inline(always)]
+            fn round_scaled(self, scale: Self) -> Self {
+                <$t>::round(self * scale) / scale
+            }
+            #[inline(always)]
+            fn modulo(self, m: Self, offset: Self) -> Self {
+                self - m * <$t>::floor((self - offset) / m)
+            }
+            #[inline(always)]
+            fn cmp_eq(self, o: Self) -> Self {
+                Self::from_bool(self == o)
+            }
+            #[inline(always)]
+            fn cmp_ne(self, o: Self) -> Self {
+                Self::from_bool(self != o)
+            }
+            #[inline(always)]
+            fn cmp_lt(self, o: Self) -> Self {
+                Self::from_bool(self < o)
+            }
+            #[inline(always)]
+            fn cmp_le(self, o: Self) -> Self {
+                Self::from_bool(self <= o)
+            }
+            #[inline(always)]
+            fn cmp_gt(self, o: Self) -> Self {
+                Self::from_bool(self > o)
+            }
+            #[inline(always)]
+            fn cmp_ge(self, o: Self) -> Self {
+                Self::from_bool(self >= o)
+            }
+            #[inline(always)]
+            fn inv(self) -> Self {
+                1.0 / self
+            }
+            #[inline(always)]
+            fn square(self) -> Self {
+                self * self
+            }
+            #[inline(always)]
+            fn sign(self) -> Self {
+                if self > 0.0 {
+                    1.0
+                } else if self < 0.0 {
+                    -1.0
+                } else {
+                    0.0
+                }
+            }
+            #[inline(always)]
+            fn step(self) -> Self {
+                if self < 0.0 {
+                    0.0
+                } else {
+                    1.0
+                }
+            }
+            #[inline(always)]
+            fn relu(self) -> Self {
+                if self < 0.0 {
+                    0.0
+                } else {
+                    self
+                }
+            }
+            #[inline(always)]
+            fn clamp_to(self, a: Self, b: Self) -> Self {
+                if self < a {
+                    a
+                } else if self > b {
+                    b
+                } else {
+                    self
+                }
+            }
+            #[inline(always)]
+            fn if_else(self, a: Self, b: Self) -> Self {
+                if self >= 0.0 {
+                    a
+                } else {
+                    b
+                }
             }
         }
     };

@@ -15,6 +15,23 @@ pub trait LinearOperator<T: Real>: Sync {
     /// `out = A x` for `x` of shape `(ncols, k)` and `out` of shape `(nrows, k)`, both row-major.
     /// The solver calls it with exactly these lengths and finite `x`.
     fn apply(&self, x: &[T], k: usize, out: &mut [T]) -> Result<(), KeopsError>;
+    /// `out = alpha x + A x` in f64, the solver's product with `alpha I + A`. `scratch` has the
+    /// length of `out`, for an implementation that needs `A x` in `T` first (this default one).
+    /// [`KernelMatrix`] adds `alpha x` to its f64 sums directly and needs no scratch.
+    fn apply_shifted(
+        &self,
+        alpha: f64,
+        x: &[T],
+        k: usize,
+        out: &mut [f64],
+        scratch: &mut [T],
+    ) -> Result<(), KeopsError> {
+        self.apply(x, k, scratch)?;
+        for ((o, s), x) in out.iter_mut().zip(scratch.iter()).zip(x) {
+            *o = alpha * x.to_f64() + s.to_f64();
+        }
+        Ok(())
+    }
 }
 
 impl<T: Real, B: crate::BoundKernel<T>> LinearOperator<T> for KernelMatrix<T, B> {
@@ -25,7 +42,18 @@ impl<T: Real, B: crate::BoundKernel<T>> LinearOperator<T> for KernelMatrix<T, B>
         KernelMatrix::ncols(self)
     }
     fn apply(&self, x: &[T], k: usize, out: &mut [T]) -> Result<(), KeopsError> {
-        self.bound().matvec_run(x, k, out);
+        self.product(x, k, crate::ProductOut::Real(out));
+        Ok(())
+    }
+    fn apply_shifted(
+        &self,
+        alpha: f64,
+        x: &[T],
+        k: usize,
+        out: &mut [f64],
+        _scratch: &mut [T],
+    ) -> Result<(), KeopsError> {
+        self.product(x, k, crate::ProductOut::Shifted { out, alpha });
         Ok(())
     }
 }
@@ -217,9 +245,12 @@ struct Cg<'a, T: Real, A: ?Sized> {
     p: Vec<f64>,
     ap: Vec<f64>,
     rr: Vec<f64>,
-    /// Operator input / output in the data's precision, `(n, active)` row-major.
+    /// Operator input in the data's precision, `(n, active)` row-major, and the scratch of
+    /// [`LinearOperator::apply_shifted`].
     t_in: Vec<T>,
     t_out: Vec<T>,
+    /// `(alpha I + A) v` for the active columns, `(n, active)`, when not all are active.
+    ap_active: Vec<f64>,
     active: Vec<usize>,
     iters: Vec<usize>,
     residual: Vec<f64>,
@@ -243,6 +274,7 @@ impl<'a, T: Real, A: LinearOperator<T> + ?Sized> Cg<'a, T, A> {
             rr: vec![0.0; k],
             t_in: vec![T::ZERO; n * k],
             t_out: vec![T::ZERO; n * k],
+            ap_active: if k > 1 { vec![0.0; n * k] } else { Vec::new() },
             active: Vec::with_capacity(k),
             iters: vec![0; k],
             residual: vec![0.0; k],
@@ -316,8 +348,9 @@ impl<'a, T: Real, A: LinearOperator<T> + ?Sized> Cg<'a, T, A> {
         }
     }
 
-    /// `ap = (alpha I + A) v` for the active columns of `v` (`p` or `x`), through `T` buffers.
-    /// `v` is rounded to `T` in place first, so that `ap` is the product of the vector it holds.
+    /// `ap = (alpha I + A) v` for the active columns of `v` (`p` or `x`): one fused product,
+    /// `alpha v` added to the operator's f64 sums. `v` is rounded to `T` in place first, so that
+    /// `ap` is the product of the vector it holds. Allocates nothing.
     fn apply_active(&mut self, use_x: bool) -> Result<(), KeopsError> {
         let (n, k, na) = (self.n, self.k, self.active.len());
         let v = if use_x { &mut self.x } else { &mut self.p };
@@ -328,11 +361,18 @@ impl<'a, T: Real, A: LinearOperator<T> + ?Sized> Cg<'a, T, A> {
                 self.t_in[i * na + a] = t;
             }
         }
-        self.op
-            .apply(&self.t_in[..n * na], na, &mut self.t_out[..n * na])?;
+        let (x, scratch) = (&self.t_in[..n * na], &mut self.t_out[..n * na]);
+        if na == k {
+            // Every column: straight into `ap`.
+            return self
+                .op
+                .apply_shifted(self.alpha, x, na, &mut self.ap, scratch);
+        }
+        let ap = &mut self.ap_active[..n * na];
+        self.op.apply_shifted(self.alpha, x, na, ap, scratch)?;
         for i in 0..n {
             for (a, &c) in self.active.iter().enumerate() {
-                self.ap[i * k + c] = self.alpha * v[i * k + c] + self.t_out[i * na + a].to_f64();
+                self.ap[i * k + c] = ap[i * na + a];
             }
         }
         Ok(())

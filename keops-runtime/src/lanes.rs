@@ -1,0 +1,552 @@
+//! The SIMD CPU engine: a formula evaluated for `W` output rows at once (one per lane of a
+//! [`Pack`](crate::simd::Pack); `W = 1`, plain reals, at the scalar level) against one reduction
+//! index at a time, at the [`SimdLevel`](crate::SimdLevel) in use.
+//!
+//! Blocks of [`BLOCK`] output rows are prepared as `P = BLOCK / W` packs (the row-only part of the
+//! formula, once per block); each pack then runs over the reduction index in tiles of [`TILE`],
+//! adding in the data's precision within a tile and in f64 across tiles (block sums, as in the
+//! scalar engine). Lanes run along the output rows, so a reduction needs no horizontal sums and
+//! the reduction-index data is read as broadcasts.
+//!
+//! Products `K v` write into a [`MatvecWorkspace`], allocated on first use and reused: a solver's
+//! iterations allocate nothing. When both point sets of a symmetric kernel are the same data
+//! ([`matvec_symmetric`]), each pair `(i, j)` of different blocks is evaluated once and used for
+//! row `i` and row `j`.
+
+use std::ops::Range;
+
+use rayon::prelude::*;
+
+use crate::engine::{self, RowKernel, Value, BLOCK, TILE};
+use crate::simd::LaneOp;
+use crate::{Num, Real, SimdLevel};
+
+/// A formula with its data bound, evaluated for a pack of output rows (implemented by the
+/// generated code for formulas whose operations all have lane versions).
+///
+/// `prepare(o0, last)` computes the row-only part for rows `o0..o0 + N::LANES` (rows past `last`
+/// repeat row `last`: their lanes are computed and dropped); `eval(p, r)` the formula for those
+/// rows and reduction index `r`.
+pub trait LaneKernel<T: Real>: Sync {
+    type PreparedLanes<N: Num<Elem = T>>: Copy;
+    type ValueLanes<N: Num<Elem = T>>: LaneValue<N>;
+    fn prepare_lanes<N: Num<Elem = T>>(&self, o0: usize, last: usize) -> Self::PreparedLanes<N>;
+    fn eval_lanes<N: Num<Elem = T>>(
+        &self,
+        p: &Self::PreparedLanes<N>,
+        r: usize,
+    ) -> Self::ValueLanes<N>;
+}
+
+/// A formula's value for a pack of rows: a pack (scalar formula) or an array of packs.
+pub trait LaneValue<N: Num>: Copy {
+    const ZEROS: Self;
+    fn plus(self, o: Self) -> Self;
+    /// Adds lane `l`'s first `acc.len()` entries to `acc`, in f64.
+    fn spill(self, l: usize, acc: &mut [f64]);
+    /// Entry 0 (the value of a scalar formula).
+    fn first(self) -> N;
+}
+
+impl<N: Num> LaneValue<N> for N {
+    const ZEROS: Self = N::ZERO;
+    #[inline(always)]
+    fn plus(self, o: Self) -> Self {
+        self + o
+    }
+    #[inline(always)]
+    fn spill(self, l: usize, acc: &mut [f64]) {
+        acc[0] += self.lane(l).to_f64();
+    }
+    #[inline(always)]
+    fn first(self) -> N {
+        self
+    }
+}
+
+impl<N: Num, const C: usize> LaneValue<N> for [N; C] {
+    const ZEROS: Self = [N::ZERO; C];
+    #[inline(always)]
+    fn plus(mut self, o: Self) -> Self {
+        for (a, b) in self.iter_mut().zip(o) {
+            *a += b;
+        }
+        self
+    }
+    #[inline(always)]
+    fn spill(self, l: usize, acc: &mut [f64]) {
+        for (a, v) in acc.iter_mut().zip(self) {
+            *a += v.lane(l).to_f64();
+        }
+    }
+    #[inline(always)]
+    fn first(self) -> N {
+        self[0]
+    }
+}
+
+/// Where the rows of a product `K v` go.
+pub enum ProductOut<'o, T> {
+    /// `out = K v`, in the data's precision.
+    Real(&'o mut [T]),
+    /// `out = alpha v + K v` in f64, for a square `K`: the solver's `(alpha I + K) v`, with the
+    /// shift added to the f64 sums before any rounding.
+    Shifted { out: &'o mut [f64], alpha: f64 },
+}
+
+impl<T> ProductOut<'_, T> {
+    fn len(&self) -> usize {
+        match self {
+            ProductOut::Real(o) => o.len(),
+            ProductOut::Shifted { out, .. } => out.len(),
+        }
+    }
+}
+
+/// Buffers a product needs beyond its output: partial sums per task, kept between calls so that
+/// repeated products (a solver's iterations) allocate nothing once they have grown.
+#[derive(Debug, Default)]
+pub struct MatvecWorkspace<T> {
+    sums: Vec<f64>,
+    reals: Vec<T>,
+}
+
+impl<T> MatvecWorkspace<T> {
+    pub fn new() -> Self {
+        MatvecWorkspace {
+            sums: Vec::new(),
+            reals: Vec::new(),
+        }
+    }
+}
+
+/// `len` zeros at the start of `v`, reusing its allocation.
+fn zeroed<U: Copy>(v: &mut Vec<U>, len: usize, zero: U) -> &mut [U] {
+    v.clear();
+    v.resize(len, zero);
+    &mut v[..]
+}
+
+/// How many parts the reduction range is split into: 1 with enough blocks of rows for the
+/// threads, else enough parts (of whole tiles, at least 4 tiles each) to occupy them.
+fn splits(blocks: usize, n_red: usize) -> usize {
+    let threads = rayon::current_num_threads().max(1);
+    let tiles = n_red.div_ceil(TILE).max(1);
+    if blocks >= 2 * threads {
+        1
+    } else {
+        (2 * threads).div_ceil(blocks).min(tiles.div_ceil(4)).max(1)
+    }
+}
+
+/// Part `s` of `splits` of `0..n_red`, in whole tiles.
+fn part(s: usize, splits: usize, n_red: usize) -> Range<usize> {
+    let per = n_red.div_ceil(TILE).max(1).div_ceil(splits) * TILE;
+    (s * per).min(n_red)..((s + 1) * per).min(n_red)
+}
+
+/// `out = K v` (or `alpha v + K v`) for a scalar formula with a lane version: `v` is
+/// `(n_red, nv)`, the output `(n_out, nv)`, row-major.
+pub fn matvec_lanes<T, K>(
+    k: &K,
+    n_out: usize,
+    n_red: usize,
+    v: &[T],
+    nv: usize,
+    out: ProductOut<'_, T>,
+    ws: &mut MatvecWorkspace<T>,
+) where
+    T: Real,
+    K: LaneKernel<T> + RowKernel<T, Value = T>,
+{
+    debug_assert_eq!(out.len(), n_out * nv);
+    if n_out == 0 || nv == 0 {
+        return;
+    }
+    let level = crate::simd_level();
+    let blocks = n_out.div_ceil(BLOCK);
+    let splits = splits(blocks, n_red);
+    let chunk = BLOCK * nv;
+    let sums = zeroed(&mut ws.sums, blocks * splits * chunk, 0.0);
+    sums.par_chunks_mut(chunk).enumerate().for_each(|(t, st)| {
+        let (b, s) = (t / splits, t % splits);
+        let o0 = b * BLOCK;
+        run_at(
+            level,
+            ProductBlock {
+                k,
+                o0,
+                rows: BLOCK.min(n_out - o0),
+                last: n_out - 1,
+                direct: part(s, splits, n_red),
+                symmetric: 0..0,
+                v,
+                nv,
+                st,
+                cols: &mut [],
+            },
+        );
+    });
+    let sums = &ws.sums[..];
+    write_rows(out, v, nv, |o, c| {
+        let (b, e) = (o / BLOCK, (o % BLOCK) * nv + c);
+        (0..splits)
+            .map(|s| sums[(b * splits + s) * chunk + e])
+            .sum()
+    });
+}
+
+/// [`matvec_lanes`] for a symmetric kernel `K(x_i, x_j) = K(x_j, x_i)` whose two point sets
+/// are the same data (`n` points): pairs of points in different blocks of [`BLOCK`] rows are
+/// evaluated once, the value added to both rows; pairs within a block are evaluated for each row.
+/// About `n^2 / 2 + n * BLOCK / 2` evaluations instead of `n^2`. One column (`nv = 1`); other
+/// products go to [`matvec_lanes`].
+pub fn matvec_symmetric<T, K>(
+    k: &K,
+    n: usize,
+    v: &[T],
+    nv: usize,
+    out: ProductOut<'_, T>,
+    ws: &mut MatvecWorkspace<T>,
+) where
+    T: Real,
+    K: LaneKernel<T> + RowKernel<T, Value = T>,
+{
+    let level = crate::simd_level();
+    if nv != 1 {
+        return matvec_lanes(k, n, n, v, nv, out, ws);
+    }
+    debug_assert_eq!(out.len(), n);
+    let blocks = n.div_ceil(BLOCK);
+    // Block b costs about n - b * BLOCK evaluations: tasks take blocks in a snake order
+    // (t, 2T - 1 - t, 2T + t, ...) so that their work is even. Each task owns a buffer of `n`
+    // sums: its blocks' rows and the columns its pairs reach.
+    let tasks = (2 * rayon::current_num_threads().max(1)).min(blocks);
+    let sums = zeroed(&mut ws.sums, tasks * n, 0.0);
+    sums.par_chunks_mut(n).enumerate().for_each(|(t, buf)| {
+        let mut b = t;
+        let mut step = 0;
+        while b < blocks {
+            let o0 = b * BLOCK;
+            let end = (o0 + BLOCK).min(n);
+            let (rows_buf, cols) = buf.split_at_mut(end);
+            run_at(
+                level,
+                ProductBlock {
+                    k,
+                    o0,
+                    rows: end - o0,
+                    last: n - 1,
+                    direct: o0..end,
+                    symmetric: end..n,
+                    v,
+                    nv: 1,
+                    st: &mut rows_buf[o0..],
+                    cols,
+                },
+            );
+            // Snake order: the next block of this task.
+            b += if step % 2 == 0 {
+                2 * (tasks - t) - 1
+            } else {
+                2 * t + 1
+            };
+            step += 1;
+        }
+    });
+    let sums = &ws.sums[..];
+    write_rows(out, v, 1, |o, _| (0..tasks).map(|t| sums[t * n + o]).sum())
+}
+
+/// Writes each output row `(o, c)` from its f64 sum, rounding to `T` or adding the shift.
+fn write_rows<T: Real>(
+    out: ProductOut<'_, T>,
+    v: &[T],
+    nv: usize,
+    sum: impl Fn(usize, usize) -> f64 + Sync,
+) {
+    match out {
+        ProductOut::Real(out) => {
+            out.par_chunks_mut(BLOCK * nv)
+                .enumerate()
+                .for_each(|(b, rows)| {
+                    for (e, o) in rows.iter_mut().enumerate() {
+                        let i = b * BLOCK * nv + e;
+                        *o = T::from_f64(sum(i / nv, i % nv));
+                    }
+                })
+        }
+        ProductOut::Shifted { out, alpha } => {
+            out.par_chunks_mut(BLOCK * nv)
+                .enumerate()
+                .for_each(|(b, rows)| {
+                    for (e, o) in rows.iter_mut().enumerate() {
+                        let i = b * BLOCK * nv + e;
+                        *o = alpha * v[i].to_f64() + sum(i / nv, i % nv);
+                    }
+                })
+        }
+    }
+}
+
+/// The scalar engine's product: at the scalar level, and for formulas or dimensions without a
+/// lane version.
+pub fn scalar_product<T: Real, K: RowKernel<T, Value = T>>(
+    k: &K,
+    n_out: usize,
+    n_red: usize,
+    v: &[T],
+    nv: usize,
+    out: ProductOut<'_, T>,
+    ws: &mut MatvecWorkspace<T>,
+) {
+    match out {
+        ProductOut::Real(out) => engine::matvec(k, n_out, n_red, v, nv, out),
+        ProductOut::Shifted { out, alpha } => {
+            let kv = zeroed(&mut ws.reals, n_out * nv, T::ZERO);
+            engine::matvec(k, n_out, n_red, v, nv, kv);
+            for ((o, kv), v) in out.iter_mut().zip(kv.iter()).zip(v) {
+                *o = alpha * v.to_f64() + kv.to_f64();
+            }
+        }
+    }
+}
+
+/// Columns of `v` per pass over the reduction index: a product with more columns recomputes the
+/// kernel once per group of this many.
+const COLUMNS: usize = 8;
+
+/// One block of output rows of a product: the reduction indices `direct` add to the rows only,
+/// those of `symmetric` (a symmetric kernel on one point set) to the rows and to `cols`, the
+/// sums of rows `symmetric.start..`.
+struct ProductBlock<'a, 's, T, K> {
+    k: &'a K,
+    o0: usize,
+    rows: usize,
+    last: usize,
+    direct: Range<usize>,
+    symmetric: Range<usize>,
+    v: &'a [T],
+    nv: usize,
+    /// The block's f64 sums, `(BLOCK, nv)` (or `(rows, nv)`).
+    st: &'s mut [f64],
+    cols: &'s mut [f64],
+}
+
+impl<T, K> LaneOp<T> for ProductBlock<'_, '_, T, K>
+where
+    T: Real,
+    K: LaneKernel<T> + RowKernel<T, Value = T>,
+{
+    type Output = ();
+
+    #[inline(always)]
+    fn run<N: Num<Elem = T>, const P: usize>(self) {
+        let ProductBlock {
+            k,
+            o0,
+            rows,
+            last,
+            direct,
+            symmetric,
+            v,
+            nv,
+            st,
+            cols,
+        } = self;
+        let w = N::LANES;
+        let prepared: [K::PreparedLanes<N>; P] =
+            std::array::from_fn(|p| k.prepare_lanes(o0 + p * w, last));
+        let packs = rows.div_ceil(w);
+        let mut r0 = direct.start;
+        while r0 < direct.end {
+            let r1 = (r0 + TILE).min(direct.end);
+            for (p, prep) in prepared.iter().enumerate().take(packs) {
+                let lanes = w.min(rows - p * w);
+                let st = &mut st[p * w * nv..(p * w + lanes) * nv];
+                if nv == 1 {
+                    let mut a = N::ZERO;
+                    for (r, &vr) in (r0..r1).zip(&v[r0..r1]) {
+                        a = k.eval_lanes(prep, r).first().mul_add(N::splat(vr), a);
+                    }
+                    for (l, s) in st.iter_mut().enumerate() {
+                        *s += a.lane(l).to_f64();
+                    }
+                } else {
+                    for c0 in (0..nv).step_by(COLUMNS) {
+                        let nc = COLUMNS.min(nv - c0);
+                        let mut a = [N::ZERO; COLUMNS];
+                        for r in r0..r1 {
+                            let kr = k.eval_lanes(prep, r).first();
+                            let vr = &v[r * nv + c0..r * nv + c0 + nc];
+                            for (a, &vr) in a.iter_mut().zip(vr) {
+                                *a = kr.mul_add(N::splat(vr), *a);
+                            }
+                        }
+                        for l in 0..lanes {
+                            for (c, a) in a.iter().enumerate().take(nc) {
+                                st[l * nv + c0 + c] += a.lane(l).to_f64();
+                            }
+                        }
+                    }
+                }
+            }
+            r0 = r1;
+        }
+        // Pairs with the later blocks: one evaluation for row i (x v_j) and row j (x v_i).
+        let mut r0 = symmetric.start;
+        while r0 < symmetric.end {
+            let r1 = (r0 + TILE).min(symmetric.end);
+            let mut col = [N::ZERO; TILE];
+            for (p, prep) in prepared.iter().enumerate().take(packs) {
+                let lanes = w.min(rows - p * w);
+                // Lanes past the block's rows weigh 0 for the columns; their values are masked so
+                // that an infinite one cannot give NaN.
+                let vi = N::from_lanes(|l| {
+                    if l < lanes {
+                        v[o0 + p * w + l]
+                    } else {
+                        T::ZERO
+                    }
+                });
+                let mut a = N::ZERO;
+                let col = &mut col[..r1 - r0];
+                if lanes == w {
+                    for ((r, &vr), c) in (r0..r1).zip(&v[r0..r1]).zip(col.iter_mut()) {
+                        let kv = k.eval_lanes(prep, r).first();
+                        a = kv.mul_add(N::splat(vr), a);
+                        *c = kv.mul_add(vi, *c);
+                    }
+                } else {
+                    for ((r, &vr), c) in (r0..r1).zip(&v[r0..r1]).zip(col.iter_mut()) {
+                        let kv = k.eval_lanes(prep, r).first();
+                        let kv = N::from_lanes(|l| if l < lanes { kv.lane(l) } else { T::ZERO });
+                        a = kv.mul_add(N::splat(vr), a);
+                        *c = kv.mul_add(vi, *c);
+                    }
+                }
+                for (l, s) in st[p * w..p * w + lanes].iter_mut().enumerate() {
+                    *s += a.lane(l).to_f64();
+                }
+            }
+            let base = symmetric.start;
+            for (s, c) in cols[r0 - base..r1 - base].iter_mut().zip(&col) {
+                *s += c.sum_lanes().to_f64();
+            }
+            r0 = r1;
+        }
+    }
+}
+
+/// `out[o] = sum_r F(o, r)` for a formula with a lane version (values of dimension `dim`,
+/// `out` is `(n_out, dim)` row-major); the scalar engine at the scalar level.
+pub fn sum_reduce_lanes<T, K>(k: &K, n_out: usize, n_red: usize, dim: usize, out: &mut [T])
+where
+    T: Real,
+    K: LaneKernel<T> + RowKernel<T>,
+    <K as RowKernel<T>>::Value: Value<T>,
+{
+    if n_out == 0 || dim == 0 {
+        return;
+    }
+    let level = crate::simd_level();
+    let blocks = n_out.div_ceil(BLOCK);
+    let splits = splits(blocks, n_red);
+    let chunk = BLOCK * dim;
+    let mut sums = vec![0.0; blocks * splits * chunk];
+    sums.par_chunks_mut(chunk).enumerate().for_each(|(t, st)| {
+        let (b, s) = (t / splits, t % splits);
+        let o0 = b * BLOCK;
+        run_at(
+            level,
+            SumBlock {
+                k,
+                o0,
+                rows: BLOCK.min(n_out - o0),
+                last: n_out - 1,
+                range: part(s, splits, n_red),
+                dim,
+                st,
+            },
+        );
+    });
+    out.par_chunks_mut(chunk).enumerate().for_each(|(b, rows)| {
+        for (e, o) in rows.iter_mut().enumerate() {
+            let s: f64 = (0..splits)
+                .map(|s| sums[(b * splits + s) * chunk + e])
+                .sum();
+            *o = T::from_f64(s);
+        }
+    });
+}
+
+/// One block of output rows of a sum reduction over the indices `range`.
+struct SumBlock<'a, 's, K> {
+    k: &'a K,
+    o0: usize,
+    rows: usize,
+    last: usize,
+    range: Range<usize>,
+    dim: usize,
+    st: &'s mut [f64],
+}
+
+impl<T, K> LaneOp<T> for SumBlock<'_, '_, K>
+where
+    T: Real,
+    K: LaneKernel<T> + RowKernel<T>,
+    <K as RowKernel<T>>::Value: Value<T>,
+{
+    type Output = ();
+
+    #[inline(always)]
+    fn run<N: Num<Elem = T>, const P: usize>(self) {
+        let SumBlock {
+            k,
+            o0,
+            rows,
+            last,
+            range,
+            dim,
+            st,
+        } = self;
+        let w = N::LANES;
+        let prepared: [K::PreparedLanes<N>; P] =
+            std::array::from_fn(|p| k.prepare_lanes(o0 + p * w, last));
+        let packs = rows.div_ceil(w);
+        let mut r0 = range.start;
+        while r0 < range.end {
+            let r1 = (r0 + TILE).min(range.end);
+            for (p, prep) in prepared.iter().enumerate().take(packs) {
+                let lanes = w.min(rows - p * w);
+                let mut a = <K::ValueLanes<N> as LaneValue<N>>::ZEROS;
+                for r in r0..r1 {
+                    a = a.plus(k.eval_lanes(prep, r));
+                }
+                for l in 0..lanes {
+                    let o = p * w + l;
+                    a.spill(l, &mut st[o * dim..(o + 1) * dim]);
+                }
+            }
+            r0 = r1;
+        }
+    }
+}
+
+/// Runs a block at a SIMD level, which [`crate::simd_level`] only returns when this CPU runs it.
+#[inline(always)]
+fn run_at<T: Real, Op: LaneOp<T, Output = ()>>(level: SimdLevel, op: Op) {
+    T::dispatch(level, op).expect("simd_level() returns levels this CPU runs");
+}
+
+/// Whether two views hold the same rows (the same memory, or bitwise equal values): a symmetric
+/// kernel bound to them is a symmetric matrix.
+pub fn same_data<T: Real>(a: &crate::View<'_, T>, b: &crate::View<'_, T>) -> bool {
+    let (x, y) = (a.as_slice(), b.as_slice());
+    a.dim() == b.dim()
+        && x.len() == y.len()
+        && (std::ptr::eq(x, y)
+            || x.iter()
+                .zip(y)
+                .all(|(p, q)| p.to_f64().to_bits() == q.to_f64().to_bits()))
+}
