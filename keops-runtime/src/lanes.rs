@@ -399,31 +399,17 @@ where
             let r1 = (r0 + TILE).min(symmetric.end);
             let mut col = [N::ZERO; TILE];
             for (p, prep) in prepared.iter().enumerate().take(packs) {
-                let lanes = w.min(rows - p * w);
-                // Lanes past the block's rows weigh 0 for the columns; their values are masked so
-                // that an infinite one cannot give NaN.
-                let vi = N::from_lanes(|l| {
-                    if l < lanes {
-                        v[o0 + p * w + l]
-                    } else {
-                        T::ZERO
-                    }
-                });
+                // Only the last block has a partial pack, and it has no later block: every pack
+                // here is full, so no lane past the rows reaches the columns.
+                debug_assert!(rows == BLOCK);
+                let lanes = w;
+                let vi = N::from_lanes(|l| v[o0 + p * w + l]);
                 let mut a = N::ZERO;
                 let col = &mut col[..r1 - r0];
-                if lanes == w {
-                    for ((r, &vr), c) in (r0..r1).zip(&v[r0..r1]).zip(col.iter_mut()) {
-                        let kv = k.eval_lanes(prep, r).first();
-                        a = kv.mul_add(N::splat(vr), a);
-                        *c = kv.mul_add(vi, *c);
-                    }
-                } else {
-                    for ((r, &vr), c) in (r0..r1).zip(&v[r0..r1]).zip(col.iter_mut()) {
-                        let kv = k.eval_lanes(prep, r).first();
-                        let kv = N::from_lanes(|l| if l < lanes { kv.lane(l) } else { T::ZERO });
-                        a = kv.mul_add(N::splat(vr), a);
-                        *c = kv.mul_add(vi, *c);
-                    }
+                for ((r, &vr), c) in (r0..r1).zip(&v[r0..r1]).zip(col.iter_mut()) {
+                    let kv = k.eval_lanes(prep, r).first();
+                    a = kv.mul_add(N::splat(vr), a);
+                    *c = kv.mul_add(vi, *c);
                 }
                 for (l, s) in st[p * w..p * w + lanes].iter_mut().enumerate() {
                     *s += a.lane(l).to_f64();
