@@ -471,16 +471,37 @@ fn run<T, K, S, F>(
     let block = |o0: usize, rows: usize, rs: Range<usize>, state: &mut [S]| {
         let prepared: Vec<K::Prepared> = (o0..o0 + rows).map(|o| k.prepare(o)).collect();
         let mut scratch = vec![T::ZERO; scratch_dim];
-        let mut r0 = rs.start;
-        while r0 < rs.end {
-            let r1 = (r0 + TILE).min(rs.end);
+        for t in tiles(rs) {
             for (p, st) in prepared.iter().zip(state.chunks_exact_mut(width)) {
-                tile(p, r0..r1, &mut scratch, st);
+                tile(p, t.clone(), &mut scratch, st);
             }
-            r0 = r1;
         }
     };
     drive(n_out, n_red, acc, out, &block);
+}
+
+/// `rs` in tiles of [`TILE`] indices (the last one shorter).
+pub(crate) fn tiles(rs: Range<usize>) -> impl Iterator<Item = Range<usize>> {
+    let end = rs.end;
+    rs.step_by(TILE).map(move |r0| r0..(r0 + TILE).min(end))
+}
+
+/// How many parts the reduction range is split into: 1 with enough blocks of rows for the
+/// threads, else enough parts (of whole tiles, at least 4 tiles each) to occupy them.
+pub(crate) fn splits(blocks: usize, n_red: usize) -> usize {
+    let threads = rayon::current_num_threads().max(1);
+    let tiles = n_red.div_ceil(TILE).max(1);
+    if blocks >= 2 * threads {
+        1
+    } else {
+        (2 * threads).div_ceil(blocks).min(tiles.div_ceil(4)).max(1)
+    }
+}
+
+/// Part `s` of `splits` of `0..n_red`, in whole tiles.
+pub(crate) fn part(s: usize, splits: usize, n_red: usize) -> Range<usize> {
+    let per = n_red.div_ceil(TILE).max(1).div_ceil(splits) * TILE;
+    (s * per).min(n_red)..((s + 1) * per).min(n_red)
 }
 
 /// Folds the reduction indices `rs` into the states (`rows * width` slots) of the output rows
@@ -519,17 +540,8 @@ fn drive<T: Real, S: Copy + Send + Sync>(
         return;
     }
     let blocks = n_out.div_ceil(BLOCK);
-    let threads = rayon::current_num_threads().max(1);
-    let tiles = n_red.div_ceil(TILE).max(1);
-    let splits = if blocks >= 2 * threads {
-        1
-    } else {
-        (2 * threads).div_ceil(blocks).min(tiles.div_ceil(4)).max(1)
-    };
-    let tiles_per_split = tiles.div_ceil(splits);
-    let range = |s: usize| {
-        (s * tiles_per_split * TILE).min(n_red)..((s + 1) * tiles_per_split * TILE).min(n_red)
-    };
+    let splits = splits(blocks, n_red);
+    let range = |s: usize| part(s, splits, n_red);
     let fresh = |rows: usize| -> Vec<S> {
         let mut st = Vec::with_capacity(rows * width);
         for _ in 0..rows {

@@ -17,7 +17,7 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use crate::engine::{self, RowKernel, Value, BLOCK, TILE};
+use crate::engine::{self, part, splits, tiles, RowKernel, Value, BLOCK, TILE};
 use crate::simd::LaneOp;
 use crate::{Num, Real, SimdLevel};
 
@@ -125,24 +125,6 @@ fn zeroed<U: Copy>(v: &mut Vec<U>, len: usize, zero: U) -> &mut [U] {
     v.clear();
     v.resize(len, zero);
     &mut v[..]
-}
-
-/// How many parts the reduction range is split into: 1 with enough blocks of rows for the
-/// threads, else enough parts (of whole tiles, at least 4 tiles each) to occupy them.
-fn splits(blocks: usize, n_red: usize) -> usize {
-    let threads = rayon::current_num_threads().max(1);
-    let tiles = n_red.div_ceil(TILE).max(1);
-    if blocks >= 2 * threads {
-        1
-    } else {
-        (2 * threads).div_ceil(blocks).min(tiles.div_ceil(4)).max(1)
-    }
-}
-
-/// Part `s` of `splits` of `0..n_red`, in whole tiles.
-fn part(s: usize, splits: usize, n_red: usize) -> Range<usize> {
-    let per = n_red.div_ceil(TILE).max(1).div_ceil(splits) * TILE;
-    (s * per).min(n_red)..((s + 1) * per).min(n_red)
 }
 
 /// `out = K v` (or `alpha v + K v`) for a scalar formula with a lane version: `v` is
@@ -355,12 +337,8 @@ where
             cols,
         } = self;
         let w = N::LANES;
-        let prepared: [K::PreparedLanes<N>; P] =
-            std::array::from_fn(|p| k.prepare_lanes(o0 + p * w, last));
-        let packs = rows.div_ceil(w);
-        let mut r0 = direct.start;
-        while r0 < direct.end {
-            let r1 = (r0 + TILE).min(direct.end);
+        let (prepared, packs) = prepare_block::<T, K, N, P>(k, o0, rows, last);
+        for Range { start: r0, end: r1 } in tiles(direct.clone()) {
             for (p, prep) in prepared.iter().enumerate().take(packs) {
                 let lanes = w.min(rows - p * w);
                 let st = &mut st[p * w * nv..(p * w + lanes) * nv];
@@ -391,12 +369,9 @@ where
                     }
                 }
             }
-            r0 = r1;
         }
         // Pairs with the later blocks: one evaluation for row i (x v_j) and row j (x v_i).
-        let mut r0 = symmetric.start;
-        while r0 < symmetric.end {
-            let r1 = (r0 + TILE).min(symmetric.end);
+        for Range { start: r0, end: r1 } in tiles(symmetric.clone()) {
             let mut col = [N::ZERO; TILE];
             for (p, prep) in prepared.iter().enumerate().take(packs) {
                 // Only the last block has a partial pack, and it has no later block: every pack
@@ -419,7 +394,6 @@ where
             for (s, c) in cols[r0 - base..r1 - base].iter_mut().zip(&col) {
                 *s += c.sum_lanes().to_f64();
             }
-            r0 = r1;
         }
     }
 }
@@ -497,12 +471,8 @@ where
             st,
         } = self;
         let w = N::LANES;
-        let prepared: [K::PreparedLanes<N>; P] =
-            std::array::from_fn(|p| k.prepare_lanes(o0 + p * w, last));
-        let packs = rows.div_ceil(w);
-        let mut r0 = range.start;
-        while r0 < range.end {
-            let r1 = (r0 + TILE).min(range.end);
+        let (prepared, packs) = prepare_block::<T, K, N, P>(k, o0, rows, last);
+        for Range { start: r0, end: r1 } in tiles(range.clone()) {
             for (p, prep) in prepared.iter().enumerate().take(packs) {
                 let lanes = w.min(rows - p * w);
                 let mut a = <K::ValueLanes<N> as LaneValue<N>>::ZEROS;
@@ -514,9 +484,24 @@ where
                     a.spill(l, &mut st[o * dim..(o + 1) * dim]);
                 }
             }
-            r0 = r1;
         }
     }
+}
+
+/// The row-only part of a block's `P` packs of rows from `o0` (rows past `last` repeat it), and
+/// how many packs hold the block's `rows`.
+#[inline(always)]
+fn prepare_block<T: Real, K: LaneKernel<T>, N: Num<Elem = T>, const P: usize>(
+    k: &K,
+    o0: usize,
+    rows: usize,
+    last: usize,
+) -> ([K::PreparedLanes<N>; P], usize) {
+    let w = N::LANES;
+    (
+        std::array::from_fn(|p| k.prepare_lanes(o0 + p * w, last)),
+        rows.div_ceil(w),
+    )
 }
 
 /// Runs a block at a SIMD level, which [`crate::simd_level`] only returns when this CPU runs it.
