@@ -57,8 +57,9 @@ pub use keops_macros::kernel;
 pub use keops_runtime::simd;
 pub use keops_runtime::{set_simd_level, simd_level, Num, SimdLevel};
 pub use keops_runtime::{
-    ConjugateGradient, Indices, IntoParam, IntoView, KeopsError, KernelMatrix, LinearOperator,
-    ParamValue, Real, Reduction, ReductionOutput, Rows, Solution, SolveError, View, MAX_DIM,
+    ConjugateGradient, Indices, IntoParam, IntoView, Jacobi, KeopsError, KernelMatrix, Landmarks,
+    LinearOperator, Nystrom, NystromPreconditioner, ParamValue, Preconditioner, Preconditioning,
+    Real, Reduction, ReductionOutput, Rows, Solution, SolveError, View, MAX_DIM,
 };
 
 /// The CUDA backend (feature `cuda`): [`cuda::Gpu`], [`cuda::GpuKernelMatrix`], [`cuda::Backend`].
@@ -70,8 +71,9 @@ pub use keops_runtime::{Backend, Gpu, GpuKernelMatrix};
 /// `use keops::prelude::*` brings the macro and the types its results use.
 pub mod prelude {
     pub use crate::{
-        kernel, ConjugateGradient, Indices, IntoView, KeopsError, KernelMatrix, LinearOperator,
-        Real, Reduction, Rows, Solution, SolveError, View,
+        kernel, ConjugateGradient, Indices, IntoView, KeopsError, KernelMatrix, Landmarks,
+        LinearOperator, Nystrom, Preconditioning, Real, Reduction, Rows, Solution, SolveError,
+        View,
     };
 }
 

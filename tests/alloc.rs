@@ -1,7 +1,8 @@
 //! The solver's iterations allocate nothing: a counting global allocator sees the same number of
 //! allocations for a solve of 3 iterations and one of 30 (the fused `(alpha I + K) p` products
-//! reuse the kernel matrix's workspace), for the symmetric product (the same points twice) and
-//! the plain one, on the SIMD level in use and on the scalar one. A product with a fresh buffer
+//! reuse the kernel matrix's workspace, the Nyström preconditioner its own), for the symmetric
+//! product (the same points twice) and the plain one, plain and preconditioned (Nyström,
+//! Jacobi), on the SIMD level in use and on the scalar one. A product with a fresh buffer
 //! in the loop makes the counts differ (checked by hand: +27 and more).
 //!
 //! Its own test binary with one test: the allocator counts every thread of the process.
@@ -37,17 +38,23 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-/// Allocations during one solve capped at `iterations` (it cannot converge: tolerance 1e-30).
+/// Allocations during one solve capped at `iterations` (it cannot converge: tolerance 1e-30),
+/// with a preconditioner built beforehand (`None`: plain CG).
 fn count<B: keops::__private::BoundKernel<f32>>(
     k: &KernelMatrix<f32, B>,
     b: &[f32],
     iterations: usize,
+    pre: Option<&dyn keops::Preconditioner>,
 ) -> usize {
     let cg = ConjugateGradient::new()
         .tolerance(1e-30)
-        .max_iterations(iterations);
+        .max_iterations(iterations)
+        .preconditioning(Preconditioning::Off);
     let before = ALLOCATIONS.load(Ordering::SeqCst);
-    let r = k.solve_with(&cg, b, 0.5);
+    let r = match pre {
+        Some(p) => cg.solve_preconditioned(k, 0.5, b, p),
+        None => k.solve_with(&cg, b, 0.5),
+    };
     let after = ALLOCATIONS.load(Ordering::SeqCst);
     let sol = r
         .expect_err("cannot meet 1e-30")
@@ -75,18 +82,33 @@ fn solver_iterations_allocate_nothing() {
     let kxx = gauss.x_i(&x).y_j(&x).matrix().unwrap();
     let kxy = gauss.x_i(&x).y_j(&y).matrix().unwrap();
     assert!(kxx.symmetric() && !kxy.symmetric());
+    // Few landmarks, so that 30 iterations do not exhaust f32.
+    let nystrom = Nystrom::new()
+        .landmarks(Landmarks::Uniform { seed: 2 })
+        .rank(4)
+        .build(&kxx, 0.5)
+        .unwrap();
+    let jacobi = keops::Jacobi::new(&kxx, 0.5).unwrap();
     for level in [keops::simd_level(), SimdLevel::Scalar] {
         set_simd_level(Some(level)).unwrap();
         pool.install(|| {
             for (name, k) in [("K_xx", &kxx), ("K_xy", &kxy)] {
-                // Warm-up: the workspace and the pool's queues reach their sizes.
-                count(k, &b, 2);
-                let (short, long) = (count(k, &b, 3), count(k, &b, 30));
-                println!("{level} {name}: {short} allocations for 3 iterations, {long} for 30");
-                assert_eq!(
-                    short, long,
-                    "{level} {name}: iterations allocate ({short} for 3, {long} for 30)"
-                );
+                for (pre_name, pre) in [
+                    ("plain", None),
+                    ("Nystrom", Some(&nystrom as &dyn keops::Preconditioner)),
+                    ("Jacobi", Some(&jacobi)),
+                ] {
+                    // Warm-up: the workspaces and the pool's queues reach their sizes.
+                    count(k, &b, 2, pre);
+                    let (short, long) = (count(k, &b, 3, pre), count(k, &b, 30, pre));
+                    println!(
+                        "{level} {name} {pre_name}: {short} allocations for 3 iterations, {long} for 30"
+                    );
+                    assert_eq!(
+                        short, long,
+                        "{level} {name} {pre_name}: iterations allocate ({short} for 3, {long} for 30)"
+                    );
+                }
             }
         });
     }

@@ -935,14 +935,10 @@ impl Emitter<'_> {
             lane_arms.set(lane_arms.get() + usize::from(lanes));
             let body = match f.reduction {
                 Reduction::Kernel if lanes => quote! {
-                    if self.__symmetric {
-                        #kr::matvec_symmetric(&arm, self.__rows_i, v, nv, out, ws)
-                    } else {
-                        #kr::matvec_lanes(&arm, self.__rows_i, self.__rows_j, v, nv, out, ws)
-                    }
+                    #kr::kernel_work_lanes(&arm, self.__symmetric, self.__rows_i, self.__rows_j, work)
                 },
                 Reduction::Kernel => {
-                    quote!(#kr::matvec_scalar(&arm, self.__rows_i, self.__rows_j, v, nv, out, ws))
+                    quote!(#kr::kernel_work_scalar(&arm, self.__rows_i, self.__rows_j, work))
                 }
                 Reduction::SumJ | Reduction::SumI if lanes => {
                     quote!(#kr::sum_reduce_lanes(&arm, #n_out, #n_red, #out_dim, vals))
@@ -1085,7 +1081,7 @@ impl Emitter<'_> {
                 quote! {
                     fn nrows(&self) -> usize { self.__rows_i }
                     fn ncols(&self) -> usize { self.__rows_j }
-                    fn matvec_run(&self, v: &[T], nv: usize, out: #kr::ProductOut<'_, T>, ws: &mut #kr::MatvecWorkspace<T>) {
+                    fn run(&self, work: #kr::KernelWork<'_, T>) {
                         let b = self;
                         #dispatch
                     }

@@ -1236,6 +1236,8 @@ impl<T: Real> GpuKernelMatrix<T> {
     /// cap, f64 vectors and inner products, true residual with restarts, typed breakdown and
     /// non-convergence). The vectors never leave the device: an iteration reads back two sums of
     /// at most a few hundred block partial sums. Columns of `b` are solved one after another.
+    /// Not preconditioned (the CPU solver's Nyström preconditioner is not ported yet): `cg`'s
+    /// [`Preconditioning`](crate::Preconditioning) is not used.
     pub fn solve<'b>(
         &self,
         b: impl IntoView<'b, T>,
@@ -1244,6 +1246,7 @@ impl<T: Real> GpuKernelMatrix<T> {
     ) -> Result<crate::Solution<T>, crate::SolveError<T>> {
         let b = b.into_view();
         cg.check(self.nrows(), self.ncols(), alpha, &b)?;
+        let start = std::time::Instant::now();
         let (n, k) = (self.nrows(), b.dim());
         let tol = cg.get_tolerance();
         let gpu = &self.gpu;
@@ -1299,6 +1302,10 @@ impl<T: Real> GpuKernelMatrix<T> {
             residual: residuals.iter().copied().fold(0.0, f64::max),
             column_iterations: iters,
             column_residuals: residuals,
+            preconditioner: "none",
+            rank: 0,
+            setup_time: std::time::Duration::ZERO,
+            iteration_time: start.elapsed(),
         };
         if converged {
             Ok(solution)

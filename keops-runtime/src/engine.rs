@@ -594,3 +594,36 @@ fn drive<T: Real, S: Copy + Send + Sync>(
         }
     }
 }
+
+/// `out[c * n_out + i] = K(i, cols[c])` in f64 for every output row `i`: whole columns of the
+/// kernel matrix (each column split in blocks of rows, in parallel).
+pub(crate) fn columns<T: Real, K: RowKernel<T, Value = T>>(
+    k: &K,
+    n_out: usize,
+    cols: &[usize],
+    out: &mut [f64],
+) {
+    debug_assert_eq!(out.len(), n_out * cols.len());
+    if n_out == 0 {
+        return;
+    }
+    out.par_chunks_mut(n_out)
+        .zip(cols.par_iter())
+        .for_each(|(col, &j)| {
+            col.par_chunks_mut(BLOCK).enumerate().for_each(|(b, rows)| {
+                for (r, o) in rows.iter_mut().enumerate() {
+                    *o = k.eval(&k.prepare(b * BLOCK + r), j).to_f64();
+                }
+            })
+        });
+}
+
+/// `out[i] = K(i, i)` in f64 for `i < out.len()`.
+pub(crate) fn diagonal<T: Real, K: RowKernel<T, Value = T>>(k: &K, out: &mut [f64]) {
+    out.par_chunks_mut(BLOCK).enumerate().for_each(|(b, rows)| {
+        for (r, o) in rows.iter_mut().enumerate() {
+            let i = b * BLOCK + r;
+            *o = k.eval(&k.prepare(i), i).to_f64();
+        }
+    });
+}

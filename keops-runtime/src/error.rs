@@ -114,6 +114,26 @@ pub enum KeopsError {
         /// The residual stopped decreasing before the iteration cap.
         stagnated: bool,
     },
+    /// A column index past the matrix.
+    #[error("column {col} is out of range: the matrix has {ncols} columns")]
+    ColumnOutOfRange { col: usize, ncols: usize },
+    /// Jacobi or greedy Nyström on an operator without
+    /// [`LinearOperator::diagonal`](crate::LinearOperator::diagonal).
+    #[error("this operator does not give its diagonal, which the Jacobi preconditioner and greedy Nyström landmarks need: implement LinearOperator::diagonal, or use uniform landmarks")]
+    NoDiagonal,
+    /// A preconditioner that is not positive definite: Jacobi with `alpha + A_ii <= 0`, or a
+    /// user's preconditioner giving `r^T M^-1 r <= 0`.
+    #[error("the preconditioner is not positive definite: {what} = {value:e}")]
+    PreconditionerNotPositive { what: String, value: f64 },
+    /// The Nyström preconditioner with `alpha = 0`.
+    #[error("the Nyström preconditioner needs alpha > 0 (got {alpha}): its inverse is (1 / alpha) (I - ...); solve without it (Preconditioning::Off) or with Jacobi")]
+    NystromAlpha { alpha: f64 },
+    /// A Nyström rank larger than the points or the memory budget allow.
+    #[error("Nyström rank {rank} is not possible here: {reason}")]
+    NystromRank { rank: usize, reason: String },
+    /// The Nyström preconditioner's small system could not be factored.
+    #[error("the Nyström preconditioner's {rank} x {rank} system is not positive definite, even with jitter {jitter:.1e} on its diagonal (kernel not positive semidefinite, or data not finite)")]
+    NystromFactorization { rank: usize, jitter: f64 },
     /// No usable NVIDIA GPU (CUDA backend): the driver library is missing, the driver failed to
     /// initialise, or the requested device does not exist.
     #[error("no CUDA device available: {reason}")]

@@ -19,7 +19,7 @@ use rayon::prelude::*;
 
 use crate::engine::{self, part, splits, tiles, RowKernel, Value, BLOCK, TILE};
 use crate::simd::LaneOp;
-use crate::{Num, Real, SimdLevel};
+use crate::{KernelWork, Num, Real, SimdLevel};
 
 /// A formula with its data bound, evaluated for a pack of output rows (implemented by the
 /// generated code for formulas whose operations all have lane versions).
@@ -268,6 +268,43 @@ fn write_rows<T: Real>(
                     }
                 })
         }
+    }
+}
+
+/// Runs a [`KernelWork`] for a scalar formula with a lane version: products on the SIMD engine
+/// (the symmetric one when `symmetric`: a symmetric formula bound to the same points twice),
+/// columns and diagonal on the scalar one.
+pub fn kernel_work_lanes<T, K>(
+    k: &K,
+    symmetric: bool,
+    n_out: usize,
+    n_red: usize,
+    work: KernelWork<'_, T>,
+) where
+    T: Real,
+    K: LaneKernel<T> + RowKernel<T, Value = T>,
+{
+    match work {
+        KernelWork::Product { v, nv, out, ws } if symmetric => {
+            matvec_symmetric(k, n_out, v, nv, out, ws)
+        }
+        KernelWork::Product { v, nv, out, ws } => matvec_lanes(k, n_out, n_red, v, nv, out, ws),
+        KernelWork::Columns { cols, out } => engine::columns(k, n_out, cols, out),
+        KernelWork::Diagonal { out } => engine::diagonal(k, out),
+    }
+}
+
+/// Runs a [`KernelWork`] on the scalar engine (formulas or dimensions without a lane version).
+pub fn kernel_work_scalar<T: Real, K: RowKernel<T, Value = T>>(
+    k: &K,
+    n_out: usize,
+    n_red: usize,
+    work: KernelWork<'_, T>,
+) {
+    match work {
+        KernelWork::Product { v, nv, out, ws } => scalar_product(k, n_out, n_red, v, nv, out, ws),
+        KernelWork::Columns { cols, out } => engine::columns(k, n_out, cols, out),
+        KernelWork::Diagonal { out } => engine::diagonal(k, out),
     }
 }
 

@@ -11,6 +11,7 @@ mod lanes;
 mod matrix;
 pub mod ops;
 mod param;
+mod precond;
 mod real;
 pub mod simd;
 mod solve;
@@ -23,11 +24,14 @@ pub use engine::{BLOCK, TILE};
 pub use error::KeopsError;
 pub use gpu::{GpuTask, ReduceKind};
 pub use lanes::{MatvecWorkspace, ProductOut};
-pub use matrix::{BoundKernel, BoundReduction, KernelMatrix, Reduction, ReductionOutput};
+pub use matrix::{
+    BoundKernel, BoundReduction, KernelMatrix, KernelWork, Reduction, ReductionOutput,
+};
 pub use param::{IntoParam, ParamOfDim, ParamValue, ScalarParam};
+pub use precond::{Jacobi, Landmarks, Nystrom, NystromPreconditioner, Preconditioner};
 pub use real::{Num, Real};
 pub use simd::{set_simd_level, simd_level, SimdLevel};
-pub use solve::{ConjugateGradient, LinearOperator, Solution, SolveError};
+pub use solve::{ConjugateGradient, LinearOperator, Preconditioning, Solution, SolveError};
 pub use view::{Indices, IntoView, Rows, View};
 
 /// Used by the code `kernel!` generates; not a stable API.
@@ -40,15 +44,14 @@ pub mod __private {
     };
     pub use crate::gpu::{GpuTask, ReduceKind};
     pub use crate::lanes::{
-        matvec_lanes, matvec_symmetric, same_data, scalar_product as matvec_scalar,
-        sum_reduce_lanes, LaneKernel, LaneValue,
+        kernel_work_lanes, kernel_work_scalar, same_data, sum_reduce_lanes, LaneKernel, LaneValue,
     };
     pub use crate::ops;
     pub use crate::ops::{Fixed, Len, Upto};
     pub use crate::param::{param, param_of_dim};
     pub use crate::{
-        BoundKernel, BoundReduction, Indices, IntoView, KeopsError, KernelMatrix, MatvecWorkspace,
-        Num, ParamValue, ProductOut, Real, Reduction, Rows, View,
+        BoundKernel, BoundReduction, Indices, IntoView, KeopsError, KernelMatrix, KernelWork,
+        MatvecWorkspace, Num, ParamValue, ProductOut, Real, Reduction, Rows, View,
     };
 
     /// Checks one variable's data when it is bound: dimension at least 1, non-empty and finite.

@@ -99,15 +99,36 @@ pub trait BoundKernel<T: Real>: Sync {
     fn nrows(&self) -> usize;
     /// Number of j points.
     fn ncols(&self) -> usize;
-    /// `out = K v` (or `alpha v + K v`, see [`ProductOut`]), `v` is `(ncols, nv)`, `out` is
-    /// `(nrows, nv)`; lengths checked by the caller. `ws` holds the partial sums between calls.
-    fn matvec_run(&self, v: &[T], nv: usize, out: ProductOut<'_, T>, ws: &mut MatvecWorkspace<T>);
+    /// Computes `work` (a product, columns or the diagonal); lengths and indices checked by
+    /// the caller.
+    fn run(&self, work: KernelWork<'_, T>);
     /// The formula and its data as a GPU kernel launch needs them.
     fn gpu_task(&self) -> GpuTask<'_, T>;
     /// A symmetric formula bound to the same points twice: products evaluate each pair once.
     fn symmetric(&self) -> bool {
         false
     }
+}
+
+/// What a bound kernel is asked to compute (see [`BoundKernel::run`]).
+pub enum KernelWork<'w, T> {
+    /// `out = K v` (or `alpha v + K v`, see [`ProductOut`]), `v` is `(ncols, nv)`, the output
+    /// `(nrows, nv)`, row-major; `ws` holds the partial sums between calls.
+    Product {
+        v: &'w [T],
+        nv: usize,
+        out: ProductOut<'w, T>,
+        ws: &'w mut MatvecWorkspace<T>,
+    },
+    /// The entries `K_ij` of every row `i` for the columns `j` in `cols`, in f64, column-major:
+    /// `out[c * nrows + i] = K(i, cols[c])`. What a Nyström preconditioner stores.
+    Columns {
+        cols: &'w [usize],
+        out: &'w mut [f64],
+    },
+    /// The diagonal `out[i] = K_ii` for `i < min(nrows, ncols)`, in f64 (the Jacobi
+    /// preconditioner, the pivots of a pivoted Cholesky factorisation).
+    Diagonal { out: &'w mut [f64] },
 }
 
 /// A reduction `a_i = sum_j F(x_i, y_j, ...)` (or over i) with its data bound, ready to run.
@@ -218,11 +239,19 @@ impl<T: Real, B: BoundKernel<T>> KernelMatrix<T, B> {
     /// `K v` (or `alpha v + K v`) with the kept workspace; lengths and values already checked.
     pub(crate) fn product(&self, v: &[T], nv: usize, out: ProductOut<'_, T>) {
         match self.workspace.try_lock() {
-            Ok(mut ws) => self.bound.matvec_run(v, nv, out, &mut ws),
+            Ok(mut ws) => self.bound.run(KernelWork::Product {
+                v,
+                nv,
+                out,
+                ws: &mut ws,
+            }),
             // In use by a concurrent product (or poisoned by a panic in one): a fresh one.
-            Err(_) => self
-                .bound
-                .matvec_run(v, nv, out, &mut MatvecWorkspace::new()),
+            Err(_) => self.bound.run(KernelWork::Product {
+                v,
+                nv,
+                out,
+                ws: &mut MatvecWorkspace::new(),
+            }),
         }
     }
     /// Number of rows (i points).
@@ -243,6 +272,34 @@ impl<T: Real, B: BoundKernel<T>> KernelMatrix<T, B> {
     #[doc(hidden)]
     pub fn gpu_task(&self) -> GpuTask<'_, T> {
         self.bound.gpu_task()
+    }
+    /// The entries `K_ij` of every row `i` for the columns `j` in `cols`, evaluated in `T` and
+    /// stored in f64, column-major: `out[c * nrows + i] = K(i, cols[c])` (`out` has length
+    /// `nrows * cols.len()`). The only way a few columns of `K` are ever stored.
+    pub fn columns_into(&self, cols: &[usize], out: &mut [f64]) -> Result<(), KeopsError> {
+        let n = self.ncols();
+        if let Some(&col) = cols.iter().find(|&&c| c >= n) {
+            return Err(KeopsError::ColumnOutOfRange { col, ncols: n });
+        }
+        let expected = self.nrows() * cols.len();
+        if out.len() != expected {
+            return Err(KeopsError::OutputLength {
+                expected,
+                found: out.len(),
+                rows: self.nrows(),
+                dim: cols.len(),
+            });
+        }
+        if !out.is_empty() {
+            self.bound.run(KernelWork::Columns { cols, out });
+        }
+        Ok(())
+    }
+    /// The diagonal `K_ii`, `i < min(nrows, ncols)`, evaluated in `T` and returned in f64.
+    pub fn diagonal(&self) -> Vec<f64> {
+        let mut out = vec![0.0; self.nrows().min(self.ncols())];
+        self.bound.run(KernelWork::Diagonal { out: &mut out });
+        out
     }
     /// `K v` for `v` of shape `(ncols, k)`: `(K v)_i = sum_j K_ij v_j`, shape `(nrows, k)`.
     pub fn matvec<'v>(&self, v: impl IntoView<'v, T>) -> Result<Rows<T>, KeopsError> {

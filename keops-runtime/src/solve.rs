@@ -1,6 +1,9 @@
 //! Matrix-free conjugate gradient for `(alpha I + A) x = b`, the kernel interpolation / kriging /
 //! Gaussian-process solve: `A` is only ever applied to vectors, so a kernel matrix is never stored.
 
+use std::time::{Duration, Instant};
+
+use crate::precond::{Jacobi, Nystrom, NystromPreconditioner, Preconditioner};
 use crate::{IntoView, KeopsError, KernelMatrix, Real, Rows};
 
 /// A linear operator `y = A x` applied to `k` columns at once (row-major `(rows, k)` blocks).
@@ -32,6 +35,46 @@ pub trait LinearOperator<T: Real>: Sync {
         }
         Ok(())
     }
+    /// The columns `cols` of `A` in f64, column-major: `out[c * nrows + i] = A[i, cols[c]]`, for
+    /// a Nyström preconditioner. This default applies `A` to unit vectors (one product per 64
+    /// columns); a kernel matrix evaluates the entries directly.
+    fn columns(&self, cols: &[usize], out: &mut [f64]) -> Result<(), KeopsError> {
+        let (n, nc) = (self.nrows(), self.ncols());
+        if let Some(&col) = cols.iter().find(|&&c| c >= nc) {
+            return Err(KeopsError::ColumnOutOfRange { col, ncols: nc });
+        }
+        if out.len() != n * cols.len() {
+            return Err(KeopsError::OutputLength {
+                expected: n * cols.len(),
+                found: out.len(),
+                rows: n,
+                dim: cols.len(),
+            });
+        }
+        const GROUP: usize = 64;
+        for (g, group) in cols.chunks(GROUP).enumerate() {
+            let q = group.len();
+            let mut x = vec![T::ZERO; nc * q];
+            for (c, &j) in group.iter().enumerate() {
+                x[j * q + c] = T::ONE;
+            }
+            let mut y = vec![T::ZERO; n * q];
+            self.apply(&x, q, &mut y)?;
+            for c in 0..q {
+                let dst = &mut out[(g * GROUP + c) * n..(g * GROUP + c + 1) * n];
+                for (o, y) in dst.iter_mut().zip(y.iter().skip(c).step_by(q)) {
+                    *o = y.to_f64();
+                }
+            }
+        }
+        Ok(())
+    }
+    /// The diagonal `A_ii` in f64 (`out` has `nrows` entries), for the Jacobi preconditioner and
+    /// greedy Nyström landmarks. This default reports [`KeopsError::NoDiagonal`].
+    fn diagonal(&self, out: &mut [f64]) -> Result<(), KeopsError> {
+        let _ = out;
+        Err(KeopsError::NoDiagonal)
+    }
 }
 
 impl<T: Real, B: crate::BoundKernel<T>> LinearOperator<T> for KernelMatrix<T, B> {
@@ -56,6 +99,19 @@ impl<T: Real, B: crate::BoundKernel<T>> LinearOperator<T> for KernelMatrix<T, B>
         self.product(x, k, crate::ProductOut::Shifted { out, alpha });
         Ok(())
     }
+    fn columns(&self, cols: &[usize], out: &mut [f64]) -> Result<(), KeopsError> {
+        self.columns_into(cols, out)
+    }
+    fn diagonal(&self, out: &mut [f64]) -> Result<(), KeopsError> {
+        if KernelMatrix::nrows(self) != KernelMatrix::ncols(self) {
+            return Err(KeopsError::NotSquare {
+                rows: KernelMatrix::nrows(self),
+                cols: KernelMatrix::ncols(self),
+            });
+        }
+        out.copy_from_slice(&KernelMatrix::diagonal(self));
+        Ok(())
+    }
 }
 
 /// The coefficients `a` of `(alpha I + A) a = b`, with how the solve went.
@@ -73,6 +129,15 @@ pub struct Solution<T> {
     pub column_iterations: Vec<usize>,
     /// Relative residual per column of `b` (0 for a zero column, whose solution is 0).
     pub column_residuals: Vec<f64>,
+    /// The preconditioner used: `"none"`, `"jacobi"`, `"nystrom"`, or a user's
+    /// [`Preconditioner::name`].
+    pub preconditioner: &'static str,
+    /// Its rank: the number of Nyström landmarks `m` (0 for the others).
+    pub rank: usize,
+    /// Time spent building the preconditioner (zero when the caller built it).
+    pub setup_time: Duration,
+    /// Time spent iterating, the final true residual included.
+    pub iteration_time: Duration,
 }
 
 /// Why a solve failed. Non-convergence keeps the last iterate, so a caller can still use it.
@@ -130,10 +195,14 @@ impl<T: Real> From<SolveError<T>> for KeopsError {
 /// (restarting from it, at most a few times, if rounding made the recurrence optimistic), and
 /// reports `p^T (alpha I + A) p <= 0` as [`KeopsError::NotPositiveDefinite`] instead of diverging.
 /// All buffers are allocated once per solve.
+///
+/// It is preconditioned by default ([`Preconditioning::Auto`]): with a Nyström approximation of
+/// `A` the tutorial's kernel solves take a handful of iterations instead of dozens.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ConjugateGradient {
     tolerance: f64,
     max_iterations: usize,
+    preconditioning: Preconditioning,
 }
 
 impl Default for ConjugateGradient {
@@ -141,6 +210,58 @@ impl Default for ConjugateGradient {
         ConjugateGradient {
             tolerance: 1e-6,
             max_iterations: 1000,
+            preconditioning: Preconditioning::Auto,
+        }
+    }
+}
+
+/// Which preconditioner a solve builds (once, shared by all columns of `b`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Preconditioning {
+    /// Nyström with greedy landmarks and an automatic rank ([`Nystrom::new`]) when `alpha > 0`
+    /// and the operator gives its diagonal (kernel matrices do); none otherwise, or when the
+    /// greedy choice finds no landmark worth its cost (a nearly diagonal `A`).
+    #[default]
+    Auto,
+    /// Plain conjugate gradient.
+    Off,
+    /// [`Jacobi`]: `M = alpha I + diag(A)`.
+    Jacobi,
+    /// [`Nystrom`] with the given settings; an error when it cannot be built.
+    Nystrom(Nystrom),
+}
+
+/// The preconditioner a solve built.
+enum Built {
+    None,
+    Jacobi(Jacobi),
+    Nystrom(NystromPreconditioner),
+}
+
+impl Built {
+    fn new<T: Real, A: LinearOperator<T> + ?Sized>(
+        how: Preconditioning,
+        op: &A,
+        alpha: f64,
+    ) -> Result<Self, KeopsError> {
+        Ok(match how {
+            Preconditioning::Off => Built::None,
+            Preconditioning::Jacobi => Built::Jacobi(Jacobi::new(op, alpha)?),
+            Preconditioning::Nystrom(nys) => Built::Nystrom(nys.build(op, alpha)?),
+            Preconditioning::Auto if alpha > 0.0 => match Nystrom::new().build(op, alpha) {
+                // Without landmarks M = alpha I: plain CG, without the extra pass.
+                Ok(p) if p.rank() > 0 => Built::Nystrom(p),
+                Ok(_) | Err(KeopsError::NoDiagonal) => Built::None,
+                Err(e) => return Err(e),
+            },
+            Preconditioning::Auto => Built::None,
+        })
+    }
+    fn get(&self) -> Option<&dyn Preconditioner> {
+        match self {
+            Built::None => None,
+            Built::Jacobi(p) => Some(p),
+            Built::Nystrom(p) => Some(p),
         }
     }
 }
@@ -172,6 +293,15 @@ impl ConjugateGradient {
     pub fn get_max_iterations(&self) -> usize {
         self.max_iterations
     }
+    /// The preconditioner each solve builds ([`Preconditioning::Auto`] by default).
+    pub fn preconditioning(mut self, preconditioning: Preconditioning) -> Self {
+        self.preconditioning = preconditioning;
+        self
+    }
+    /// The preconditioner choice.
+    pub fn get_preconditioning(&self) -> Preconditioning {
+        self.preconditioning
+    }
 
     /// Solves `A x = b` for `b` of shape `(n, k)`: each column converges on its own.
     pub fn solve<'b, T: Real, A: LinearOperator<T> + ?Sized>(
@@ -191,7 +321,55 @@ impl ConjugateGradient {
     ) -> Result<Solution<T>, SolveError<T>> {
         let b = b.into_view();
         self.check(op.nrows(), op.ncols(), alpha, &b)?;
-        Cg::new(op, alpha, self, b.as_slice(), op.nrows(), b.dim()).run()
+        let start = Instant::now();
+        let built = Built::new(self.preconditioning, op, alpha)?;
+        let setup = start.elapsed();
+        let (name, rank) = match built.get() {
+            Some(p) => (p.name(), p.rank()),
+            None => ("none", 0),
+        };
+        Cg::new(
+            op,
+            alpha,
+            self,
+            b.as_slice(),
+            op.nrows(),
+            b.dim(),
+            built.get(),
+        )
+        .run(name, rank, setup)
+    }
+
+    /// Solves `(alpha I + A) x = b` with a preconditioner built by the caller (a
+    /// [`NystromPreconditioner`] reused for several solves, or one's own [`Preconditioner`]);
+    /// this solver's [`Preconditioning`] is not used.
+    pub fn solve_preconditioned<'b, T: Real, A: LinearOperator<T> + ?Sized>(
+        &self,
+        op: &A,
+        alpha: f64,
+        b: impl IntoView<'b, T>,
+        preconditioner: &dyn Preconditioner,
+    ) -> Result<Solution<T>, SolveError<T>> {
+        let b = b.into_view();
+        self.check(op.nrows(), op.ncols(), alpha, &b)?;
+        if preconditioner.size() != op.nrows() {
+            return Err(KeopsError::OperandLength {
+                expected: op.nrows(),
+                found: preconditioner.size(),
+            }
+            .into());
+        }
+        let (name, rank) = (preconditioner.name(), preconditioner.rank());
+        Cg::new(
+            op,
+            alpha,
+            self,
+            b.as_slice(),
+            op.nrows(),
+            b.dim(),
+            Some(preconditioner),
+        )
+        .run(name, rank, Duration::ZERO)
     }
 
     /// The checks every solve makes before iterating: a square `(n, n)` operator, `alpha` finite
@@ -233,6 +411,7 @@ impl ConjugateGradient {
 /// State of one solve: `(n, k)` row-major blocks, vectors in f64, operator buffers in `T`.
 struct Cg<'a, T: Real, A: ?Sized> {
     op: &'a A,
+    pre: Option<&'a dyn Preconditioner>,
     alpha: f64,
     tol: f64,
     max_iter: usize,
@@ -242,26 +421,50 @@ struct Cg<'a, T: Real, A: ?Sized> {
     bnorm: Vec<f64>,
     x: Vec<f64>,
     r: Vec<f64>,
+    /// `M^-1 r` (empty without a preconditioner: `z = r`).
+    z: Vec<f64>,
     p: Vec<f64>,
     ap: Vec<f64>,
+    /// `r^T z` per column (`r^T r` without a preconditioner).
+    rz: Vec<f64>,
+    /// `r^T r` per column after the last step.
     rr: Vec<f64>,
     /// Operator input in the data's precision, `(n, active)` row-major, and the scratch of
     /// [`LinearOperator::apply_shifted`].
     t_in: Vec<T>,
     t_out: Vec<T>,
-    /// `(alpha I + A) v` for the active columns, `(n, active)`, when not all are active.
+    /// `(alpha I + A) v` for the active columns, `(n, active)`, when not all are active; the
+    /// active columns of `r` and of `z` likewise, for the preconditioner.
     ap_active: Vec<f64>,
+    r_active: Vec<f64>,
+    z_active: Vec<f64>,
     active: Vec<usize>,
     iters: Vec<usize>,
     residual: Vec<f64>,
 }
 
 impl<'a, T: Real, A: LinearOperator<T> + ?Sized> Cg<'a, T, A> {
-    fn new(op: &'a A, alpha: f64, cg: &ConjugateGradient, b: &[T], n: usize, k: usize) -> Self {
+    fn new(
+        op: &'a A,
+        alpha: f64,
+        cg: &ConjugateGradient,
+        b: &[T],
+        n: usize,
+        k: usize,
+        pre: Option<&'a dyn Preconditioner>,
+    ) -> Self {
         let b: Vec<f64> = b.iter().map(|v| v.to_f64()).collect();
         let bnorm = (0..k).map(|c| col_dot(&b, &b, k, c).sqrt()).collect();
+        let several = |on: bool| {
+            if on && k > 1 {
+                vec![0.0; n * k]
+            } else {
+                Vec::new()
+            }
+        };
         Cg {
             op,
+            pre,
             alpha,
             tol: cg.tolerance,
             max_iter: cg.max_iterations,
@@ -269,12 +472,20 @@ impl<'a, T: Real, A: LinearOperator<T> + ?Sized> Cg<'a, T, A> {
             k,
             x: vec![0.0; n * k],
             r: b.clone(),
+            z: if pre.is_some() {
+                vec![0.0; n * k]
+            } else {
+                Vec::new()
+            },
             p: b.clone(),
             ap: vec![0.0; n * k],
+            rz: vec![0.0; k],
             rr: vec![0.0; k],
             t_in: vec![T::ZERO; n * k],
             t_out: vec![T::ZERO; n * k],
-            ap_active: if k > 1 { vec![0.0; n * k] } else { Vec::new() },
+            ap_active: several(true),
+            r_active: several(pre.is_some()),
+            z_active: several(pre.is_some()),
             active: Vec::with_capacity(k),
             iters: vec![0; k],
             residual: vec![0.0; k],
@@ -283,14 +494,21 @@ impl<'a, T: Real, A: LinearOperator<T> + ?Sized> Cg<'a, T, A> {
         }
     }
 
-    fn run(mut self) -> Result<Solution<T>, SolveError<T>> {
-        // x = 0: r = p = b. A zero column has the solution 0.
+    fn run(
+        mut self,
+        preconditioner: &'static str,
+        rank: usize,
+        setup_time: Duration,
+    ) -> Result<Solution<T>, SolveError<T>> {
+        let start = Instant::now();
+        // x = 0: r = b, p = z = M^-1 r. A zero column has the solution 0.
         for c in 0..self.k {
             self.rr[c] = self.bnorm[c] * self.bnorm[c];
             if self.bnorm[c] > 0.0 {
                 self.active.push(c);
             }
         }
+        self.restart_directions(0)?;
         let mut total = 0;
         let mut restarts = 0;
         let mut last_worst = f64::INFINITY;
@@ -320,13 +538,8 @@ impl<'a, T: Real, A: LinearOperator<T> + ?Sized> Cg<'a, T, A> {
             last_worst = worst;
             // The recurrence drifted from b - A x: restart those columns from the true residual.
             restarts += 1;
-            for &c in &failing {
-                for i in 0..self.n {
-                    self.p[i * self.k + c] = self.r[i * self.k + c];
-                }
-                self.rr[c] = col_dot(&self.r, &self.r, self.k, c);
-            }
             self.active = failing;
+            self.restart_directions(total)?;
         }
         let converged = self.residual.iter().all(|&r| r <= self.tol);
         let solution = Solution {
@@ -336,6 +549,10 @@ impl<'a, T: Real, A: LinearOperator<T> + ?Sized> Cg<'a, T, A> {
             residual: self.residual.iter().copied().fold(0.0, f64::max),
             column_iterations: self.iters,
             column_residuals: self.residual,
+            preconditioner,
+            rank,
+            setup_time,
+            iteration_time: start.elapsed(),
         };
         if converged {
             Ok(solution)
@@ -346,6 +563,58 @@ impl<'a, T: Real, A: LinearOperator<T> + ?Sized> Cg<'a, T, A> {
                 stagnated,
             })
         }
+    }
+
+    /// `p = z = M^-1 r` and `rz = r^T z` for the active columns (a start or a restart).
+    fn restart_directions(&mut self, iteration: usize) -> Result<(), KeopsError> {
+        self.precondition(iteration)?;
+        let (n, k) = (self.n, self.k);
+        for &c in &self.active {
+            let z = if self.pre.is_some() { &self.z } else { &self.r };
+            for i in 0..n {
+                self.p[i * k + c] = z[i * k + c];
+            }
+            self.rz[c] = col_dot(&self.r, z, k, c);
+        }
+        Ok(())
+    }
+
+    /// `z = M^-1 r` for the active columns (nothing without a preconditioner); checks
+    /// `r^T z > 0`. Allocates nothing.
+    fn precondition(&mut self, iteration: usize) -> Result<(), KeopsError> {
+        let Some(pre) = self.pre else {
+            return Ok(());
+        };
+        let (n, k, na) = (self.n, self.k, self.active.len());
+        if na == 0 {
+            return Ok(());
+        }
+        if na == k {
+            pre.apply(&self.r, k, &mut self.z);
+        } else {
+            let (ra, za) = (&mut self.r_active[..n * na], &mut self.z_active[..n * na]);
+            for i in 0..n {
+                for (a, &c) in self.active.iter().enumerate() {
+                    ra[i * na + a] = self.r[i * k + c];
+                }
+            }
+            pre.apply(ra, na, za);
+            for i in 0..n {
+                for (a, &c) in self.active.iter().enumerate() {
+                    self.z[i * k + c] = za[i * na + a];
+                }
+            }
+        }
+        for &c in &self.active {
+            let rz = col_dot(&self.r, &self.z, k, c);
+            if !(rz > 0.0 && rz.is_finite()) {
+                return Err(KeopsError::PreconditionerNotPositive {
+                    what: format!("r^T M^-1 r (iteration {iteration}, right-hand side column {c})"),
+                    value: rz,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// `ap = (alpha I + A) v` for the active columns of `v` (`p` or `x`): one fused product,
@@ -378,7 +647,8 @@ impl<'a, T: Real, A: LinearOperator<T> + ?Sized> Cg<'a, T, A> {
         Ok(())
     }
 
-    /// One CG step for every active column; drops the columns that meet the tolerance.
+    /// One (preconditioned) CG step for every active column; drops the columns that meet the
+    /// tolerance.
     fn iterate(&mut self, iteration: usize) -> Result<(), KeopsError> {
         self.apply_active(false)?;
         let (n, k) = (self.n, self.k);
@@ -394,7 +664,7 @@ impl<'a, T: Real, A: LinearOperator<T> + ?Sized> Cg<'a, T, A> {
                     curvature,
                 });
             }
-            let step = self.rr[c] / curvature;
+            let step = self.rz[c] / curvature;
             let mut rr_new = 0.0;
             for i in 0..n {
                 let j = i * k + c;
@@ -402,19 +672,28 @@ impl<'a, T: Real, A: LinearOperator<T> + ?Sized> Cg<'a, T, A> {
                 self.r[j] -= step * self.ap[j];
                 rr_new += self.r[j] * self.r[j];
             }
-            let beta = rr_new / self.rr[c];
             self.rr[c] = rr_new;
             if rr_new.sqrt() <= self.tol * self.bnorm[c] {
                 continue;
-            }
-            for i in 0..n {
-                let j = i * k + c;
-                self.p[j] = self.r[j] + beta * self.p[j];
             }
             self.active[still] = c;
             still += 1;
         }
         self.active.truncate(still);
+        // New directions p = z + beta p, z = M^-1 r, beta = r^T z / (r^T z)_previous.
+        self.precondition(iteration)?;
+        for &c in &self.active {
+            let (z, rz_new) = match self.pre {
+                Some(_) => (&self.z, col_dot(&self.r, &self.z, k, c)),
+                None => (&self.r, self.rr[c]),
+            };
+            let beta = rz_new / self.rz[c];
+            self.rz[c] = rz_new;
+            for i in 0..n {
+                let j = i * k + c;
+                self.p[j] = z[j] + beta * self.p[j];
+            }
+        }
         Ok(())
     }
 
