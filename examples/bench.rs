@@ -6,11 +6,12 @@
 //!   (`keops::simd::ceiling`), on as many threads; the 1D Gaussian rows give their fraction of it;
 //! - the baseline: a plain single-threaded Rust double loop doing the same arithmetic in f32.
 //!
-//! Then the tutorial's solves `(alpha I + K_xx) a = b` at N = 10,000 (the kriging example's data).
+//! Then the tutorial's solves `(alpha I + K_xx) a = b` at N = 10,000 (and 100,000 with
+//! `--large`; the kriging example's data), plain and preconditioned, and a nearly diagonal one.
 //! Prints Markdown tables (BENCHMARKS.md holds a run).
 //!
 //! ```text
-//! cargo run --release --example bench [-- --quick] [--level scalar|avx2|avx512|neon] [--reps R]
+//! cargo run --release --example bench [-- --quick] [--large] [--level scalar|avx2|avx512|neon] [--reps R]
 //! ```
 
 mod common;
@@ -40,6 +41,9 @@ fn naive_gaussian_1d(x: &[f32], y: &[f32], v: &[f32], s: f32, out: &mut [f32]) {
 struct Opts {
     quick: bool,
     reps: usize,
+    /// Also the solves at N = 100,000 (minutes: plain CG needs dozens of products of 1e10
+    /// evaluations).
+    large: bool,
 }
 
 fn pool(threads: usize) -> rayon::ThreadPool {
@@ -165,53 +169,82 @@ macro_rules! kernels_for {
 kernels_for!(f32);
 kernels_for!(f64);
 
-/// The tutorial's solves at N = 10,000: 1D Gaussian (sigma 0.1, alpha 1), 2D Laplacian
-/// (sigma 0.1, alpha 10), relative tolerance 1e-6, as the kriging example runs them.
-fn solves<T: Real>(reps: usize) -> Result<(), KeopsError> {
-    let n = 10_000;
-    for dim in [1, 2] {
-        let (x, b) = tutorial_data(dim, n);
-        let x: Vec<T> = x.iter().map(|&v| T::from_f64(v)).collect();
-        let b: Vec<T> = b.iter().map(|&v| T::from_f64(v)).collect();
-        let xr = Rows::from_vec(x, dim)?;
-        let s = 0.1;
-        let mut iters = 0;
-        let mut res = Ok(());
-        let secs = best_of(reps, || {
-            let start = Instant::now();
-            let sol = if dim == 1 {
-                let k = kernel!(exp(-sqnorm(x_i - y_j) / (2 * s * s)));
-                k.x_i(&xr)
-                    .y_j(&xr)
-                    .matrix()
-                    .map_err(Into::into)
-                    .and_then(|k| k.solve(&b, 1.0))
-            } else {
-                let k = kernel!(exp(-norm(x_i - y_j) / s));
-                k.x_i(&xr)
-                    .y_j(&xr)
-                    .matrix()
-                    .map_err(Into::into)
-                    .and_then(|k| k.solve(&b, 10.0))
-            };
-            black_box(start);
-            match sol {
-                Ok(sol) => iters = sol.iterations,
-                Err(e) => res = Err(KeopsError::from(e)),
-            }
-        });
-        res.clone()?;
-        let name = if dim == 1 {
-            "1D Gaussian, alpha 1"
+/// One tutorial solve: `(alpha I + K_xx) a = b` with the kriging example's data, kernel and
+/// alpha (1D Gaussian sigma 0.1 alpha 1, 2D Laplacian sigma 0.1 alpha 10; `sigma` overrides the
+/// width), relative tolerance 1e-6. The best time of `reps` (building `K_xx` included) and the
+/// last solution; a solve stopped by f32's precision floor counts, with its residual.
+fn solve_once<T: Real>(
+    dim: usize,
+    n: usize,
+    sigma: f64,
+    pre: Preconditioning,
+    reps: usize,
+) -> Result<(f64, Solution<T>), KeopsError> {
+    let (x, b) = tutorial_data(dim, n);
+    let x: Vec<T> = x.iter().map(|&v| T::from_f64(v)).collect();
+    let b: Vec<T> = b.iter().map(|&v| T::from_f64(v)).collect();
+    let xr = Rows::from_vec(x, dim)?;
+    let s = sigma;
+    let cg = ConjugateGradient::new().preconditioning(pre);
+    let mut last = None;
+    let secs = best_of(reps, || {
+        let start = Instant::now();
+        let sol = if dim == 1 {
+            let k = kernel!(exp(-sqnorm(x_i - y_j) / (2 * s * s)));
+            k.x_i(&xr)
+                .y_j(&xr)
+                .matrix()
+                .map_err(Into::into)
+                .and_then(|k| k.solve_with(&cg, &b, 1.0))
         } else {
-            "2D Laplacian, alpha 10"
+            let k = kernel!(exp(-norm(x_i - y_j) / s));
+            k.x_i(&xr)
+                .y_j(&xr)
+                .matrix()
+                .map_err(Into::into)
+                .and_then(|k| k.solve_with(&cg, &b, 10.0))
         };
-        println!(
-            "| {name} | {} | {n} | {} | {secs:.3} | {iters} | {:.2} |",
-            T::NAME,
-            rayon::current_num_threads(),
-            1e3 * secs / iters as f64
-        );
+        black_box(start);
+        last = Some(match sol {
+            Err(SolveError::NotConverged { solution, .. }) => Ok(*solution),
+            other => other.map_err(KeopsError::from),
+        });
+    });
+    Ok((secs, last.expect("at least one run")?))
+}
+
+/// The tutorial's solves at each `n`, plain and preconditioned (the default, automatic choice),
+/// and a nearly diagonal system (sigma 1e-4 in 1D: the kernel's width far below the spacing of the
+/// points) where the preconditioner must cost nothing.
+fn solves<T: Real>(sizes: &[usize], reps: usize) -> Result<(), KeopsError> {
+    let threads = rayon::current_num_threads();
+    let mut cases: Vec<(usize, usize, f64, &str)> = Vec::new();
+    for &n in sizes {
+        cases.push((1, n, 0.1, "1D Gaussian, alpha 1"));
+        cases.push((2, n, 0.1, "2D Laplacian, alpha 10"));
+    }
+    cases.push((1, sizes[0], 1e-4, "1D Gaussian sigma 1e-4 (near-diagonal)"));
+    for (dim, n, sigma, name) in cases {
+        // One run of the slow plain solves at large N.
+        let reps = if n > 20_000 { 1 } else { reps };
+        let (plain_s, plain) = solve_once::<T>(dim, n, sigma, Preconditioning::Off, reps)?;
+        let (pre_s, pre) = solve_once::<T>(dim, n, sigma, Preconditioning::Auto, reps)?;
+        // Plain CG, then the default (automatic) choice, which may also be none.
+        for (plain_cg, secs, sol) in [(true, plain_s, &plain), (false, pre_s, &pre)] {
+            let m = match sol.preconditioner {
+                _ if plain_cg => "off (plain CG)".to_string(),
+                "nystrom" => format!("default: Nyström m = {}", sol.rank),
+                other => format!("default: {other}"),
+            };
+            println!(
+                "| {name} | {} | {n} | {threads} | {m} | {secs:.3} | {:.3} | {} | {:.1e} | {:.1}x |",
+                T::NAME,
+                sol.setup_time.as_secs_f64(),
+                sol.iterations,
+                sol.residual,
+                plain_s / secs
+            );
+        }
     }
     Ok(())
 }
@@ -220,11 +253,13 @@ fn main() -> Result<(), KeopsError> {
     let mut o = Opts {
         quick: false,
         reps: 5,
+        large: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--quick" => o.quick = true,
+            "--large" => o.large = true,
             "--reps" => match args.next().and_then(|v| v.parse().ok()) {
                 Some(r) if r > 0 => o.reps = r,
                 _ => usage(),
@@ -295,10 +330,15 @@ fn main() -> Result<(), KeopsError> {
     kernels::<f32>(&o, threads, ceiling(threads, false), base)?;
     kernels::<f64>(&o, threads, ceiling(threads, true), base)?;
 
-    println!("\n| tutorial solve | T | N | threads | time (s) | iterations | ms / iteration |");
-    println!("|---|---|---|---|---|---|---|");
-    solves::<f32>(o.reps.min(3))?;
-    solves::<f64>(o.reps.min(3))?;
+    println!("\n| tutorial solve | T | N | threads | preconditioner | time (s) | setup (s) | iterations | residual | speed-up |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    let sizes: &[usize] = if o.large {
+        &[10_000, 100_000]
+    } else {
+        &[10_000]
+    };
+    solves::<f32>(sizes, o.reps.min(3))?;
+    solves::<f64>(sizes, o.reps.min(3))?;
 
     // The engine and the baseline compute the same numbers.
     let s = 0.1f32;
@@ -337,6 +377,6 @@ fn kernels_one<T: CeilingReal + KernelsFor>(
 }
 
 fn usage() -> ! {
-    eprintln!("usage: bench [--quick] [--reps R] [--level scalar|avx2|avx512|neon]");
+    eprintln!("usage: bench [--quick] [--large] [--reps R] [--level scalar|avx2|avx512|neon]");
     std::process::exit(2);
 }
