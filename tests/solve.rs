@@ -344,8 +344,9 @@ fn columns_converge_independently() {
     assert_ne!(all.column_iterations[0], all.column_iterations[2]);
 }
 
-/// A user's own operator: a dense symmetric positive definite matrix.
-struct Dense(DMatrix<f64>);
+/// A user's own operator: a dense symmetric positive definite matrix, which gives its diagonal
+/// (for Jacobi and greedy Nyström landmarks) when the flag says so, as an operator may or not.
+struct Dense(DMatrix<f64>, bool);
 
 impl LinearOperator<f64> for Dense {
     fn nrows(&self) -> usize {
@@ -364,6 +365,15 @@ impl LinearOperator<f64> for Dense {
         }
         Ok(())
     }
+    fn diagonal(&self, out: &mut [f64]) -> Result<(), KeopsError> {
+        if !self.1 {
+            return Err(KeopsError::NoDiagonal);
+        }
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = self.0[(i, i)];
+        }
+        Ok(())
+    }
 }
 
 #[test]
@@ -374,11 +384,13 @@ fn users_operator() {
     let spd = &m * m.transpose() + DMatrix::identity(n, n) * 0.1;
     let b = rng.vec(n, -1.0, 1.0);
     let cg = ConjugateGradient::new().tolerance(1e-13);
-    let sol = cg.solve(&Dense(spd.clone()), &b).unwrap();
+    let sol = cg.solve(&Dense(spd.clone(), false), &b).unwrap();
     let want = cholesky_solve(spd.clone(), &b, 1);
     assert!(column_rel_error(&sol.coefficients, &want) < 1e-9);
     // With a shift: (2 I + A) x = b.
-    let sol = cg.solve_shifted(&Dense(spd.clone()), 2.0, &b).unwrap();
+    let sol = cg
+        .solve_shifted(&Dense(spd.clone(), false), 2.0, &b)
+        .unwrap();
     let want = cholesky_solve(spd + DMatrix::identity(n, n) * 2.0, &b, 1);
     assert!(column_rel_error(&sol.coefficients, &want) < 1e-9);
 }
@@ -396,7 +408,7 @@ fn indefinite_operator_is_a_typed_error() {
         }
     });
     let b: Vec<f64> = (0..n).map(|i| 1.0 + i as f64).collect();
-    match ConjugateGradient::new().solve(&Dense(d), &b) {
+    match ConjugateGradient::new().solve(&Dense(d, false), &b) {
         Err(SolveError::Failed(KeopsError::NotPositiveDefinite { curvature, .. })) => {
             assert!(curvature <= 0.0)
         }
@@ -713,27 +725,6 @@ fn right_hand_sides_share_one_setup() {
     }
 }
 
-/// A user's operator that also gives its diagonal.
-struct DenseWithDiagonal(DMatrix<f64>);
-
-impl LinearOperator<f64> for DenseWithDiagonal {
-    fn nrows(&self) -> usize {
-        self.0.nrows()
-    }
-    fn ncols(&self) -> usize {
-        self.0.ncols()
-    }
-    fn apply(&self, x: &[f64], k: usize, out: &mut [f64]) -> Result<(), KeopsError> {
-        Dense(self.0.clone()).apply(x, k, out)
-    }
-    fn diagonal(&self, out: &mut [f64]) -> Result<(), KeopsError> {
-        for (i, o) in out.iter_mut().enumerate() {
-            *o = self.0[(i, i)];
-        }
-        Ok(())
-    }
-}
-
 /// Preconditioners on a user's operator: uniform landmarks through the default `columns`
 /// (products with unit vectors), Jacobi and greedy landmarks when it gives its diagonal, typed
 /// errors when it does not.
@@ -754,30 +745,30 @@ fn users_operator_preconditioned() {
         .rank(6);
     let plain = cg
         .preconditioning(Preconditioning::Off)
-        .solve_shifted(&Dense(spd.clone()), alpha, &b)
+        .solve_shifted(&Dense(spd.clone(), false), alpha, &b)
         .unwrap();
     for (op, pre, name, rank) in [
         (
-            &Dense(spd.clone()) as &dyn LinearOperator<f64>,
+            &Dense(spd.clone(), false) as &dyn LinearOperator<f64>,
             Preconditioning::Nystrom(uniform),
             "nystrom",
             6,
         ),
-        (&Dense(spd.clone()), Preconditioning::Auto, "none", 0),
+        (&Dense(spd.clone(), false), Preconditioning::Auto, "none", 0),
         (
-            &DenseWithDiagonal(spd.clone()),
+            &Dense(spd.clone(), true),
             Preconditioning::Auto,
             "nystrom",
             3,
         ),
         (
-            &DenseWithDiagonal(spd.clone()),
+            &Dense(spd.clone(), true),
             Preconditioning::Jacobi,
             "jacobi",
             0,
         ),
         (
-            &DenseWithDiagonal(spd.clone()),
+            &Dense(spd.clone(), true),
             Preconditioning::Nystrom(Nystrom::new().rank(5)),
             "nystrom",
             5,
@@ -803,7 +794,7 @@ fn users_operator_preconditioned() {
     ] {
         let err = cg
             .preconditioning(pre)
-            .solve_shifted(&Dense(spd.clone()), alpha, &b)
+            .solve_shifted(&Dense(spd.clone(), false), alpha, &b)
             .unwrap_err();
         assert!(
             matches!(err, SolveError::Failed(KeopsError::NoDiagonal)),
@@ -877,7 +868,7 @@ fn preconditioner_errors_are_typed() {
         sol.rank
     );
     // Jacobi with alpha + A_ii <= 0.
-    let neg = DenseWithDiagonal(DMatrix::identity(4, 4) * -1.0);
+    let neg = Dense(DMatrix::identity(4, 4) * -1.0, true);
     let e = fail(cg(Preconditioning::Jacobi).solve_shifted(&neg, 0.5, &[1.0; 4][..]));
     assert!(
         matches!(e, KeopsError::PreconditionerNotPositive { .. }),
@@ -962,7 +953,7 @@ fn kernel_columns_match_dense() {
     let a = DMatrix::from_fn(n, n, |i, j| (i * 3 + j * 5) as f64 % 7.0);
     let cols: Vec<usize> = (0..70).map(|c| (c * 13) % n).collect();
     let mut out = vec![0.0; n * cols.len()];
-    Dense(a.clone()).columns(&cols, &mut out).unwrap();
+    Dense(a.clone(), false).columns(&cols, &mut out).unwrap();
     for (c, &j) in cols.iter().enumerate() {
         for i in 0..n {
             assert_eq!(out[c * n + i], a[(i, j)]);

@@ -289,8 +289,7 @@ pub fn kernel_work_lanes<T, K>(
             matvec_symmetric(k, n_out, v, nv, out, ws)
         }
         KernelWork::Product { v, nv, out, ws } => matvec_lanes(k, n_out, n_red, v, nv, out, ws),
-        KernelWork::Columns { cols, out } => engine::columns(k, n_out, cols, out),
-        KernelWork::Diagonal { out } => engine::diagonal(k, out),
+        work => kernel_work_scalar(k, n_out, n_red, work),
     }
 }
 

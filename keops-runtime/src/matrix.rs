@@ -277,19 +277,7 @@ impl<T: Real, B: BoundKernel<T>> KernelMatrix<T, B> {
     /// stored in f64, column-major: `out[c * nrows + i] = K(i, cols[c])` (`out` has length
     /// `nrows * cols.len()`). The only way a few columns of `K` are ever stored.
     pub fn columns_into(&self, cols: &[usize], out: &mut [f64]) -> Result<(), KeopsError> {
-        let n = self.ncols();
-        if let Some(&col) = cols.iter().find(|&&c| c >= n) {
-            return Err(KeopsError::ColumnOutOfRange { col, ncols: n });
-        }
-        let expected = self.nrows() * cols.len();
-        if out.len() != expected {
-            return Err(KeopsError::OutputLength {
-                expected,
-                found: out.len(),
-                rows: self.nrows(),
-                dim: cols.len(),
-            });
-        }
+        check_columns(self.nrows(), self.ncols(), cols, out.len())?;
         if !out.is_empty() {
             self.bound.run(KernelWork::Columns { cols, out });
         }
@@ -329,6 +317,28 @@ impl<T: Real, B: BoundKernel<T>> KernelMatrix<T, B> {
         self.product(v.as_slice(), v.dim(), ProductOut::Real(out));
         Ok(())
     }
+}
+
+/// Columns `cols` of an `(nrows, ncols)` matrix into a buffer of length `out_len`: every index
+/// below `ncols`, `out_len = nrows * cols.len()`.
+pub(crate) fn check_columns(
+    nrows: usize,
+    ncols: usize,
+    cols: &[usize],
+    out_len: usize,
+) -> Result<(), KeopsError> {
+    if let Some(&col) = cols.iter().find(|&&c| c >= ncols) {
+        return Err(KeopsError::ColumnOutOfRange { col, ncols });
+    }
+    if out_len != nrows * cols.len() {
+        return Err(KeopsError::OutputLength {
+            expected: nrows * cols.len(),
+            found: out_len,
+            rows: nrows,
+            dim: cols.len(),
+        });
+    }
+    Ok(())
 }
 
 /// The vector of a product `K v` has at least one column and one row per column of `K`.

@@ -235,15 +235,9 @@ impl Nystrom {
                 let landmarks = sample(n, m_max, seed);
                 let mut c = vec![0.0; n * landmarks.len()];
                 op.columns(&landmarks, &mut c)?;
-                // alpha W, W = A[S, S] (symmetrised).
+                // alpha W, W = A[S, S] (`factor` symmetrises the sum).
                 let m = landmarks.len();
-                let mut w = DMatrix::zeros(m, m);
-                for a in 0..m {
-                    for b in 0..m {
-                        let v = 0.5 * (c[b * n + landmarks[a]] + c[a * n + landmarks[b]]);
-                        w[(a, b)] = alpha * v;
-                    }
-                }
+                let w = DMatrix::from_fn(m, m, |a, b| alpha * c[b * n + landmarks[a]]);
                 (c, landmarks, Some(w))
             }
         };

@@ -40,17 +40,7 @@ pub trait LinearOperator<T: Real>: Sync {
     /// columns); a kernel matrix evaluates the entries directly.
     fn columns(&self, cols: &[usize], out: &mut [f64]) -> Result<(), KeopsError> {
         let (n, nc) = (self.nrows(), self.ncols());
-        if let Some(&col) = cols.iter().find(|&&c| c >= nc) {
-            return Err(KeopsError::ColumnOutOfRange { col, ncols: nc });
-        }
-        if out.len() != n * cols.len() {
-            return Err(KeopsError::OutputLength {
-                expected: n * cols.len(),
-                found: out.len(),
-                rows: n,
-                dim: cols.len(),
-            });
-        }
+        crate::matrix::check_columns(n, nc, cols, out.len())?;
         const GROUP: usize = 64;
         for (g, group) in cols.chunks(GROUP).enumerate() {
             let q = group.len();
@@ -425,8 +415,9 @@ struct Cg<'a, T: Real, A: ?Sized> {
     z: Vec<f64>,
     p: Vec<f64>,
     ap: Vec<f64>,
-    /// `r^T z` per column (`r^T r` without a preconditioner).
+    /// `r^T z` per column (`r^T r` without a preconditioner), and its value for the new `z`.
     rz: Vec<f64>,
+    rz_new: Vec<f64>,
     /// `r^T r` per column after the last step.
     rr: Vec<f64>,
     /// Operator input in the data's precision, `(n, active)` row-major, and the scratch of
@@ -480,6 +471,7 @@ impl<'a, T: Real, A: LinearOperator<T> + ?Sized> Cg<'a, T, A> {
             p: b.clone(),
             ap: vec![0.0; n * k],
             rz: vec![0.0; k],
+            rz_new: vec![0.0; k],
             rr: vec![0.0; k],
             t_in: vec![T::ZERO; n * k],
             t_out: vec![T::ZERO; n * k],
@@ -570,17 +562,20 @@ impl<'a, T: Real, A: LinearOperator<T> + ?Sized> Cg<'a, T, A> {
         self.precondition(iteration)?;
         let (n, k) = (self.n, self.k);
         for &c in &self.active {
-            let z = if self.pre.is_some() { &self.z } else { &self.r };
+            let (z, rz) = match self.pre {
+                Some(_) => (&self.z, self.rz_new[c]),
+                None => (&self.r, col_dot(&self.r, &self.r, k, c)),
+            };
             for i in 0..n {
                 self.p[i * k + c] = z[i * k + c];
             }
-            self.rz[c] = col_dot(&self.r, z, k, c);
+            self.rz[c] = rz;
         }
         Ok(())
     }
 
-    /// `z = M^-1 r` for the active columns (nothing without a preconditioner); checks
-    /// `r^T z > 0`. Allocates nothing.
+    /// `z = M^-1 r` and `rz_new = r^T z` for the active columns (nothing without a
+    /// preconditioner); checks `r^T z > 0`. Allocates nothing.
     fn precondition(&mut self, iteration: usize) -> Result<(), KeopsError> {
         let Some(pre) = self.pre else {
             return Ok(());
@@ -607,6 +602,7 @@ impl<'a, T: Real, A: LinearOperator<T> + ?Sized> Cg<'a, T, A> {
         }
         for &c in &self.active {
             let rz = col_dot(&self.r, &self.z, k, c);
+            self.rz_new[c] = rz;
             if !(rz > 0.0 && rz.is_finite()) {
                 return Err(KeopsError::PreconditionerNotPositive {
                     what: format!("r^T M^-1 r (iteration {iteration}, right-hand side column {c})"),
@@ -684,7 +680,7 @@ impl<'a, T: Real, A: LinearOperator<T> + ?Sized> Cg<'a, T, A> {
         self.precondition(iteration)?;
         for &c in &self.active {
             let (z, rz_new) = match self.pre {
-                Some(_) => (&self.z, col_dot(&self.r, &self.z, k, c)),
+                Some(_) => (&self.z, self.rz_new[c]),
                 None => (&self.r, self.rr[c]),
             };
             let beta = rz_new / self.rz[c];
