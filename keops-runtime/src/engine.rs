@@ -604,26 +604,43 @@ pub(crate) fn columns<T: Real, K: RowKernel<T, Value = T>>(
     out: &mut [f64],
 ) {
     debug_assert_eq!(out.len(), n_out * cols.len());
+    let block = |j: usize, r0: usize, rows: &mut [f64]| {
+        for (r, o) in rows.iter_mut().enumerate() {
+            *o = k.eval(&k.prepare(r0 + r), j).to_f64();
+        }
+    };
+    columns_in_blocks(n_out, cols, out, &block);
+}
+
+/// `out[i] = K(i, i)` in f64 for `i < out.len()`.
+pub(crate) fn diagonal<T: Real, K: RowKernel<T, Value = T>>(k: &K, out: &mut [f64]) {
+    let block = |_: usize, r0: usize, rows: &mut [f64]| {
+        for (r, o) in rows.iter_mut().enumerate() {
+            let i = r0 + r;
+            *o = k.eval(&k.prepare(i), i).to_f64();
+        }
+    };
+    columns_in_blocks(out.len(), &[0], out, &block);
+}
+
+/// The parallel loop of [`columns`] and [`diagonal`]: `block(j, r0, rows)` fills rows
+/// `r0..r0 + rows.len()` of column `j`, for blocks of [`BLOCK`] rows of each column of `cols`.
+/// Not generic, so that each formula's dimension arm instantiates only its small `block`
+/// (these run once per solve setup, the virtual call per block is nothing to them).
+fn columns_in_blocks(
+    n_out: usize,
+    cols: &[usize],
+    out: &mut [f64],
+    block: &(dyn Fn(usize, usize, &mut [f64]) + Sync),
+) {
     if n_out == 0 {
         return;
     }
     out.par_chunks_mut(n_out)
         .zip(cols.par_iter())
         .for_each(|(col, &j)| {
-            col.par_chunks_mut(BLOCK).enumerate().for_each(|(b, rows)| {
-                for (r, o) in rows.iter_mut().enumerate() {
-                    *o = k.eval(&k.prepare(b * BLOCK + r), j).to_f64();
-                }
-            })
+            col.par_chunks_mut(BLOCK)
+                .enumerate()
+                .for_each(|(b, rows)| block(j, b * BLOCK, rows))
         });
-}
-
-/// `out[i] = K(i, i)` in f64 for `i < out.len()`.
-pub(crate) fn diagonal<T: Real, K: RowKernel<T, Value = T>>(k: &K, out: &mut [f64]) {
-    out.par_chunks_mut(BLOCK).enumerate().for_each(|(b, rows)| {
-        for (r, o) in rows.iter_mut().enumerate() {
-            let i = b * BLOCK + r;
-            *o = k.eval(&k.prepare(i), i).to_f64();
-        }
-    });
 }

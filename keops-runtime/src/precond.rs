@@ -226,42 +226,59 @@ impl Nystrom {
             return Err(KeopsError::NystromAlpha { alpha });
         }
         let m_max = self.max_rank(n)?;
-        let (basis, landmarks, gram_shift) = match self.landmarks {
+        let f32_data = T::NAME == "f32";
+        // Only the operator's entries are fetched here (generic code, instantiated per operator
+        // type); the factorisations are plain functions.
+        match self.landmarks {
             Landmarks::Greedy => {
-                let (l, pivots) = pivoted_cholesky(op, alpha, m_max, self.rank.is_none())?;
-                (l, pivots, None)
+                let mut d = vec![0.0; n];
+                op.diagonal(&mut d)?;
+                let mut column = |p: usize, col: &mut [f64]| op.columns(&[p], col);
+                let adaptive = self.rank.is_none();
+                let (l, pivots) = pivoted_cholesky(d, alpha, m_max, adaptive, &mut column)?;
+                assemble(n, alpha, l, pivots, false, f32_data)
             }
             Landmarks::Uniform { seed } => {
                 let landmarks = sample(n, m_max, seed);
                 let mut c = vec![0.0; n * landmarks.len()];
                 op.columns(&landmarks, &mut c)?;
-                // alpha W, W = A[S, S] (`factor` symmetrises the sum).
-                let m = landmarks.len();
-                let w = DMatrix::from_fn(m, m, |a, b| alpha * c[b * n + landmarks[a]]);
-                (c, landmarks, Some(w))
-            }
-        };
-        let m = landmarks.len();
-        // alpha W + C^T C (alpha I + L^T L for greedy landmarks).
-        let mut core = gram(&basis, n, m);
-        match gram_shift {
-            Some(w) => core += w,
-            None => {
-                for j in 0..m {
-                    core[(j, j)] += alpha;
-                }
+                assemble(n, alpha, c, landmarks, true, f32_data)
             }
         }
-        let core = factor(core, T::NAME == "f32")?;
-        Ok(NystromPreconditioner {
-            n,
-            alpha,
-            basis,
-            core,
-            landmarks,
-            workspace: Mutex::new(Vec::new()),
-        })
     }
+}
+
+/// The preconditioner from its basis (`n x m`, column-major): `C` for uniform landmarks (`W =
+/// C[S, :]`), `L` for greedy ones (`W = I`); factors `alpha W + B^T B`.
+fn assemble(
+    n: usize,
+    alpha: f64,
+    basis: Vec<f64>,
+    landmarks: Vec<usize>,
+    uniform: bool,
+    f32_data: bool,
+) -> Result<NystromPreconditioner, KeopsError> {
+    let m = landmarks.len();
+    let mut core = gram(&basis, n, m);
+    for a in 0..m {
+        if uniform {
+            // alpha W, W = A[S, S] (`factor` symmetrises the sum).
+            for b in 0..m {
+                core[(a, b)] += alpha * basis[b * n + landmarks[a]];
+            }
+        } else {
+            core[(a, a)] += alpha;
+        }
+    }
+    let core = factor(core, f32_data)?;
+    Ok(NystromPreconditioner {
+        n,
+        alpha,
+        basis,
+        core,
+        landmarks,
+        workspace: Mutex::new(Vec::new()),
+    })
 }
 
 /// The automatic rank limit for `n` points: enough landmarks for the tutorial's kernels while
@@ -293,18 +310,21 @@ fn sample(n: usize, m: usize, seed: u64) -> Vec<usize> {
     idx
 }
 
-/// Greedy pivoted Cholesky of `A` (`n x n`): `L` (`n x m`, column-major) with `A ≈ L L^T`
-/// exact on the pivot rows and columns, and the pivots. At most `m_max` columns; stops when
-/// the residual diagonal is spent, or (`adaptive`) at the first column with `||l||^2 <= alpha`.
-fn pivoted_cholesky<T: Real, A: LinearOperator<T> + ?Sized>(
-    op: &A,
+/// Column `p` of `A` into a buffer of its `n` rows.
+type Column<'a> = dyn FnMut(usize, &mut [f64]) -> Result<(), KeopsError> + 'a;
+
+/// Greedy pivoted Cholesky of `A` (`n x n`, diagonal `d`, columns from `column`): `L` (`n x m`,
+/// column-major) with `A ≈ L L^T` exact on the pivot rows and columns, and the pivots. At most
+/// `m_max` columns; stops when the residual diagonal is spent, or (`adaptive`) at the first
+/// column with `||l||^2 <= max(alpha, 2 d_p)`.
+fn pivoted_cholesky(
+    mut d: Vec<f64>,
     alpha: f64,
     m_max: usize,
     adaptive: bool,
+    column: &mut Column<'_>,
 ) -> Result<(Vec<f64>, Vec<usize>), KeopsError> {
-    let n = op.nrows();
-    let mut d = vec![0.0; n];
-    op.diagonal(&mut d)?;
+    let n = d.len();
     if let Some(i) = d.iter().position(|v| !v.is_finite()) {
         return Err(KeopsError::PreconditionerNotPositive {
             what: format!("A_ii at row {i}"),
@@ -329,7 +349,7 @@ fn pivoted_cholesky<T: Real, A: LinearOperator<T> + ?Sized>(
         if dp <= SPENT * d0 {
             break;
         }
-        op.columns(&[p], &mut col)?;
+        column(p, &mut col)?;
         // l = (A[:, p] - L L[p, :]^T) / sqrt(d_p).
         let k = pivots.len();
         row_p.clear();
