@@ -144,30 +144,6 @@ fn laplacian_matrix<T: Real>(
         .unwrap()
 }
 
-/// `(alpha I + K) a = b` for [`gaussian_matrix`], `b` with `columns` columns.
-fn solve_gaussian<T: Real>(
-    x: &[T],
-    b: &[T],
-    columns: usize,
-    s: f64,
-    alpha: f64,
-    cg: &ConjugateGradient,
-) -> Result<Solution<T>, SolveError<T>> {
-    gaussian_matrix(x, s).solve_with(cg, View::new(b, columns).unwrap(), alpha)
-}
-
-/// The same for [`laplacian_matrix`].
-fn solve_laplacian<T: Real>(
-    x: &[T],
-    b: &[T],
-    columns: usize,
-    s: f64,
-    alpha: f64,
-    cg: &ConjugateGradient,
-) -> Result<Solution<T>, SolveError<T>> {
-    laplacian_matrix(x, s).solve_with(cg, View::new(b, columns).unwrap(), alpha)
-}
-
 /// Solves the 1D Gaussian problem (sigma 0.1, alpha 1) in precision T, returns the relative error
 /// to the dense solve and checks the reported residuals.
 fn gaussian_1d<T: Real>(tol: f64, columns: usize, pre: Preconditioning) -> (f64, Solution<T>) {
@@ -178,7 +154,9 @@ fn gaussian_1d<T: Real>(tol: f64, columns: usize, pre: Preconditioning) -> (f64,
     let (x, b) = (round::<T>(&x), round::<T>(&b));
     let s = 0.1;
     let cg = ConjugateGradient::new().tolerance(tol).preconditioning(pre);
-    let sol = solve_gaussian(&xt, &bt, columns, s, 1.0, &cg).unwrap();
+    let sol = gaussian_matrix(&xt, s)
+        .solve_with(&cg, View::new(&bt, columns).unwrap(), 1.0)
+        .unwrap();
     let err = check_solution(&sol, dense(&x, 1, 1.0, gaussian, s), &b, columns, tol);
     (err, sol)
 }
@@ -191,7 +169,9 @@ fn laplacian_2d<T: Real>(tol: f64, columns: usize, pre: Preconditioning) -> (f64
     let (x, b) = (round::<T>(&x), round::<T>(&b));
     let s = 0.1;
     let cg = ConjugateGradient::new().tolerance(tol).preconditioning(pre);
-    let sol = solve_laplacian(&xt, &bt, columns, s, 10.0, &cg).unwrap();
+    let sol = laplacian_matrix(&xt, s)
+        .solve_with(&cg, View::new(&bt, columns).unwrap(), 10.0)
+        .unwrap();
     let err = check_solution(&sol, dense(&x, 2, 10.0, laplacian, s), &b, columns, tol);
     (err, sol)
 }
@@ -598,9 +578,9 @@ fn preconditioning_cuts_iterations<T: Real>() {
         let solve = |pre| {
             let cg = ConjugateGradient::new().preconditioning(pre);
             let sol = if dim == 1 {
-                solve_gaussian(&xt, &bt, 1, 0.1, 1.0, &cg)
+                gaussian_matrix(&xt, 0.1).solve_with(&cg, View::new(&bt, 1).unwrap(), 1.0)
             } else {
-                solve_laplacian(&xt, &bt, 1, 0.1, 10.0, &cg)
+                laplacian_matrix(&xt, 0.1).solve_with(&cg, View::new(&bt, 1).unwrap(), 10.0)
             };
             sol.unwrap()
         };
@@ -656,7 +636,9 @@ fn nearly_diagonal_system_gets_no_landmark() {
             let cg = ConjugateGradient::new()
                 .tolerance(1e-12)
                 .preconditioning(pre);
-            solve_gaussian(&x, &b, 1, s, alpha, &cg).unwrap()
+            gaussian_matrix(&x, s)
+                .solve_with(&cg, View::new(&b, 1).unwrap(), alpha)
+                .unwrap()
         };
         let plain = solve(Preconditioning::Off);
         let auto = solve(Preconditioning::Auto);

@@ -286,8 +286,12 @@ impl<T: Real, B: BoundKernel<T>> KernelMatrix<T, B> {
     /// The diagonal `K_ii`, `i < min(nrows, ncols)`, evaluated in `T` and returned in f64.
     pub fn diagonal(&self) -> Vec<f64> {
         let mut out = vec![0.0; self.nrows().min(self.ncols())];
-        self.bound.run(KernelWork::Diagonal { out: &mut out });
+        self.diagonal_into(&mut out);
         out
+    }
+    /// [`diagonal`](Self::diagonal) into `out` of length `min(nrows, ncols)`.
+    pub(crate) fn diagonal_into(&self, out: &mut [f64]) {
+        self.bound.run(KernelWork::Diagonal { out });
     }
     /// `K v` for `v` of shape `(ncols, k)`: `(K v)_i = sum_j K_ij v_j`, shape `(nrows, k)`.
     pub fn matvec<'v>(&self, v: impl IntoView<'v, T>) -> Result<Rows<T>, KeopsError> {

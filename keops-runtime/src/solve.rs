@@ -99,7 +99,7 @@ impl<T: Real, B: crate::BoundKernel<T>> LinearOperator<T> for KernelMatrix<T, B>
                 cols: KernelMatrix::ncols(self),
             });
         }
-        out.copy_from_slice(&KernelMatrix::diagonal(self));
+        self.diagonal_into(out);
         Ok(())
     }
 }
