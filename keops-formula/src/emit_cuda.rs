@@ -17,76 +17,37 @@
 
 use std::fmt::Write;
 
+use keops_abi::gpu::{self, all_arms, arm_name, kernel_name, KernelKind, GROUP, THREADS};
+
 use crate::ir::*;
 use crate::op::Op;
 
-/// Support code every generated `.cu` starts with (after `keops_host.h` on the host).
-pub const PRELUDE: &str = include_str!("cuda/prelude.cuh");
+/// The hand-written support code of every module (after [`keops_abi::gpu::cuda_header`]).
+const PRELUDE_CUH: &str = include_str!("cuda/prelude.cuh");
+
+/// Support code every generated `.cu` starts with (after `keops_host.h` on the host): the
+/// contract's declarations generated from keops-abi, then the prelude's device functions and
+/// formula-independent kernels ([`keops_abi::gpu::prelude`]).
+pub fn prelude() -> String {
+    format!("{}{PRELUDE_CUH}", gpu::cuda_header())
+}
 
 /// The host emulation of the CUDA execution model (see the file's header comment).
 pub const HOST_HEADER: &str = include_str!("cuda/keops_host.h");
-
-/// The formula-independent kernels of [`PRELUDE`]: the split-j combining pass and the device
-/// conjugate gradient's vector operations.
-pub const PRELUDE_KERNELS: &[&str] = &[
-    "keops_combine_f32",
-    "keops_combine_f64",
-    "keops_combine_red_f32",
-    "keops_combine_red_f64",
-    "keops_cg_round_f32",
-    "keops_cg_round_f64",
-    "keops_cg_curv_f32",
-    "keops_cg_curv_f64",
-    "keops_cg_resid_f32",
-    "keops_cg_resid_f64",
-    "keops_cg_step",
-    "keops_cg_direction",
-];
-
-/// Directory below the crate's `OUT_DIR` where ptx-build writes `<formula id>.cu` and `.ptx`.
-pub const PTX_DIR: &str = "keops-cuda";
 
 /// The PTX ptx-build compiled for `f` in the crate being compiled: `OUT_DIR/keops-cuda/<id>.ptx`
 /// when it exists and is not empty (read by the macro at expansion time).
 pub fn ptx_path(f: &Formula) -> Option<std::path::PathBuf> {
     let dir = std::env::var_os("OUT_DIR")?;
     let p = std::path::Path::new(&dir)
-        .join(PTX_DIR)
+        .join(gpu::PTX_DIR)
         .join(format!("{}.ptx", formula_id(f)));
     std::fs::metadata(&p).ok().filter(|m| m.len() > 0)?;
     Some(p)
 }
 
-/// Terms a thread sums in the data's precision before adding them to its f64 accumulator: the
-/// rounding error of an f32 sum grows with the number of terms, so short groups keep products
-/// accurate to a few 1e-7 (the CPU engine's tiles of 256 are four interleaved sums of 64).
-pub const GROUP: usize = 32;
-
-/// Threads per block of every reduction kernel (`__launch_bounds__`).
-pub const BLOCK: usize = 256;
-
-/// Largest dimension a GPU kernel is compiled for (the largest bucket); larger dimensions run on
-/// the CPU engine.
-pub const GPU_MAX_DIM: usize = 256;
-
-/// Matvec kernels handle 1 or up to 8 columns of `v` per launch.
-pub const MATVEC_COLUMNS: [usize; 2] = [1, 8];
-
-/// The run-time dimension arms compiled for the GPU for the `s`-th run-time class: exact
-/// dimensions (loops fully unrolled, vectors in registers), then capacities of buckets.
-pub fn gpu_arms(s: usize) -> (&'static [usize], &'static [usize]) {
-    match s {
-        0 => (&[1, 2, 3, 4], &[16, GPU_MAX_DIM]),
-        1 => (&[1, 2, 3], &[GPU_MAX_DIM]),
-        _ => (&[], &[GPU_MAX_DIM]),
-    }
-}
-
-/// One arm: per run-time slot, `(capacity, exact)`.
-pub type Arm = Vec<(usize, bool)>;
-
-/// The run-time classes that select a GPU arm: a `concat` class is not one of them, its
-/// dimension and capacity are the sums of its parts'.
+/// The run-time classes that select a GPU arm (its slots): a `concat` class is not one of them,
+/// its dimension and capacity are the sums of its parts'.
 pub fn gpu_slots(f: &Formula) -> Vec<usize> {
     f.slots
         .iter()
@@ -95,145 +56,53 @@ pub fn gpu_slots(f: &Formula) -> Vec<usize> {
         .collect()
 }
 
-/// Every arm of a formula with `slots` run-time classes.
-pub fn all_arms(slots: usize) -> Vec<Arm> {
-    let mut arms: Vec<Arm> = vec![Vec::new()];
-    for s in 0..slots {
-        let (exact, buckets) = gpu_arms(s);
-        let choices: Vec<(usize, bool)> = exact
-            .iter()
-            .map(|&n| (n, true))
-            .chain(buckets.iter().map(|&c| (c, false)))
-            .collect();
-        arms = arms
-            .into_iter()
-            .flat_map(|a| {
-                choices.iter().map(move |&c| {
-                    let mut a = a.clone();
-                    a.push(c);
-                    a
-                })
-            })
-            .collect();
-    }
-    arms
-}
-
-/// The name part of an arm: `e3` for exactly 3, `u16` for up to 16, joined by `_`.
-pub fn arm_name(arm: &[(usize, bool)]) -> String {
-    if arm.is_empty() {
-        return "fixed".into();
-    }
-    arm.iter()
-        .map(|&(n, exact)| format!("{}{n}", if exact { 'e' } else { 'u' }))
-        .collect::<Vec<_>>()
-        .join("_")
-}
-
-/// The arm for run-time dimensions `dims` (one per slot), or `None` when one exceeds
-/// [`GPU_MAX_DIM`].
-pub fn arm_for(dims: &[usize]) -> Option<Arm> {
-    dims.iter()
-        .enumerate()
-        .map(|(s, &d)| {
-            let (exact, buckets) = gpu_arms(s);
-            if exact.contains(&d) {
-                Some((d, true))
-            } else {
-                buckets.iter().find(|&&c| d <= c).map(|&c| (c, false))
-            }
-        })
-        .collect()
-}
-
-/// FNV-1a 64 of the canonical text: the name every generated kernel of the formula starts with.
-/// The macro and the build step compute it from the same IR, so they agree.
+/// The formula's id ([`keops_abi::formula_id`] of its canonical text).
 pub fn formula_id(f: &Formula) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in f.canonical().bytes() {
-        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("keops_{h:016x}")
+    keops_abi::formula_id(&f.canonical())
 }
-
-/// What a kernel computes per output row.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KernelKind {
-    /// `sum_j` / `sum_i`: the formula's value summed.
-    Reduce,
-    /// Kernel matrix times `v`, with at most this many columns of `v` per launch.
-    Matvec(usize),
-}
-
-impl KernelKind {
-    fn tag(self) -> String {
-        match self {
-            KernelKind::Reduce => "red".into(),
-            KernelKind::Matvec(c) => format!("mv{c}"),
-        }
-    }
-}
-
-/// The kinds of kernel a formula gets.
-pub fn kinds(f: &Formula) -> Vec<KernelKind> {
-    match f.reduction {
-        Reduction::Kernel => MATVEC_COLUMNS
-            .iter()
-            .map(|&c| KernelKind::Matvec(c))
-            .collect(),
-        _ => vec![KernelKind::Reduce],
-    }
-}
-
-/// Full name of one kernel: `keops_<hash>_<kind>_<f32|f64>_<arm>`.
-pub fn kernel_name(id: &str, kind: KernelKind, real: &str, arm: &str) -> String {
-    format!("{id}_{}_{real}_{arm}", kind.tag())
-}
-
-/// Array lengths of `KeopsArgs` (prelude.cuh): variables, parameters, run-time dimensions.
-pub const MAX_VARS: usize = 16;
-pub const MAX_PARAMS: usize = 16;
-pub const MAX_SLOTS: usize = 16;
 
 /// Whether `KeopsArgs` can carry the formula's variables, parameters and run-time dimensions;
 /// a formula with more gets no GPU kernel (it runs on the CPU).
 pub fn fits_kernel_args(f: &Formula) -> bool {
-    f.vars.len() <= MAX_VARS && f.params.len() <= MAX_PARAMS && gpu_slots(f).len() <= MAX_SLOTS
+    gpu::fits_kernel_args(f.vars.len(), f.params.len(), gpu_slots(f).len())
 }
 
-/// The CUDA C++ of one formula (without [`PRELUDE`]), and the names of its kernels.
+/// The CUDA C++ of one formula (without the [`prelude`]), and the names of its kernels.
 pub fn emit(f: &Formula) -> (String, Vec<String>) {
     let id = formula_id(f);
     let mut s = String::new();
     if !fits_kernel_args(f) {
         let _ = writeln!(
             s,
-            "// {id}: more than {MAX_VARS} variables, {MAX_PARAMS} parameters or {MAX_SLOTS} run-time dimensions: no GPU kernel"
+            "// {id}: more than {} variables, {} parameters or {} run-time dimensions: no GPU kernel",
+            gpu::MAX_VARS,
+            gpu::MAX_PARAMS,
+            gpu::MAX_SLOTS
         );
         return (s, Vec::new());
     }
     let canonical = f.canonical().replace("*/", "* /");
     let _ = writeln!(s, "// {id}: {canonical}");
     let _ = writeln!(s, "namespace {id} {{");
-    for kind in kinds(f) {
+    for kind in KernelKind::all(f.reduction == Reduction::Kernel) {
         s += &Body { f, kind }.emit();
     }
     let _ = writeln!(s, "}} // namespace {id}");
     let mut names = Vec::new();
-    for kind in kinds(f) {
+    for kind in KernelKind::all(f.reduction == Reduction::Kernel) {
         for arm in all_arms(gpu_slots(f).len()) {
             let an = arm_name(&arm);
             let targs: Vec<String> = arm
                 .iter()
                 .map(|&(c, e)| format!("{c}, {}", if e { "true" } else { "false" }))
                 .collect();
-            for (real, ty) in [("f32", "float"), ("f64", "double")] {
+            for (real, ty) in keops_abi::PRECISIONS {
                 let name = kernel_name(&id, kind, real, &an);
                 let mut targs = targs.clone();
                 targs.insert(0, ty.to_string());
                 let _ = writeln!(
                     s,
-                    "extern \"C\" __global__ void __launch_bounds__({BLOCK}) {name}(const KeopsArgs a) {{ {id}::run_{}<{}>(a); }}",
+                    "extern \"C\" __global__ void __launch_bounds__({THREADS}) {name}(const KeopsArgs a) {{ {id}::run_{}<{}>(a); }}",
                     kind.tag(),
                     targs.join(", ")
                 );
@@ -246,9 +115,10 @@ pub fn emit(f: &Formula) -> (String, Vec<String>) {
 
 /// A whole `.cu` for several formulas: the prelude once, then each formula's code.
 pub fn emit_module<'a>(formulas: impl IntoIterator<Item = &'a Formula>) -> (String, Vec<String>) {
-    let mut s = String::from(PRELUDE);
+    let mut s = prelude();
     s.push('\n');
-    let mut names: Vec<String> = PRELUDE_KERNELS.iter().map(|n| n.to_string()).collect();
+    let prelude_kernels = gpu::prelude::names();
+    let mut names = prelude_kernels.clone();
     let mut seen = std::collections::HashSet::new();
     for f in formulas {
         if seen.insert(formula_id(f)) {
@@ -260,10 +130,7 @@ pub fn emit_module<'a>(formulas: impl IntoIterator<Item = &'a Formula>) -> (Stri
     // Under host emulation, a table to find a reduction kernel by name.
     s += "#ifdef KEOPS_HOST\nstruct KeopsKernelEntry { const char* name; void (*fn)(const KeopsArgs); };\n";
     s += "static const KeopsKernelEntry keops_kernels[] = {\n";
-    for n in names
-        .iter()
-        .filter(|n| !PRELUDE_KERNELS.contains(&n.as_str()))
-    {
+    for n in names.iter().filter(|n| !prelude_kernels.contains(n)) {
         let _ = writeln!(s, "    {{\"{n}\", &{n}}},");
     }
     s += "    {nullptr, nullptr}};\n#endif\n";
@@ -597,28 +464,12 @@ impl Body<'_> {
         }
     }
 
-    fn live(&self) -> Vec<bool> {
-        let f = self.f;
-        let mut live = vec![false; f.nodes.len()];
-        for r in f.roots() {
-            live[r] = true;
-        }
-        for i in (0..f.nodes.len()).rev() {
-            if live[i] {
-                for &a in &f.nodes[i].args {
-                    live[a] = true;
-                }
-            }
-        }
-        live
-    }
-
     /// The templated device routine `run_<kind><T, caps...>(const KeopsArgs&)`.
     fn emit(&self) -> String {
         let f = self.f;
         let outer = f.reduction.outer();
         let inner = f.reduction.inner();
-        let live = self.live();
+        let live = self.f.live();
         let hoisted = |i: usize| f.nodes[i].deps & inner.dep() == 0;
         let mut s = String::new();
 

@@ -9,12 +9,7 @@ use quote::{format_ident, quote, quote_spanned, ToTokens};
 use crate::ir::*;
 use crate::op::Op;
 
-/// The largest vector dimension (class capacity) of an arm that gets the lane version: its
-/// stack arrays hold a pack per entry, for a block of rows.
-const LANE_MAX_DIM: usize = 16;
-/// Arms per formula with a lane version (the first ones in dispatch order, small dimensions
-/// first): each is compiled once per SIMD level and precision, which bounds build times.
-const LANE_MAX_ARMS: usize = 8;
+use keops_abi::cpu::{LANE_MAX_ARMS, LANE_MAX_DIM};
 
 /// Path of the runtime support the generated code uses.
 fn kr() -> TokenStream {
@@ -468,29 +463,13 @@ impl Emitter<'_> {
         }
     }
 
-    /// Nodes reachable from the root (and the weight), in topological order.
-    fn live(&self) -> Vec<bool> {
-        let mut live = vec![false; self.f.nodes.len()];
-        for r in self.f.roots() {
-            live[r] = true;
-        }
-        for i in (0..self.f.nodes.len()).rev() {
-            if live[i] {
-                for &a in &self.f.nodes[i].args {
-                    live[a] = true;
-                }
-            }
-        }
-        live
-    }
-
     /// The row kernel's parts: the row-only lets (`prepare`), the per-pair lets (`eval`), the
     /// prepared values and their types, the value returned per pair and its type.
     fn kernel_parts(&self) -> KernelParts {
         let f = self.f;
         let outer = f.reduction.outer();
         let inner = f.reduction.inner();
-        let live = self.live();
+        let live = self.f.live();
         let inner_dep = inner.dep();
         // Hoisted nodes (no dependence on the reduction index) that the per-pair code needs.
         let hoisted = |i: usize| f.nodes[i].deps & inner_dep == 0;
@@ -567,7 +546,7 @@ impl Emitter<'_> {
             Reduction::Kernel | Reduction::SumI | Reduction::SumJ
         );
         reduction_ok
-            && self.live().iter().zip(&f.nodes).all(|(&live, n)| {
+            && self.f.live().iter().zip(&f.nodes).all(|(&live, n)| {
                 !live
                     || !matches!(
                         n.op,
@@ -971,7 +950,7 @@ impl Emitter<'_> {
         let gpu_id = crate::emit_cuda::formula_id(f);
         let gpu_source = format!(
             "{}\n{}",
-            crate::emit_cuda::PRELUDE,
+            crate::emit_cuda::prelude(),
             crate::emit_cuda::emit(f).0
         );
         let gpu_matvec = f.reduction == Reduction::Kernel;
@@ -987,12 +966,6 @@ impl Emitter<'_> {
         let slot_dims = gpu_slots.iter().map(|&k| {
             let k = Literal::usize_unsuffixed(k);
             quote!(self.__dims[#k])
-        });
-        let arm_table = (0..gpu_slots.len()).map(|s| {
-            let (exact, buckets) = crate::emit_cuda::gpu_arms(s);
-            let exact = exact.iter().map(|&n| Literal::usize_unsuffixed(n));
-            let buckets = buckets.iter().map(|&n| Literal::usize_unsuffixed(n));
-            quote!((&[#(#exact),*], &[#(#buckets),*]))
         });
         let var_slices = all_fields.iter().map(|fd| quote!(self.#fd.as_slice()));
         let param_slices = pfields.iter().map(|fd| quote!(&self.#fd[..]));
@@ -1038,7 +1011,6 @@ impl Emitter<'_> {
                     ptx: #gpu_ptx,
                     matvec: #gpu_matvec,
                     slot_dims: ::std::vec![#(#slot_dims),*],
-                    arm_table: &[#(#arm_table),*],
                     vars: ::std::vec![#(#var_slices),*],
                     params: ::std::vec![#(#param_slices),*],
                     dims: self.__dims.clone(),
@@ -1335,11 +1307,7 @@ impl Emitter<'_> {
         let l = len_of(k);
         let kl = Literal::usize_unsuffixed(k);
         // (pattern, Len type, capacity): exact small dimensions, then buckets.
-        let (exact, buckets): (&[usize], &[usize]) = match s {
-            0 => (&[1, 2, 3, 4], &[8, 16, 64, 256]),
-            1 => (&[1, 2, 3], &[16, 64]),
-            _ => (&[1], &[16]),
-        };
+        let (exact, buckets) = keops_abi::cpu::arms(s);
         let mut arms = Vec::new();
         for &n in exact {
             let nl = Literal::usize_unsuffixed(n);
@@ -1351,7 +1319,7 @@ impl Emitter<'_> {
             arms.push(quote!(#nl => { let #l = #kr::Fixed::<#nl>; #inner }));
         }
         let mut lo = exact.last().copied().unwrap_or(0) + 1;
-        for &cap in buckets.iter().chain(std::iter::once(&crate::MAX_DIM)) {
+        for &cap in buckets.iter().chain(std::iter::once(&keops_abi::MAX_DIM)) {
             let (lol, capl) = (
                 Literal::usize_unsuffixed(lo),
                 Literal::usize_unsuffixed(cap),
@@ -1361,7 +1329,7 @@ impl Emitter<'_> {
             let inner = self.dispatch(s + 1, lens, caps, leaf);
             lens.pop();
             caps.pop();
-            let pat = if cap == crate::MAX_DIM {
+            let pat = if cap == keops_abi::MAX_DIM {
                 quote!(_)
             } else {
                 quote!(#lol..=#capl)

@@ -336,6 +336,12 @@ impl Formula {
         std::iter::once(self.root).chain(self.weight)
     }
 
+    /// Which nodes the reduction reads, directly or not ([`reachable`] from
+    /// [`roots`](Self::roots)): the emitters and the symmetry analysis skip the others.
+    pub fn live(&self) -> Vec<bool> {
+        reachable(&self.nodes, self.roots())
+    }
+
     /// Variables of one index, in order of first use.
     pub fn vars_of(&self, role: Role) -> impl Iterator<Item = (usize, &Var)> {
         self.vars
@@ -343,4 +349,21 @@ impl Formula {
             .enumerate()
             .filter(move |(_, v)| v.role == role)
     }
+}
+
+/// Which of `nodes` (in topological order: arguments before their users) `roots` read, directly
+/// or through other nodes.
+pub fn reachable(nodes: &[Node], roots: impl IntoIterator<Item = NodeId>) -> Vec<bool> {
+    let mut live = vec![false; nodes.len()];
+    for r in roots {
+        live[r] = true;
+    }
+    for i in (0..nodes.len()).rev() {
+        if live[i] {
+            for &a in &nodes[i].args {
+                live[a] = true;
+            }
+        }
+    }
+    live
 }

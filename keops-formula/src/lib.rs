@@ -87,4 +87,5 @@ pub fn expand(tokens: TokenStream) -> TokenStream {
         Err(e) => e.to_compile_errors(),
     }
 }
-pub const MAX_DIM: usize = 1024;
+/// Largest dimension of a vector operand (keops-abi's).
+pub use keops_abi::MAX_DIM;

@@ -33,7 +33,7 @@
 
 use std::collections::HashMap;
 
-use crate::ir::{Formula, Node, NodeId, Shape};
+use crate::ir::{reachable, Formula, Node, NodeId, Shape};
 use crate::op::{Const, Op, Start};
 
 /// Simplifies `f` in place (see the module's documentation).
@@ -258,17 +258,7 @@ impl Simplifier<'_> {
 
 /// Keeps the nodes `roots` use, in order (still topological), renumbered; and the new `roots`.
 fn compact(nodes: Vec<Node>, roots: &[NodeId]) -> (Vec<Node>, Vec<NodeId>) {
-    let mut live = vec![false; nodes.len()];
-    for &r in roots {
-        live[r] = true;
-    }
-    for i in (0..nodes.len()).rev() {
-        if live[i] {
-            for &a in &nodes[i].args {
-                live[a] = true;
-            }
-        }
-    }
+    let live = reachable(&nodes, roots.iter().copied());
     let mut new_id = vec![usize::MAX; nodes.len()];
     let mut out = Vec::new();
     for (i, mut n) in nodes.into_iter().enumerate() {

@@ -29,7 +29,7 @@
 
 use std::collections::HashMap;
 
-use crate::ir::{Formula, NodeId, Reduction, Role, Shape};
+use crate::ir::{reachable, Formula, NodeId, Reduction, Role, Shape};
 use crate::op::Op;
 
 /// The variables `(i, j)` (indices into `f.vars`) whose exchange leaves the kernel formula
@@ -49,7 +49,7 @@ pub fn symmetric_pair(f: &Formula) -> Option<(usize, usize)> {
     if is.next().is_some() || js.next().is_some() || vi.shape != vj.shape {
         return None;
     }
-    let live = live(f);
+    let live = reachable(&f.nodes, [f.root]);
     // Internal operations of gradients: not expected here, and `Index` reads the role itself.
     let internal = |n: &crate::ir::Node| matches!(n.op, Op::Index(_) | Op::KMask(_));
     if (f.nodes.iter().zip(&live)).any(|(n, &l)| l && internal(n)) {
@@ -69,20 +69,6 @@ pub fn symmetric_pair(f: &Formula) -> Option<(usize, usize)> {
     };
     let exchanged = keys.root_key(f, &live, &fusion, swap);
     (direct == exchanged).then_some((i, j))
-}
-
-/// The nodes the root reads.
-fn live(f: &Formula) -> Vec<bool> {
-    let mut live = vec![false; f.nodes.len()];
-    live[f.root] = true;
-    for k in (0..f.nodes.len()).rev() {
-        if live[k] {
-            for &a in &f.nodes[k].args {
-                live[a] = true;
-            }
-        }
-    }
-    live
 }
 
 /// A canonical term: what a key stands for.

@@ -54,7 +54,7 @@ fn cg_kernels_under_host_emulation() {
     let dir = std::env::temp_dir().join(format!("keops_cg_kernels_{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("keops_host.h"), emit_cuda::HOST_HEADER).unwrap();
-    std::fs::write(dir.join("prelude.cuh"), emit_cuda::PRELUDE).unwrap();
+    std::fs::write(dir.join("prelude.cuh"), emit_cuda::prelude()).unwrap();
     let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/host/cg_kernels.cpp");
     let exe = dir.join("cg_kernels");
     let built = std::process::Command::new("g++")

@@ -28,7 +28,9 @@ use cudarc::driver::{
 };
 use cudarc::nvrtc::{CompileError, CompileOptions, Ptx};
 
-use crate::gpu::{GpuTask, KernelArgs, LaunchPlan, BLOCK, MATVEC_COLUMNS};
+use keops_abi::gpu::{prelude as prelude_kernels, CG_THREADS};
+
+use crate::gpu::{GpuTask, KernelArgs, LaunchPlan, MATVEC_COLUMNS, THREADS};
 use crate::matrix::check_operand_shape;
 use crate::ReductionOutput;
 use crate::{
@@ -36,31 +38,17 @@ use crate::{
     Reduction, Rows,
 };
 
+/// The argument block of a launch: keops-abi's `KernelArgs`, given to cudarc by value.
+#[repr(transparent)]
+struct DeviceArgs(KernelArgs);
+
 // SAFETY: `KernelArgs` is `#[repr(C)]`, `Copy`, and made only of `u64`, `i64` and `i32` fields
 // and arrays of them (no padding, no pointers into host memory: addresses are device addresses
-// stored as integers); its layout is that of `KeopsArgs` in prelude.cuh, field for field (checked
-// below), so its bytes are exactly what a kernel taking `const KeopsArgs` by value expects.
-unsafe impl DeviceRepr for KernelArgs {}
-
-// The layout of prelude.cuh's `KeopsArgs` on a 64-bit target.
-const _: () = {
-    use std::mem::{offset_of, size_of};
-    assert!(offset_of!(KernelArgs, vars) == 0);
-    assert!(offset_of!(KernelArgs, params) == 128);
-    assert!(offset_of!(KernelArgs, v) == 256);
-    assert!(offset_of!(KernelArgs, out) == 264);
-    assert!(offset_of!(KernelArgs, partial) == 272);
-    assert!(offset_of!(KernelArgs, n_out) == 280);
-    assert!(offset_of!(KernelArgs, n_red) == 288);
-    assert!(offset_of!(KernelArgs, red_chunk) == 296);
-    assert!(offset_of!(KernelArgs, dims) == 304);
-    assert!(offset_of!(KernelArgs, tile) == 368);
-    assert!(offset_of!(KernelArgs, nv) == 372);
-    assert!(offset_of!(KernelArgs, col0) == 376);
-    assert!(offset_of!(KernelArgs, nvc) == 380);
-    assert!(offset_of!(KernelArgs, out_idx) == 384);
-    assert!(size_of::<KernelArgs>() == 392);
-};
+// stored as integers); `DeviceArgs` is transparent over it. Every module declares `KeopsArgs` from
+// the same definition (keops_abi::gpu::cuda_header) and `static_assert`s its size and offsets
+// against `KernelArgs`'s, so these bytes are exactly what a kernel taking `const KeopsArgs` by
+// value expects.
+unsafe impl DeviceRepr for DeviceArgs {}
 
 /// Largest `gridDim.y` of a launch.
 const MAX_GRID_Y: u32 = 65_535;
@@ -221,15 +209,6 @@ fn as_bytes_mut<T: Real>(s: &mut [T]) -> &mut [u8] {
     // SAFETY: as in `as_bytes`; moreover every bit pattern is a valid f32/f64, so writing any
     // bytes leaves valid values, and the exclusive borrow is held for the byte slice's lifetime.
     unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast::<u8>(), len) }
-}
-
-/// FNV-1a 64 of a text.
-fn fnv1a(s: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in s.bytes() {
-        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-    }
-    h
 }
 
 /// The driver library, probed once per process: its version `(major, minor)`, or why there is
@@ -437,7 +416,7 @@ impl Gpu {
         let key = *cache
             .ptx_keys
             .entry((ptx.as_ptr() as usize, ptx.len()))
-            .or_insert_with(|| fnv1a(ptx));
+            .or_insert_with(|| keops_abi::fnv1a(ptx.as_bytes()));
         if let Some(m) = cache.ptx_modules.get(&key) {
             return Some(m.clone());
         }
@@ -530,8 +509,8 @@ impl Gpu {
         if let Some(k) = cache.kernels.get(&name) {
             return Ok(k.clone());
         }
-        let combine = format!("keops_combine_{}", T::NAME);
-        let combine_red = format!("keops_combine_red_{}", T::NAME);
+        let combine = prelude_kernels::typed(prelude_kernels::COMBINE, T::NAME);
+        let combine_red = prelude_kernels::typed(prelude_kernels::COMBINE_RED, T::NAME);
         // The kernel and its module's combining pass, or why not (with lazy module loading, a
         // JIT failure of one kernel surfaces here rather than at the module's load).
         let load = |module: &Arc<CudaModule>, source| -> Result<Kernel, DriverError> {
@@ -650,8 +629,9 @@ impl Gpu {
             block_dim: (plan.block, 1, 1),
             shared_mem_bytes: plan.shared_bytes as u32,
         };
+        let args = DeviceArgs(*args);
         let mut b = self.inner.stream.launch_builder(&k.func);
-        b.arg(args);
+        b.arg(&args);
         // SAFETY: every generated kernel takes exactly one parameter, `const KeopsArgs` by value,
         // which `KernelArgs` mirrors byte for byte. The addresses in `args` are live allocations
         // of this context made by the caller with the sizes the kernel indexes (vars: rows x dim,
@@ -677,8 +657,8 @@ impl Gpu {
     ) -> Result<(), KeopsError> {
         let entries = n_out * cols;
         let cfg = LaunchConfig {
-            grid_dim: (entries.div_ceil(BLOCK as usize) as u32, 1, 1),
-            block_dim: (BLOCK, 1, 1),
+            grid_dim: (entries.div_ceil(THREADS as usize) as u32, 1, 1),
+            block_dim: (THREADS, 1, 1),
             shared_mem_bytes: 0,
         };
         let (n_out, cols, nsplit, stride, col0) = (
@@ -716,13 +696,13 @@ impl Gpu {
         nsplit: u32,
     ) -> Result<(), KeopsError> {
         let cfg = LaunchConfig {
-            grid_dim: (task.n_out.div_ceil(BLOCK as usize) as u32, 1, 1),
-            block_dim: (BLOCK, 1, 1),
+            grid_dim: (task.n_out.div_ceil(THREADS as usize) as u32, 1, 1),
+            block_dim: (THREADS, 1, 1),
             shared_mem_bytes: 0,
         };
         let (n_out, kind, d, kk, nsplit) = (
             task.n_out as i64,
-            task.reduce.combine_code(),
+            task.reduce.combine() as i32,
             task.entry_dim() as i32,
             task.reduce.k() as i32,
             nsplit as i32,
@@ -1116,7 +1096,6 @@ impl<T: Real> GpuKernelMatrix<T> {
                         ptx: task.ptx,
                         matvec: task.matvec,
                         slot_dims: task.slot_dims.clone(),
-                        arm_table: task.arm_table,
                         vars: Vec::new(),
                         params: Vec::new(),
                         dims: task.dims.clone(),
@@ -1258,7 +1237,7 @@ impl<T: Real> GpuKernelMatrix<T> {
                 gpu.bind()?;
                 let kernels = self.cg_kernels()?;
                 let grid = n
-                    .div_ceil(BLOCK as usize)
+                    .div_ceil(CG_THREADS as usize)
                     .clamp(1, 4 * gpu.inner.sms.max(1));
                 let mut bufs = CgBuffers {
                     b: gpu.zeros(n * 8, "the right-hand side")?,
@@ -1326,11 +1305,11 @@ impl<T: Real> GpuKernelMatrix<T> {
                 .map_err(|e| launch_err(&name, e))
         };
         Ok(CgKernels {
-            round: f(format!("keops_cg_round_{}", T::NAME))?,
-            curv: f(format!("keops_cg_curv_{}", T::NAME))?,
-            resid: f(format!("keops_cg_resid_{}", T::NAME))?,
-            step: f("keops_cg_step".into())?,
-            direction: f("keops_cg_direction".into())?,
+            round: f(prelude_kernels::typed(prelude_kernels::CG_ROUND, T::NAME))?,
+            curv: f(prelude_kernels::typed(prelude_kernels::CG_CURV, T::NAME))?,
+            resid: f(prelude_kernels::typed(prelude_kernels::CG_RESID, T::NAME))?,
+            step: f(prelude_kernels::CG_STEP.into())?,
+            direction: f(prelude_kernels::CG_DIRECTION.into())?,
         })
     }
 
@@ -1493,11 +1472,11 @@ impl<T: Real> GpuKernelMatrix<T> {
     }
 }
 
-/// Launch shape of the device-CG vector kernels (prelude.cuh's KEOPS_CG_BLOCK threads).
+/// Launch shape of the device-CG vector kernels (keops-abi's `CG_THREADS` threads).
 fn cg_config(grid: usize) -> LaunchConfig {
     LaunchConfig {
         grid_dim: (grid as u32, 1, 1),
-        block_dim: (BLOCK, 1, 1),
+        block_dim: (CG_THREADS, 1, 1),
         shared_mem_bytes: 0,
     }
 }
@@ -1624,11 +1603,5 @@ mod tests {
             }
             Err(e) => panic!("unexpected error {e}"),
         }
-    }
-
-    #[test]
-    fn fnv1a_matches_the_reference_values() {
-        assert_eq!(fnv1a(""), 0xcbf2_9ce4_8422_2325);
-        assert_eq!(fnv1a("a"), 0xaf63_dc4c_8601_ec8c);
     }
 }

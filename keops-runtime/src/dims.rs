@@ -3,8 +3,8 @@
 
 use crate::KeopsError;
 
-/// Largest dimension a vector operand may have: vectors live on the stack, in arrays of up to this size.
-pub const MAX_DIM: usize = 1024;
+/// Largest dimension a vector operand may have (keops-abi's).
+pub use keops_abi::MAX_DIM;
 
 /// One dimension class of a formula, as the macro inferred it.
 #[derive(Debug, Clone, Copy)]

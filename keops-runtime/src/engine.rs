@@ -21,10 +21,11 @@ use rayon::prelude::*;
 
 use crate::Real;
 
-/// Reduction indices per tile: the unit of block summation and of cache reuse.
-pub const TILE: usize = 256;
-/// Output rows per parallel task.
-pub const BLOCK: usize = 64;
+/// Output rows per parallel task (keops-abi's CPU `ROW_BLOCK`).
+pub use keops_abi::cpu::ROW_BLOCK as BLOCK;
+/// Reduction indices per tile (keops-abi's CPU `TILE`): the unit of block summation and of cache
+/// reuse.
+pub use keops_abi::cpu::TILE;
 /// Independent partial sums per tile, so consecutive evaluations do not wait on one accumulator.
 const LANES: usize = 4;
 

@@ -331,12 +331,6 @@ pub fn nvcc_args(arch: &str, extra: &[String], input: &str, output: &str) -> Vec
     args
 }
 
-fn fnv64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
 /// Compiles `out_dir/keops.cu` to `out_dir/keops.ptx` with nvcc. Skips nvcc when `keops.ptx`
 /// was made from the same module by the same compiler with the same flags (a stamp file records
 /// them): editing a test that changes no formula does not pay nvcc's time again; with a
@@ -455,7 +449,7 @@ pub fn compile_unit(
     let args = nvcc_args(arch, &env.extra_flags, &cu, tmp);
     let stamp = format!(
         "{:016x} {}\n{}\n{version}\n{}\n",
-        fnv64(&source),
+        keops_abi::fnv1a(&source),
         source.len(),
         nvcc.display(),
         args.join(" ")
@@ -471,10 +465,12 @@ pub fn compile_unit(
     }
     let _ = fs::remove_file(&stamp_path);
     let _ = fs::remove_file(&ptx);
-    let cached = env
-        .cache_dir
-        .as_ref()
-        .map(|d| d.join(format!("keops-{:016x}.ptx", fnv64(stamp.as_bytes()))));
+    let cached = env.cache_dir.as_ref().map(|d| {
+        d.join(format!(
+            "keops-{:016x}.ptx",
+            keops_abi::fnv1a(stamp.as_bytes())
+        ))
+    });
     if let Some(c) = &cached {
         if fs::metadata(c).is_ok_and(|m| m.len() > 0) && fs::copy(c, &ptx).is_ok() {
             // Recently used entries survive pruning.
@@ -621,7 +617,7 @@ fn write_no_ptx(out: &Path, status: &str) {
 
 /// Where each formula's module (`<formula id>.cu`, prelude included) and PTX go, below `OUT_DIR`.
 /// The `kernel!` expansion includes `<id>.ptx` from there when it exists.
-pub const PER_FORMULA_DIR: &str = keops_formula::emit_cuda::PTX_DIR;
+pub const PER_FORMULA_DIR: &str = keops_abi::gpu::PTX_DIR;
 
 /// Call from a build script. Scans the package's sources, writes the formulas found, their CUDA
 /// module and, with the `cuda` feature, its PTX to `OUT_DIR` (see the crate's documentation).
@@ -677,7 +673,7 @@ pub fn build() {
         wanted.entry(id).or_insert_with(|| {
             format!(
                 "{}\n{}",
-                keops_formula::emit_cuda::PRELUDE,
+                keops_formula::emit_cuda::prelude(),
                 keops_formula::emit_cuda::emit(f).0
             )
         });

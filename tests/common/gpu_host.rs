@@ -83,14 +83,6 @@ pub struct HostRun<T> {
     pub secs: Vec<f64>,
 }
 
-fn fnv(h: &mut u64, bytes: &[u8]) {
-    for &b in bytes {
-        *h = (*h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-    }
-    // A separator, so that the concatenation of the hashed pieces is unambiguous.
-    *h = (*h ^ 0xff).wrapping_mul(0x0100_0000_01b3);
-}
-
 fn compiler() -> &'static Option<(String, String)> {
     static CXX: OnceLock<Option<(String, String)>> = OnceLock::new();
     CXX.get_or_init(|| {
@@ -155,12 +147,13 @@ fn build(label: &str, module: Option<&str>) -> Result<Option<Driver>, String> {
             read(&Path::new(OUT_DIR).join("keops_host.h"))?,
         ),
     ];
-    let mut key: u64 = 0xcbf2_9ce4_8422_2325;
-    fnv(&mut key, version.as_bytes());
-    fnv(&mut key, FLAGS.join(" ").as_bytes());
+    let mut hash = keops_abi::Fnv1a::new();
+    hash.write_piece(version.as_bytes());
+    hash.write_piece(FLAGS.join(" ").as_bytes());
     for (_, text) in &sources {
-        fnv(&mut key, text.as_bytes());
+        hash.write_piece(text.as_bytes());
     }
+    let key = hash.finish();
     let dir = Path::new(CACHE).join(format!("{label}-{key:016x}"));
     let exe = dir.join("driver");
     let names = sources[0]
@@ -521,7 +514,7 @@ fn launch_args<T: Real>(
 }
 
 fn check_task<T: Real>(task: &GpuTask<'_, T>) -> Result<Option<String>, String> {
-    // (More than MAX_CLASSES classes is fine while the run-time ones come first: the kernels read
+    // (More than MAX_SLOTS classes is fine while the run-time ones come first: the kernels read
     // `dims` only for run-time classes.)
     if task.vars.len() > keops_runtime::gpu::MAX_VARS
         || task.params.len() > keops_runtime::gpu::MAX_PARAMS
@@ -602,7 +595,7 @@ pub fn run_reduction_splits<T: Real>(
                     name: name.clone(),
                     plan,
                     combine: (d, d, 0),
-                    red: (r.combine_code(), task.entry_dim(), r.k()),
+                    red: (r.combine() as i32, task.entry_dim(), r.k()),
                     partial_len,
                     args: launch_args(task, &plan, false, (0, 0, 0)),
                 }],

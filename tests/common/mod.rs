@@ -19,11 +19,7 @@ impl Rng {
 
     /// A generator seeded by a name (FNV-1a hash) and a number, e.g. a test name and a size.
     pub fn named(name: &str, salt: u64) -> Self {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in name.bytes() {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-        Rng(h ^ salt.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+        Rng(keops_abi::fnv1a(name.as_bytes()) ^ salt.wrapping_mul(0x9e37_79b9_7f4a_7c15))
     }
 
     pub fn next_u64(&mut self) -> u64 {

@@ -8,28 +8,11 @@
 #define KEOPS_DYN_SHARED(name) extern __shared__ __align__(16) unsigned char name[]
 #endif
 
-// Arguments of every generated kernel, passed by value. Pointers are device pointers (host
-// pointers under host emulation); arrays are indexed in the formula's order of variables,
-// parameters and dimension classes. Mirrored by keops-runtime's `KernelArgs` (#[repr(C)]).
-#define KEOPS_MAX_VARS 16
-#define KEOPS_MAX_PARAMS 16
-#define KEOPS_MAX_CLASSES 16
-struct KeopsArgs {
-    const void* vars[KEOPS_MAX_VARS];     // (rows, dim) row-major, one per formula variable
-    const void* params[KEOPS_MAX_PARAMS]; // dim entries each
-    const void* v;                        // matvec operand (n_red, nv) row-major
-    void* out;                            // (n_out, out_stride) row-major, written when gridDim.y == 1
-    double* partial;                      // (gridDim.y, n_out, out_cols), when gridDim.y > 1
-    long long n_out;                      // output rows (threads along x)
-    long long n_red;                      // rows of the reduction index
-    long long red_chunk;                  // reduction rows per blockIdx.y
-    int dims[KEOPS_MAX_CLASSES];          // dimension of each run-time class, in GPU slot order
-    int tile;                             // reduction rows per shared-memory tile
-    int nv;                               // matvec: columns of v (= out_stride)
-    int col0;                             // matvec: first column of v this launch computes
-    int nvc;                              // matvec: columns this launch computes (<= its template)
-    long long* out_idx;                   // arg reductions: (n_out, out_cols) indices, when gridDim.y == 1
-};
+// The contract with the runtime (KeopsArgs, KEOPS_MAX_*, KEOPS_*THREADS, KEOPS_COMBINE_*) comes
+// first in every module, generated from keops-abi (keops_abi::gpu::cuda_header).
+#ifndef KEOPS_MAX_VARS
+#error "keops-abi's cuda_header() must precede the prelude"
+#endif
 
 template <typename T> KEOPS_FN T keops_sign(T x) { return x > T(0) ? T(1) : (x < T(0) ? T(-1) : T(0)); }
 template <typename T> KEOPS_FN T keops_step(T x) { return x < T(0) ? T(0) : T(1); }
@@ -86,29 +69,30 @@ extern "C" __global__ void keops_combine_f64(const double* partial, double* out,
 // Combines the split-j states of the reductions other than the sum and writes their outputs (one
 // thread per output row). `partial` is (nsplit, n_out, width) f64, block y's states for the rows
 // of its part of the reduction range; parts are merged in order into part 0 (so ties keep the
-// first index). `kind` (keops-runtime's ReduceKind::combine_code): 1 min / 2 max, state
-// [values d][indices d]; 3 the k smallest, K times [values d][indices d] sorted by rank (the
-// kernels' working buffers, always here); 4 log-sum-exp, [m][s d]; 5 soft-max, [m][s0][s d].
-// `out` (values, (n_out, K*d) with K = 1 outside kind 3, rank-major) and `out_idx` (indices,
+// first index). `kind` (keops-abi's Combine): KEOPS_COMBINE_MIN / MAX, state [values d][indices
+// d]; KMIN the k smallest, K times [values d][indices d] sorted by rank (the kernels' working
+// buffers, always here); LOGSUMEXP, [m][s d]; SOFTMAX, [m][s0][s d].
+// `out` (values, (n_out, K*d) with K = 1 outside KMIN, rank-major) and `out_idx` (indices,
 // same shape) may be null when the reduction has no such output.
 template <typename T>
 KEOPS_FN void keops_combine_red(double* partial, T* out, long long* out_idx, long long n_out,
                                 int kind, int d, int k, int nsplit) {
     const long long o = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (o >= n_out) return;
-    const int off = kind == 5 ? 2 : 1;
-    const long long width = kind <= 2 ? 2 * d : (kind == 3 ? 2LL * k * d : off + d);
+    const bool extremum = kind == KEOPS_COMBINE_MIN || kind == KEOPS_COMBINE_MAX;
+    const int off = kind == KEOPS_COMBINE_SOFTMAX ? 2 : 1;
+    const long long width = extremum ? 2 * d : (kind == KEOPS_COMBINE_KMIN ? 2LL * k * d : off + d);
     double* p0 = partial + o * width;
     for (int y = 1; y < nsplit; ++y) {
         const double* py = partial + ((long long)y * n_out + o) * width;
-        if (kind <= 2) {
+        if (extremum) {
             for (int e = 0; e < d; ++e) {
-                if (kind == 1 ? py[e] < p0[e] : py[e] > p0[e]) {
+                if (kind == KEOPS_COMBINE_MIN ? py[e] < p0[e] : py[e] > p0[e]) {
                     p0[e] = py[e];
                     p0[d + e] = py[d + e];
                 }
             }
-        } else if (kind == 3) {
+        } else if (kind == KEOPS_COMBINE_KMIN) {
             const long long rank = 2LL * d; // stride between ranks
             for (int e = 0; e < d; ++e) {
                 for (int q = 0; q < k; ++q) { // py's list is sorted: stop at the first that does not enter
@@ -137,8 +121,8 @@ KEOPS_FN void keops_combine_red(double* partial, T* out, long long* out_idx, lon
             for (long long c = 1; c < width; ++c) p0[c] = p0[c] * c1 + py[c] * c2;
         }
     }
-    if (kind <= 3) {
-        const int kk = kind == 3 ? k : 1;
+    if (extremum || kind == KEOPS_COMBINE_KMIN) {
+        const int kk = kind == KEOPS_COMBINE_KMIN ? k : 1;
         for (int q = 0; q < kk; ++q)
             for (int e = 0; e < d; ++e) {
                 const long long at = o * (long long)kk * d + (long long)q * d + e;
@@ -147,7 +131,7 @@ KEOPS_FN void keops_combine_red(double* partial, T* out, long long* out_idx, lon
             }
     } else {
         for (int e = 0; e < d; ++e)
-            out[o * d + e] = (T)(kind == 5 ? p0[off + e] / p0[1] : p0[0] + log(p0[off + e]));
+            out[o * d + e] = (T)(kind == KEOPS_COMBINE_SOFTMAX ? p0[off + e] / p0[1] : p0[0] + log(p0[off + e]));
     }
 }
 extern "C" __global__ void keops_combine_red_f32(double* partial, float* out, long long* out_idx,
@@ -160,17 +144,16 @@ extern "C" __global__ void keops_combine_red_f64(double* partial, double* out, l
 }
 
 // ---- Conjugate gradient on the device: vectors stay in f64 device memory, one column at a time.
-// Every kernel below runs with KEOPS_CG_BLOCK threads; reductions leave one f64 partial sum per
+// Every kernel below runs with KEOPS_CG_THREADS threads; reductions leave one f64 partial sum per
 // block in `partial` (the host adds at most gridDim.x of them: a few scalars per iteration).
-#define KEOPS_CG_BLOCK 256
 
 // Sums `v` over the block into partial[blockIdx.x] (a tree in shared memory; every thread of the
 // block calls it, so each __syncthreads is reached by all).
 KEOPS_FN void keops_block_sum(double v, double* partial) {
-    __shared__ double keops_red[KEOPS_CG_BLOCK];
+    __shared__ double keops_red[KEOPS_CG_THREADS];
     keops_red[threadIdx.x] = v;
     __syncthreads();
-    for (unsigned s = KEOPS_CG_BLOCK / 2; s > 0; s >>= 1) {
+    for (unsigned s = KEOPS_CG_THREADS / 2; s > 0; s >>= 1) {
         if (threadIdx.x < s) keops_red[threadIdx.x] += keops_red[threadIdx.x + s];
         __syncthreads();
     }

@@ -16,7 +16,7 @@ static void check(const char* what, double got, double want, double tol) {
 }
 
 template <class F> static void run(F f, unsigned blocks) {
-    if (!keops_host::launch(f, dim3{blocks, 1, 1}, dim3{KEOPS_CG_BLOCK, 1, 1}, 0, 20.0)) {
+    if (!keops_host::launch(f, dim3{blocks, 1, 1}, dim3{KEOPS_CG_THREADS, 1, 1}, 0, 20.0)) {
         std::printf("timeout: a __syncthreads was not reached by every thread\n");
         std::fflush(stdout);
         std::_Exit(3);
