@@ -947,22 +947,22 @@ impl Emitter<'_> {
         let dispatch = self.dispatch(0, &mut Vec::new(), &mut Vec::new(), &run_leaf);
 
         // The GPU view of the bound formula: kernel names, arguments, shapes.
-        let gpu_id = crate::emit_cuda::formula_id(f);
+        let gpu_id = crate::emit::cuda::formula_id(f);
         let gpu_source = format!(
             "{}\n{}",
-            crate::emit_cuda::prelude(),
-            crate::emit_cuda::emit(f).0
+            crate::emit::cuda::prelude(),
+            crate::emit::cuda::emit(f).0
         );
         let gpu_matvec = f.reduction == Reduction::Kernel;
         // The formula's PTX when ptx-build made it (the `cuda` feature with nvcc), else "".
-        let gpu_ptx = match crate::emit_cuda::ptx_path(f) {
+        let gpu_ptx = match crate::emit::cuda::ptx_path(f) {
             Some(p) => {
                 let p = p.to_string_lossy().into_owned();
                 quote!(::core::include_str!(#p))
             }
             None => quote!(""),
         };
-        let gpu_slots = crate::emit_cuda::gpu_slots(f);
+        let gpu_slots = crate::emit::cuda::gpu_slots(f);
         let slot_dims = gpu_slots.iter().map(|&k| {
             let k = Literal::usize_unsuffixed(k);
             quote!(self.__dims[#k])
