@@ -107,6 +107,11 @@ impl Schedule {
         }
     }
 
+    /// Whether node `i` does not depend on the reduction index (live or not).
+    pub(crate) fn is_per_row(&self, i: NodeId) -> bool {
+        self.per_row[i]
+    }
+
     /// The live nodes computed once per output row, in order.
     pub(crate) fn row_nodes(&self) -> impl Iterator<Item = NodeId> + '_ {
         (0..self.live.len()).filter(|&i| self.live[i] && self.per_row[i])
