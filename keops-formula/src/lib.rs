@@ -3,8 +3,7 @@
 
 pub mod backward;
 mod ctxt;
-pub mod emit_cuda;
-pub mod emit_rust;
+pub mod emit;
 pub mod ir;
 mod lower;
 pub mod op;
@@ -83,7 +82,7 @@ pub fn analyze_unsimplified(tokens: TokenStream) -> Result<Formula, Errors> {
 /// The expansion of `kernel!(tokens)`: the generated code, or one `compile_error!` per error.
 pub fn expand(tokens: TokenStream) -> TokenStream {
     match analyze(tokens) {
-        Ok(f) => emit_rust::emit(&f),
+        Ok(f) => emit::rust::emit(&f),
         Err(e) => e.to_compile_errors(),
     }
 }

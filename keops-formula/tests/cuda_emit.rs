@@ -1,7 +1,7 @@
 //! The emitted CUDA compiles as host C++20 under keops_host.h (syntax and types; running it is
 //! tested in the keops crate's host-emulation tests).
 
-use keops_formula::{analyze, emit_cuda};
+use keops_formula::{analyze, emit::cuda};
 use quote::quote;
 
 #[test]
@@ -17,11 +17,11 @@ fn emitted_module_compiles_as_host_cpp() {
         .iter()
         .map(|t| analyze(t.clone()).expect("valid formula"))
         .collect();
-    let (src, names) = emit_cuda::emit_module(&fs);
+    let (src, names) = cuda::emit_module(&fs);
     assert!(names.len() > 10);
     let dir = std::env::temp_dir().join(format!("keops_cuda_emit_{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("keops_host.h"), emit_cuda::HOST_HEADER).unwrap();
+    std::fs::write(dir.join("keops_host.h"), cuda::HOST_HEADER).unwrap();
     let cpp = format!("#include \"keops_host.h\"\n{src}\nint main() {{ return keops_kernels[0].name ? 0 : 1; }}\n");
     std::fs::write(dir.join("m.cpp"), &cpp).unwrap();
     let out = std::process::Command::new("g++")
@@ -53,8 +53,8 @@ fn emitted_module_compiles_as_host_cpp() {
 fn cg_kernels_under_host_emulation() {
     let dir = std::env::temp_dir().join(format!("keops_cg_kernels_{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("keops_host.h"), emit_cuda::HOST_HEADER).unwrap();
-    std::fs::write(dir.join("prelude.cuh"), emit_cuda::prelude()).unwrap();
+    std::fs::write(dir.join("keops_host.h"), cuda::HOST_HEADER).unwrap();
+    std::fs::write(dir.join("prelude.cuh"), cuda::prelude()).unwrap();
     let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/host/cg_kernels.cpp");
     let exe = dir.join("cg_kernels");
     let built = std::process::Command::new("g++")

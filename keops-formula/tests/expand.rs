@@ -46,7 +46,7 @@ fn errors_expand_to_compile_errors() {
 /// The CUDA C++ of a formula (without the shared prelude): reviewed like the Rust expansion.
 fn cuda(tokens: TokenStream) -> String {
     let f = keops_formula::analyze(tokens).expect("a valid formula");
-    keops_formula::emit_cuda::emit(&f).0
+    keops_formula::emit::cuda::emit(&f).0
 }
 
 #[test]

@@ -123,19 +123,19 @@ fn write_modules(out: &Path, found: &[Invocation]) {
             .flat_map(|f| f.with_stages())
     };
     // The prelude once, formulas deduplicated.
-    let (cu, _names) = keops_formula::emit_cuda::emit_module(formulas());
+    let (cu, _names) = keops_formula::emit::cuda::emit_module(formulas());
     write_out(out, "keops.cu", &cu);
-    write_out(out, "keops_host.h", keops_formula::emit_cuda::HOST_HEADER);
+    write_out(out, "keops_host.h", keops_formula::emit::cuda::HOST_HEADER);
     let per = out.join(PER_FORMULA_DIR);
     fs::create_dir_all(&per).expect("OUT_DIR is writable");
     let mut wanted = std::collections::HashMap::new();
     for f in formulas() {
-        let id = keops_formula::emit_cuda::formula_id(f);
+        let id = keops_formula::emit::cuda::formula_id(f);
         wanted.entry(id).or_insert_with(|| {
             format!(
                 "{}\n{}",
-                keops_formula::emit_cuda::prelude(),
-                keops_formula::emit_cuda::emit(f).0
+                keops_formula::emit::cuda::prelude(),
+                keops_formula::emit::cuda::emit(f).0
             )
         });
     }

@@ -261,12 +261,12 @@ fn extra_driver() -> Built {
                 syn::parse_str(text).map_err(|e| format!("cannot tokenize `{text}`: {e}"))?,
             )
             .map_err(|_| format!("`{text}` is not a valid formula"))?;
-            let id = keops_formula::emit_cuda::formula_id(&f);
+            let id = keops_formula::emit::cuda::formula_id(&f);
             if !main.contains(&format!("namespace {id} {{")) {
                 formulas.push(f);
             }
         }
-        let (module, _) = keops_formula::emit_cuda::emit_module(&formulas);
+        let (module, _) = keops_formula::emit::cuda::emit_module(&formulas);
         Ok(build("extra", Some(&module))?.map(|d| &*Box::leak(Box::new(d))))
     })();
     r.built = Some((r.texts.len(), built.clone()));
