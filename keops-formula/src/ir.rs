@@ -351,6 +351,30 @@ impl Formula {
     }
 }
 
+/// Which indices the node `op(args)` depends on ([`DEP_I`] | [`DEP_J`]): a variable's index, the
+/// index an [`Op::Index`] reads, none for the other leaves, and for every other operation the
+/// union of its arguments' (`arg_deps`). `role_of_var(v)`: the index of variable `v`.
+pub fn deps(
+    op: Op,
+    role_of_var: impl Fn(usize) -> Role,
+    arg_deps: impl IntoIterator<Item = u8>,
+) -> u8 {
+    use Op::*;
+    match op {
+        Var(v) => role_of_var(v).dep(),
+        Index(r) => r.dep(),
+        Param(_) | Const(_) => 0,
+        Neg | Add | Sub | Mul | Div | Exp | Log | Sqrt | Rsqrt | Inv | Square | Abs | Sign
+        | Step | Relu | Sin | Cos | Pow(_) | Powf | Min | Max | Clamp | IfElse | SqNorm | Norm
+        | Dot | Sum | SqDist | Normalize | Elem(_) | Concat | XLogX | Asin | Acos | Atan
+        | Atan2 | SinXDivX | ClampInt(..) | Round(_) | Floor | Mod | Equal | NotEqual
+        | LessThan | LessOrEqual | GreaterThan | GreaterOrEqual | VecMin | VecMax | VecArgMin
+        | VecArgMax | OneHot | Extract(_) | ExtractT(_) | Broadcast | KMask(_) | TensorDot(_) => {
+            arg_deps.into_iter().fold(0, |d, a| d | a)
+        }
+    }
+}
+
 /// Which of `nodes` (in topological order: arguments before their users) `roots` read, directly
 /// or through other nodes.
 pub fn reachable(nodes: &[Node], roots: impl IntoIterator<Item = NodeId>) -> Vec<bool> {

@@ -202,11 +202,12 @@ impl Simplifier<'_> {
             return id;
         }
         let (op, args, _) = key.clone();
-        let deps = match op {
-            Op::Var(v) => self.f.vars[v].role.dep(),
-            Op::Index(r) => r.dep(),
-            _ => args.iter().fold(0, |d, &a| d | self.nodes[a].deps),
-        };
+        let vars = &self.f.vars;
+        let deps = crate::ir::deps(
+            op,
+            |v| vars[v].role,
+            args.iter().map(|&a| self.nodes[a].deps),
+        );
         let all = |s: &Self| args.iter().all(|&a| s.finite[a]);
         let finite = match op {
             Op::Var(_) | Op::Param(_) | Op::Index(_) => true,

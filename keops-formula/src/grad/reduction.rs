@@ -27,7 +27,7 @@ use syn::{parse_quote, Expr, Ident, LitInt};
 
 use crate::ctxt::Ctxt;
 use crate::ir::{Formula, RedOp, Role, Shape};
-use crate::lower::{call_name, int_arg, mentioned_names, reduction_kind, role_of, strip};
+use crate::parse::{call_name, int_arg, mentioned_names, reduction_kind, role_of, strip};
 use crate::parse::{Decl, Input, Let};
 
 /// `grad(R, v, e)` at the top of a `kernel!`, split into its parts.
