@@ -47,6 +47,13 @@ impl Role {
             Role::J => DEP_J,
         }
     }
+    /// The other index: j for i, i for j.
+    pub fn other(self) -> Role {
+        match self {
+            Role::I => Role::J,
+            Role::J => Role::I,
+        }
+    }
 }
 
 /// What the whole formula computes.
@@ -184,10 +191,7 @@ impl RedOp {
 impl Reduction {
     /// The index of the output rows (the "outer" index of the engine).
     pub fn outer(self) -> Role {
-        match self.inner() {
-            Role::I => Role::J,
-            Role::J => Role::I,
-        }
+        self.inner().other()
     }
     /// The index reduced over.
     pub fn inner(self) -> Role {
