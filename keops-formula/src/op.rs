@@ -388,7 +388,8 @@ impl Op {
         })
     }
 
-    /// The call and what it computes, for the messages about a name with several forms.
+    /// The call and what it computes, for the messages about a name with several forms (`min`,
+    /// `max`); `None` for the operations whose name has one form.
     pub fn form(self) -> Option<&'static str> {
         use Op::*;
         Some(match self {
@@ -396,45 +397,87 @@ impl Op {
             Max => "`max(f, g)`: the entrywise maximum",
             VecMin => "`min(f)`: the smallest entry of f",
             VecMax => "`max(f)`: the largest entry of f",
-            _ => return None,
+            Var(_) | Param(_) | Const(_) | Neg | Add | Sub | Mul | Div | Exp | Log | Sqrt
+            | Rsqrt | Inv | Square | Abs | Sign | Step | Relu | Sin | Cos | Pow(_) | Powf
+            | Clamp | IfElse | SqNorm | Norm | Dot | Sum | SqDist | Normalize | Elem(_)
+            | Concat | XLogX | Asin | Acos | Atan | Atan2 | SinXDivX | ClampInt(..) | Round(_)
+            | Floor | Mod | Equal | NotEqual | LessThan | LessOrEqual | GreaterThan
+            | GreaterOrEqual | VecArgMin | VecArgMax | OneHot | Extract(_) | ExtractT(_)
+            | Broadcast | Index(_) | KMask(_) | TensorDot(_) => return None,
         })
     }
 
-    /// Name in the canonical text of a formula.
+    /// Name in the canonical text of a formula (part of the kernels' names: changing one changes
+    /// the formula ids). A function's is its first name in [`FUNCTIONS`] (tested), its
+    /// parameters appended.
     pub fn canonical_name(self) -> String {
         use Op::*;
-        match self {
-            Var(i) => format!("var{i}"),
-            Param(i) => format!("param{i}"),
-            Const(c) => format!("{:?}", c.0),
-            Neg => "neg".into(),
-            Add => "add".into(),
-            Sub => "sub".into(),
-            Mul => "mul".into(),
-            Div => "div".into(),
-            Pow(n) => format!("pow{n}"),
-            Elem(k) => format!("elem{k}"),
-            ClampInt(a, b) => format!("clampint{a}_{b}"),
-            Round(d) => format!("round{d}"),
-            VecMin => "vecmin".into(),
-            VecMax => "vecmax".into(),
-            VecArgMin => "vecargmin".into(),
-            VecArgMax => "vecargmax".into(),
-            OneHot => "onehot".into(),
-            Extract(Start::At(m)) => format!("extract{m}"),
-            Extract(Start::Tail) => "extract_tail".into(),
-            ExtractT(Start::At(m)) => format!("extractt{m}"),
-            ExtractT(Start::Tail) => "extractt_tail".into(),
-            Broadcast => "broadcast".into(),
-            Index(r) => format!("index_{}", r.letter()),
-            KMask(k) => format!("kmask{k}"),
-            TensorDot(k) => format!("tensordot{k}"),
-            other => FUNCTIONS
-                .iter()
-                .find(|f| f.op == other)
-                .map(|f| f.name.to_string())
-                .unwrap_or_else(|| format!("{other:?}").to_lowercase()),
-        }
+        let name = match self {
+            Var(i) => return format!("var{i}"),
+            Param(i) => return format!("param{i}"),
+            Const(c) => return format!("{:?}", c.0),
+            Pow(n) => return format!("pow{n}"),
+            Elem(k) => return format!("elem{k}"),
+            ClampInt(a, b) => return format!("clampint{a}_{b}"),
+            Round(d) => return format!("round{d}"),
+            Extract(Start::At(m)) => return format!("extract{m}"),
+            ExtractT(Start::At(m)) => return format!("extractt{m}"),
+            Index(r) => return format!("index_{}", r.letter()),
+            KMask(k) => return format!("kmask{k}"),
+            TensorDot(k) => return format!("tensordot{k}"),
+            Extract(Start::Tail) => "extract_tail",
+            ExtractT(Start::Tail) => "extractt_tail",
+            Neg => "neg",
+            Add => "add",
+            Sub => "sub",
+            Mul => "mul",
+            Div => "div",
+            Exp => "exp",
+            Log => "log",
+            Sqrt => "sqrt",
+            Rsqrt => "rsqrt",
+            Inv => "inv",
+            Square => "square",
+            Abs => "abs",
+            Sign => "sign",
+            Step => "step",
+            Relu => "relu",
+            Sin => "sin",
+            Cos => "cos",
+            Powf => "powf",
+            Min => "min",
+            Max => "max",
+            Clamp => "clamp",
+            IfElse => "ifelse",
+            SqNorm => "sqnorm",
+            Norm => "norm",
+            Dot => "dot",
+            Sum => "sum",
+            SqDist => "sqdist",
+            Normalize => "normalize",
+            Concat => "concat",
+            XLogX => "xlogx",
+            Asin => "asin",
+            Acos => "acos",
+            Atan => "atan",
+            Atan2 => "atan2",
+            SinXDivX => "sinxdivx",
+            Floor => "floor",
+            Mod => "modulo",
+            Equal => "equal",
+            NotEqual => "notequal",
+            LessThan => "lessthan",
+            LessOrEqual => "lessorequal",
+            GreaterThan => "greaterthan",
+            GreaterOrEqual => "greaterorequal",
+            VecMin => "vecmin",
+            VecMax => "vecmax",
+            VecArgMin => "vecargmin",
+            VecArgMax => "vecargmax",
+            OneHot => "onehot",
+            Broadcast => "broadcast",
+        };
+        name.to_string()
     }
 }
 
@@ -455,4 +498,37 @@ pub const ROUND_DECIMALS: std::ops::RangeInclusive<i32> = -30..=30;
 /// `10^d`, the scale of `round(f, d)` (rounded to f64; the emitters round it to the precision).
 pub fn round_scale(d: i32) -> f64 {
     format!("1e{d}").parse().expect("a valid float literal")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A function's canonical name is the first name it has in `FUNCTIONS` (as the canonical
+    /// text had it before names were listed), the names of the `min(f)` / `max(f)` forms, of
+    /// the operations with parameters and of the weighted norms aside.
+    #[test]
+    fn canonical_names_are_the_functions_first_names() {
+        for (k, def) in FUNCTIONS.iter().enumerate() {
+            let first = FUNCTIONS[..k].iter().all(|d| d.op != def.op);
+            let plain = !matches!(
+                def.op,
+                Op::Pow(_)
+                    | Op::Elem(_)
+                    | Op::ClampInt(..)
+                    | Op::Round(_)
+                    | Op::Extract(_)
+                    | Op::ExtractT(_)
+                    | Op::TensorDot(_)
+                    | Op::VecMin
+                    | Op::VecMax
+                    | Op::VecArgMin
+                    | Op::VecArgMax
+                    | Op::Broadcast
+            );
+            if first && plain {
+                assert_eq!(def.op.canonical_name(), def.name, "{:?}", def.op);
+            }
+        }
+    }
 }
