@@ -1,5 +1,14 @@
 //! keops' formula compiler, shared by the `kernel!` macro and the CUDA build step: parse a KeOps
-//! formula (syn) -> IR -> check roles and dimensions -> simplify -> emit Rust (and, later, CUDA C).
+//! formula (syn) -> IR -> check roles and dimensions -> simplify -> emit Rust and CUDA C++.
+//!
+//! - `parse`: the `kernel!` input (annotations, `let`s, the formula) and the syntax queries;
+//! - `lower`: syn's expressions to the checked IR ([`ir`]): names to roles, calls to
+//!   operations ([`op`]), dimensions inferred, every error reported at once (`ctxt`);
+//! - `grad`: symbolic gradients (`grad(F, v, e)` in a formula) and gradients of reductions
+//!   (`grad(R, v, e)` of a whole formula);
+//! - [`simplify`]: constant folding, identities, shared sub-expressions, hoisted divisions;
+//! - `symmetry`: kernel matrices proven symmetric;
+//! - [`emit`]: the generated code, Rust and CUDA C++.
 
 mod ctxt;
 pub mod emit;

@@ -19,23 +19,27 @@ use crate::ir::{RedOp, Role};
 
 /// `name: dim`, fixing a variable's or parameter's dimension at compile time.
 #[derive(Clone)]
-pub struct Decl {
-    pub name: Ident,
-    pub dim: LitInt,
+pub(crate) struct Decl {
+    pub(crate) name: Ident,
+    pub(crate) dim: LitInt,
 }
 
 /// `let name = expr;`: a named sub-expression.
 #[derive(Clone)]
-pub struct Let {
-    pub name: Ident,
-    pub expr: Expr,
+pub(crate) struct Let {
+    pub(crate) name: Ident,
+    pub(crate) expr: Expr,
 }
 
+/// A `kernel!` input.
 #[derive(Clone)]
-pub struct Input {
-    pub decls: Vec<Decl>,
-    pub lets: Vec<Let>,
-    pub body: Expr,
+pub(crate) struct Input {
+    /// The dimension annotations, before `=>`.
+    pub(crate) decls: Vec<Decl>,
+    /// The `let`s, in order.
+    pub(crate) lets: Vec<Let>,
+    /// The formula.
+    pub(crate) body: Expr,
 }
 
 impl Parse for Let {

@@ -72,10 +72,10 @@ struct Simplifier<'f> {
 
 impl Simplifier<'_> {
     fn konst(&self, a: NodeId) -> Option<f64> {
-        match self.nodes[a].op {
-            Op::Const(c) => Some(c.0),
-            _ => None,
-        }
+        let Op::Const(c) = self.nodes[a].op else {
+            return None;
+        };
+        Some(c.0)
     }
 
     fn is(&self, a: NodeId, v: f64) -> bool {
