@@ -5,29 +5,32 @@ use std::fmt::Display;
 use proc_macro2::{Span, TokenStream};
 use quote::ToTokens;
 
+/// The errors of one formula, as they are found.
 #[derive(Default)]
-pub struct Ctxt {
+pub(crate) struct Ctxt {
     errors: Vec<syn::Error>,
 }
 
 impl Ctxt {
     /// An error spanning the tokens of `node`.
-    pub fn error_at<N: ToTokens, M: Display>(&mut self, node: N, msg: M) {
+    pub(crate) fn error_at<N: ToTokens, M: Display>(&mut self, node: N, msg: M) {
         self.errors
             .push(syn::Error::new_spanned(node.into_token_stream(), msg));
     }
     /// An error at `span`.
-    pub fn error_span<M: Display>(&mut self, span: Span, msg: M) {
+    pub(crate) fn error_span<M: Display>(&mut self, span: Span, msg: M) {
         self.errors.push(syn::Error::new(span, msg));
     }
-    pub fn push(&mut self, e: syn::Error) {
+    /// An error made elsewhere (syn's).
+    pub(crate) fn push(&mut self, e: syn::Error) {
         self.errors.push(e);
     }
-    pub fn has_errors(&self) -> bool {
+    /// Whether an error was reported.
+    pub(crate) fn has_errors(&self) -> bool {
         !self.errors.is_empty()
     }
     /// All errors combined into one, or `Ok` when there were none.
-    pub fn check(self) -> Result<(), Errors> {
+    pub(crate) fn check(self) -> Result<(), Errors> {
         if self.errors.is_empty() {
             Ok(())
         } else {

@@ -3,6 +3,7 @@
 
 use crate::op::Op;
 
+/// A node's index in [`Formula::nodes`].
 pub type NodeId = usize;
 
 /// Bit of [`Node::deps`]: the node depends on a variable indexed by i.
@@ -13,19 +14,26 @@ pub const DEP_J: u8 = 2;
 /// A value's shape: a scalar, or a vector whose dimension is that of a class.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Shape {
+    /// One value.
     Scalar,
+    /// A vector whose dimension is that of class `k` ([`Formula::classes`]`[k]`).
     Vector(usize),
 }
 
+/// One operation of the formula on earlier nodes.
 #[derive(Clone, Debug)]
 pub struct Node {
+    /// What it computes.
     pub op: Op,
+    /// Its arguments (earlier nodes).
     pub args: Vec<NodeId>,
+    /// Its result's shape.
     pub shape: Shape,
     /// [`DEP_I`] | [`DEP_J`]: which indices the value depends on.
     pub deps: u8,
 }
 
+/// The index of a data variable: which rows of data it reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Role {
     /// Indexed by i (name ends in `_i`).
@@ -35,16 +43,25 @@ pub enum Role {
 }
 
 impl Role {
+    /// `i` or `j`, as in names (`x_i`) and reductions (`sum_j`).
     pub fn letter(self) -> char {
         match self {
             Role::I => 'i',
             Role::J => 'j',
         }
     }
+    /// Its bit of [`Node::deps`].
     pub fn dep(self) -> u8 {
         match self {
             Role::I => DEP_I,
             Role::J => DEP_J,
+        }
+    }
+    /// The other index: j for i, i for j.
+    pub fn other(self) -> Role {
+        match self {
+            Role::I => Role::J,
+            Role::J => Role::I,
         }
     }
 }
@@ -184,10 +201,7 @@ impl RedOp {
 impl Reduction {
     /// The index of the output rows (the "outer" index of the engine).
     pub fn outer(self) -> Role {
-        match self.inner() {
-            Role::I => Role::J,
-            Role::J => Role::I,
-        }
+        self.inner().other()
     }
     /// The index reduced over.
     pub fn inner(self) -> Role {
@@ -214,17 +228,23 @@ impl Reduction {
     }
 }
 
+/// A data variable (`x_i`, `y_j`): one row of data per value of its index.
 #[derive(Clone, Debug)]
 pub struct Var {
+    /// Its name in the formula.
     pub name: String,
+    /// Its index.
     pub role: Role,
+    /// The shape of one row.
     pub shape: Shape,
 }
 
+/// A parameter: a value captured from the caller's scope, the same for every pair.
 #[derive(Clone, Debug)]
 pub struct Param {
     /// The captured identifier, with the user's span.
     pub ident: proc_macro2::Ident,
+    /// Its shape (a scalar unless annotated).
     pub shape: Shape,
     /// Dimension fixed at compile time (annotation), checked against the captured value's type.
     pub fixed_dim: Option<usize>,
@@ -247,6 +267,7 @@ pub struct DimClass {
 /// are known.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ElemCheck {
+    /// The class of the vector read.
     pub class: usize,
     /// The largest index read.
     pub index: usize,
@@ -259,21 +280,27 @@ pub struct ElemCheck {
 pub struct Formula {
     /// Topologically ordered: arguments come before their users.
     pub nodes: Vec<Node>,
+    /// The node reduced (for a kernel matrix: its entry).
     pub root: NodeId,
     /// The second formula of `logsumexp_j(F, W)` (the weight `W`) and `sumsoftmaxweight_j(F, V)`
     /// (the values `V`): the result has its dimension. Rewrites of `nodes` map it as `root`.
     pub weight: Option<NodeId>,
+    /// What the formula computes.
     pub reduction: Reduction,
+    /// The data variables, in order of first use.
     pub vars: Vec<Var>,
+    /// The parameters, in order of first use.
     pub params: Vec<Param>,
+    /// The dimension classes of the vectors.
     pub classes: Vec<DimClass>,
+    /// The bounds of `elem` / `extract` to check when the data is bound.
     pub elems: Vec<ElemCheck>,
     /// `slots[s]` is the class of run-time slot `s`.
     pub slots: Vec<usize>,
     /// The contractions `Op::TensorDot(k)` computes (`tensors[k]`), without duplicates.
     pub tensors: Vec<crate::tensor::TensorSpec>,
     /// For the gradient of a reduction (`grad(R, v, e)`): the forward reductions whose outputs
-    /// it reads, evaluated when its data is bound (see `backward.rs`).
+    /// it reads, evaluated when its data is bound (see `grad/reduction.rs`).
     pub stages: Vec<Stage>,
     /// The output is the sum of the reduction's rows (one row): the gradient with respect to a
     /// parameter, summed over both indices.
@@ -283,6 +310,7 @@ pub struct Formula {
 /// A forward reduction a gradient needs: its output is the hidden variable `var` of the gradient.
 #[derive(Clone, Debug)]
 pub struct Stage {
+    /// The forward reduction.
     pub formula: Formula,
     /// Index in the gradient's `vars`.
     pub var: usize,
@@ -348,6 +376,30 @@ impl Formula {
             .iter()
             .enumerate()
             .filter(move |(_, v)| v.role == role)
+    }
+}
+
+/// Which indices the node `op(args)` depends on ([`DEP_I`] | [`DEP_J`]): a variable's index, the
+/// index an [`Op::Index`] reads, none for the other leaves, and for every other operation the
+/// union of its arguments' (`arg_deps`). `role_of_var(v)`: the index of variable `v`.
+pub fn deps(
+    op: Op,
+    role_of_var: impl Fn(usize) -> Role,
+    arg_deps: impl IntoIterator<Item = u8>,
+) -> u8 {
+    use Op::*;
+    match op {
+        Var(v) => role_of_var(v).dep(),
+        Index(r) => r.dep(),
+        Param(_) | Const(_) => 0,
+        Neg | Add | Sub | Mul | Div | Exp | Log | Sqrt | Rsqrt | Inv | Square | Abs | Sign
+        | Step | Relu | Sin | Cos | Pow(_) | Powf | Min | Max | Clamp | IfElse | SqNorm | Norm
+        | Dot | Sum | SqDist | Normalize | Elem(_) | Concat | XLogX | Asin | Acos | Atan
+        | Atan2 | SinXDivX | ClampInt(..) | Round(_) | Floor | Mod | Equal | NotEqual
+        | LessThan | LessOrEqual | GreaterThan | GreaterOrEqual | VecMin | VecMax | VecArgMin
+        | VecArgMax | OneHot | Extract(_) | ExtractT(_) | Broadcast | KMask(_) | TensorDot(_) => {
+            arg_deps.into_iter().fold(0, |d, a| d | a)
+        }
     }
 }
 

@@ -1,15 +1,24 @@
 //! keops' formula compiler, shared by the `kernel!` macro and the CUDA build step: parse a KeOps
-//! formula (syn) -> IR -> check roles and dimensions -> simplify -> emit Rust (and, later, CUDA C).
+//! formula (syn) -> IR -> check roles and dimensions -> simplify -> emit Rust and CUDA C++.
+//!
+//! - `parse`: the `kernel!` input (annotations, `let`s, the formula) and the syntax queries;
+//! - `lower`: syn's expressions to the checked IR ([`ir`]): names to roles, calls to
+//!   operations ([`op`]), dimensions inferred, every error reported at once (`ctxt`);
+//! - `grad`: symbolic gradients (`grad(F, v, e)` in a formula) and gradients of reductions
+//!   (`grad(R, v, e)` of a whole formula);
+//! - [`simplify`]: constant folding, identities, shared sub-expressions, hoisted divisions;
+//! - `symmetry`: kernel matrices proven symmetric;
+//! - [`emit`]: the generated code, Rust and CUDA C++.
 
-pub mod backward;
 mod ctxt;
 pub mod emit;
+mod grad;
 pub mod ir;
 mod lower;
 pub mod op;
-pub mod parse;
+mod parse;
 pub mod simplify;
-pub mod symmetry;
+pub(crate) mod symmetry;
 pub mod tensor;
 
 pub use ctxt::Errors;
@@ -20,7 +29,7 @@ use proc_macro2::TokenStream;
 /// Parses, checks and simplifies a formula; all errors at once.
 pub fn analyze(tokens: TokenStream) -> Result<Formula, Errors> {
     let input: parse::Input = syn::parse2(tokens).map_err(|e| Errors(vec![e]))?;
-    if let Some(g) = backward::split(&input) {
+    if let Some(g) = grad::reduction::split(&input) {
         return analyze_gradient(&input, &g);
     }
     let mut formula = lower_input(&input)?;
@@ -43,14 +52,14 @@ fn lower_input(input: &parse::Input) -> Result<Formula, Errors> {
 }
 
 /// `grad(R, v, e)`: R alone is checked first (its errors are the user's), then the gradient and
-/// the forward stages it reads are lowered (see [`backward`]).
+/// the forward stages it reads are lowered (see [`grad::reduction`]).
 fn analyze_gradient(
     input: &parse::Input,
-    g: &backward::GradOfReduction,
+    g: &grad::reduction::GradOfReduction,
 ) -> Result<Formula, Errors> {
     let probe = lower_input(&g.probe)?;
     let mut cx = ctxt::Ctxt::default();
-    let plan = backward::plan(input, g, &probe, &mut cx);
+    let plan = grad::reduction::plan(input, g, &probe, &mut cx);
     cx.check()?;
     let plan = plan.expect("no errors reported");
     let mut formula = lower_input(&plan.backward)?;

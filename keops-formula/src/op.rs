@@ -1,7 +1,51 @@
 //! The operations of the formula language: names, arities, how they type, how they fold.
 //!
-//! Adding an operation: a variant here, its row in [`FUNCTIONS`], its arm in [`Op::typing`] and
-//! [`Op::eval_f64`], and one arm in each emitter.
+//! # Adding an operation
+//!
+//! Every pass matches [`Op`] exhaustively, so a new variant does not compile until each one says
+//! what it does with it; the compiler lists the places. In order:
+//!
+//! 1. **The variant** in [`Op`], documented with what it computes (and KeOps' name). Integer
+//!    arguments fixed in the formula are the variant's fields (`Pow(i32)`, `Round(i32)`).
+//! 2. **Its row in [`FUNCTIONS`]** (name, number of arguments, integer ones included), if the
+//!    formula language calls it by name; an operator is read in `lower/expr.rs` (`binary`).
+//! 3. **[`Op::typing`]**: how its shape follows from its arguments'. [`Typing::Internal`]
+//!    operations are built with their shape (their lowering gives it).
+//! 4. **[`Op::eval_f64`]**: its value on scalar constants in f64, with the definitions of the
+//!    runtime and of the CUDA prelude (constant folding), or `None`.
+//! 5. **[`Op::canonical_name`]** (part of the kernels' names, so never reuse one), and
+//!    [`Op::form`] if its name has several forms (`min(f)`, `min(f, g)`).
+//! 6. **Lowering of its calls**: `lower/call.rs`'s `function_call` (a plain function is lowered
+//!    generically; integer-literal arguments are read with `lower/args.rs`, a dimension given by
+//!    the call with `Dims::given_shape`, a check that needs final dimensions is deferred to
+//!    `lower/dims.rs`). A leaf that reads an index: [`crate::ir::deps`].
+//! 7. **Its gradient**: the vector-Jacobian rule in `grad/symbolic.rs`'s `local_vjp` (a `d_*`
+//!    helper when it takes more than a line; `None` where the derivative is zero, e.g. piecewise
+//!    constant operations); `grad/reduction.rs` if a new reduction needs forward values.
+//! 8. **The simplifier** (`simplify.rs`): its identities (`identity`, exact in IEEE arithmetic;
+//!    listed in the module's documentation), argument order if commutative (`canonical_order`),
+//!    and whether it keeps values finite (`finiteness`).
+//! 9. **The symmetry analysis** (`symmetry.rs`): `is_commutative`, `is_even`, `product_kind`,
+//!    `adds_arguments`, `is_gradient_internal`. Each claim must hold bitwise (see the module's
+//!    documentation); when in doubt, the conservative answer: not commutative, not even,
+//!    `Product::Always`, adds its arguments.
+//! 10. **The Rust emitter's expression code** (`keops-formula/src/emit/rust/expr.rs`): the scalar
+//!     form and the SIMD-lane form (the generated code is generic over keops-runtime's `Num`, so
+//!     one method call serves both), and a vector form if it is not entrywise.
+//! 11. **The CUDA emitter's statement code** (`keops-formula/src/emit/cuda/expr.rs`), and a device
+//!     helper in the prelude (`keops-formula/src/emit/cuda/prelude.cuh`, e.g. `keops_xlogx`) if it
+//!     needs one.
+//! 12. **The runtime**, if the Rust code calls a new method: `Num` and `Real` in
+//!     `keops-runtime/src/real.rs` (f32, f64), the SIMD lane packs in
+//!     `keops-runtime/src/simd/mod.rs` and, for a new elementary function, its branch-free form in
+//!     `keops-runtime/src/simd/math.rs`.
+//! 13. **Tests**: a dense f64 reference in the facade's tests (`tests/operations.rs`,
+//!     `tests/ops_extra.rs`, `tests/ops_vector.rs`: f32 and f64, special points), its gradient
+//!     against finite differences (`tests/gradients.rs`), a ui test of its misuse
+//!     (`tests/ui/*.rs` with its `.stderr`), a diagnostics test
+//!     (`keops-formula/tests/diagnostics.rs`), the simplifier's (`keops-formula/tests/simplify.rs`)
+//!     for its identities and folding, and `tests/cuda.rs` on a machine with a GPU.
+//! 14. **The documentation**: the README's table of operations, `docs/keops-parity.md`.
 
 /// A constant, compared and hashed by its bits so that equal constants share one node.
 #[derive(Clone, Copy, Debug)]
@@ -18,50 +62,84 @@ impl std::hash::Hash for Const {
     }
 }
 
+/// An operation of the IR: what a [`crate::ir::Node`] computes from its arguments.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Op {
     /// Data variable (index into `Formula::vars`).
     Var(usize),
     /// Parameter (index into `Formula::params`).
     Param(usize),
+    /// A constant (a scalar).
     Const(Const),
+    /// `-f`.
     Neg,
+    /// `f + g`.
     Add,
+    /// `f - g`.
     Sub,
+    /// `f * g`.
     Mul,
+    /// `f / g`.
     Div,
+    /// `exp(f)`.
     Exp,
+    /// `log(f)`, the natural logarithm.
     Log,
+    /// `sqrt(f)`.
     Sqrt,
+    /// `rsqrt(f) = 1 / sqrt(f)`, 0 at 0 (KeOps' Rsqrt).
     Rsqrt,
+    /// `inv(f) = 1 / f`.
     Inv,
+    /// `square(f) = f * f`.
     Square,
+    /// `abs(f)`.
     Abs,
+    /// `sign(f)`: -1, 0 or 1.
     Sign,
+    /// `step(f)`: 1 where `f >= 0` (or NaN), else 0.
     Step,
+    /// `relu(f) = max(f, 0)`.
     Relu,
+    /// `sin(f)`.
     Sin,
+    /// `cos(f)`.
     Cos,
     /// Integer power, exponent fixed in the formula.
     Pow(i32),
+    /// `powf(f, g) = f^g`, a real exponent.
     Powf,
+    /// `min(f, g)`, entrywise.
     Min,
+    /// `max(f, g)`, entrywise.
     Max,
+    /// `clamp(f, a, b)`: `a` if `f < a`, `b` if `f > b`, else `f`.
     Clamp,
+    /// `ifelse(c, a, b)`: `a` where `c >= 0`, else `b`.
     IfElse,
+    /// `sqnorm(f)`: the sum of the squared entries.
     SqNorm,
+    /// `norm(f)`: the Euclidean norm.
     Norm,
+    /// `dot(f, g)`: the sum of the products of the entries.
     Dot,
+    /// `sum(f)`: the sum of the entries.
     Sum,
+    /// `sqdist(f, g) = sqnorm(f - g)`.
     SqDist,
+    /// `normalize(f) = f * rsqrt(sqnorm(f))`.
     Normalize,
     /// Entry `k` of a vector.
     Elem(usize),
+    /// `concat(f, g)`: the entries of f, then those of g.
     Concat,
     /// `x log x`, 0 at 0 (KeOps' XLogX).
     XLogX,
+    /// `asin(f)`.
     Asin,
+    /// `acos(f)`.
     Acos,
+    /// `atan(f)`.
     Atan,
     /// `atan2(f, g)`: the angle of the point (g, f).
     Atan2,
@@ -71,16 +149,22 @@ pub enum Op {
     ClampInt(i32, i32),
     /// Rounding to `d` decimals: `round(f * 10^d) / 10^d`, halves away from zero (KeOps' Round).
     Round(i32),
+    /// `floor(f)`.
     Floor,
     /// `modulo(f, m, offset) = f - m * floor((f - offset) / m)` (KeOps' Mod; `mod` is a Rust
     /// keyword), `offset` 0 when omitted.
     Mod,
     /// 1 if `f == g`, else 0 (KeOps' Equal); the comparisons below likewise.
     Equal,
+    /// `f != g`.
     NotEqual,
+    /// `f < g`.
     LessThan,
+    /// `f <= g`.
     LessOrEqual,
+    /// `f > g` (the simplifier writes it `g < f`).
     GreaterThan,
+    /// `f >= g` (the simplifier writes it `g <= f`).
     GreaterOrEqual,
     /// `min(f)`: the smallest entry of a vector (KeOps' Min: from entry 0 on, an entry replaces
     /// the minimum when strictly smaller; a scalar is its own minimum).
@@ -153,14 +237,20 @@ pub enum Typing {
 /// of `pow`, `elem`, `round` and `clampint` included) and operation. `arity..=max_arity` arguments
 /// are accepted (`modulo`'s offset is optional).
 pub struct FnDef {
+    /// The name in the formula language.
     pub name: &'static str,
+    /// The least number of arguments.
     pub arity: usize,
+    /// The most arguments (`arity` but for optional ones).
     pub max_arity: usize,
+    /// The operation (its integer fields are placeholders, read from the call's arguments).
     pub op: Op,
 }
 
 macro_rules! fns {
     ($($name:literal $arity:tt $op:expr;)*) => {
+        /// The functions of the formula language; a name may have several rows (one per number
+        /// of arguments).
         pub const FUNCTIONS: &[FnDef] = &[$(FnDef {
             name: $name,
             arity: fns!(@min $arity),
@@ -270,6 +360,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 impl Op {
+    /// How the operation's shape follows from its arguments' (see [`Typing`]).
     pub fn typing(self) -> Typing {
         use Op::*;
         match self {
@@ -388,7 +479,8 @@ impl Op {
         })
     }
 
-    /// The call and what it computes, for the messages about a name with several forms.
+    /// The call and what it computes, for the messages about a name with several forms (`min`,
+    /// `max`); `None` for the operations whose name has one form.
     pub fn form(self) -> Option<&'static str> {
         use Op::*;
         Some(match self {
@@ -396,45 +488,87 @@ impl Op {
             Max => "`max(f, g)`: the entrywise maximum",
             VecMin => "`min(f)`: the smallest entry of f",
             VecMax => "`max(f)`: the largest entry of f",
-            _ => return None,
+            Var(_) | Param(_) | Const(_) | Neg | Add | Sub | Mul | Div | Exp | Log | Sqrt
+            | Rsqrt | Inv | Square | Abs | Sign | Step | Relu | Sin | Cos | Pow(_) | Powf
+            | Clamp | IfElse | SqNorm | Norm | Dot | Sum | SqDist | Normalize | Elem(_)
+            | Concat | XLogX | Asin | Acos | Atan | Atan2 | SinXDivX | ClampInt(..) | Round(_)
+            | Floor | Mod | Equal | NotEqual | LessThan | LessOrEqual | GreaterThan
+            | GreaterOrEqual | VecArgMin | VecArgMax | OneHot | Extract(_) | ExtractT(_)
+            | Broadcast | Index(_) | KMask(_) | TensorDot(_) => return None,
         })
     }
 
-    /// Name in the canonical text of a formula.
+    /// Name in the canonical text of a formula (part of the kernels' names: changing one changes
+    /// the formula ids). A function's is its first name in [`FUNCTIONS`] (tested), its
+    /// parameters appended.
     pub fn canonical_name(self) -> String {
         use Op::*;
-        match self {
-            Var(i) => format!("var{i}"),
-            Param(i) => format!("param{i}"),
-            Const(c) => format!("{:?}", c.0),
-            Neg => "neg".into(),
-            Add => "add".into(),
-            Sub => "sub".into(),
-            Mul => "mul".into(),
-            Div => "div".into(),
-            Pow(n) => format!("pow{n}"),
-            Elem(k) => format!("elem{k}"),
-            ClampInt(a, b) => format!("clampint{a}_{b}"),
-            Round(d) => format!("round{d}"),
-            VecMin => "vecmin".into(),
-            VecMax => "vecmax".into(),
-            VecArgMin => "vecargmin".into(),
-            VecArgMax => "vecargmax".into(),
-            OneHot => "onehot".into(),
-            Extract(Start::At(m)) => format!("extract{m}"),
-            Extract(Start::Tail) => "extract_tail".into(),
-            ExtractT(Start::At(m)) => format!("extractt{m}"),
-            ExtractT(Start::Tail) => "extractt_tail".into(),
-            Broadcast => "broadcast".into(),
-            Index(r) => format!("index_{}", r.letter()),
-            KMask(k) => format!("kmask{k}"),
-            TensorDot(k) => format!("tensordot{k}"),
-            other => FUNCTIONS
-                .iter()
-                .find(|f| f.op == other)
-                .map(|f| f.name.to_string())
-                .unwrap_or_else(|| format!("{other:?}").to_lowercase()),
-        }
+        let name = match self {
+            Var(i) => return format!("var{i}"),
+            Param(i) => return format!("param{i}"),
+            Const(c) => return format!("{:?}", c.0),
+            Pow(n) => return format!("pow{n}"),
+            Elem(k) => return format!("elem{k}"),
+            ClampInt(a, b) => return format!("clampint{a}_{b}"),
+            Round(d) => return format!("round{d}"),
+            Extract(Start::At(m)) => return format!("extract{m}"),
+            ExtractT(Start::At(m)) => return format!("extractt{m}"),
+            Index(r) => return format!("index_{}", r.letter()),
+            KMask(k) => return format!("kmask{k}"),
+            TensorDot(k) => return format!("tensordot{k}"),
+            Extract(Start::Tail) => "extract_tail",
+            ExtractT(Start::Tail) => "extractt_tail",
+            Neg => "neg",
+            Add => "add",
+            Sub => "sub",
+            Mul => "mul",
+            Div => "div",
+            Exp => "exp",
+            Log => "log",
+            Sqrt => "sqrt",
+            Rsqrt => "rsqrt",
+            Inv => "inv",
+            Square => "square",
+            Abs => "abs",
+            Sign => "sign",
+            Step => "step",
+            Relu => "relu",
+            Sin => "sin",
+            Cos => "cos",
+            Powf => "powf",
+            Min => "min",
+            Max => "max",
+            Clamp => "clamp",
+            IfElse => "ifelse",
+            SqNorm => "sqnorm",
+            Norm => "norm",
+            Dot => "dot",
+            Sum => "sum",
+            SqDist => "sqdist",
+            Normalize => "normalize",
+            Concat => "concat",
+            XLogX => "xlogx",
+            Asin => "asin",
+            Acos => "acos",
+            Atan => "atan",
+            Atan2 => "atan2",
+            SinXDivX => "sinxdivx",
+            Floor => "floor",
+            Mod => "modulo",
+            Equal => "equal",
+            NotEqual => "notequal",
+            LessThan => "lessthan",
+            LessOrEqual => "lessorequal",
+            GreaterThan => "greaterthan",
+            GreaterOrEqual => "greaterorequal",
+            VecMin => "vecmin",
+            VecMax => "vecmax",
+            VecArgMin => "vecargmin",
+            VecArgMax => "vecargmax",
+            OneHot => "onehot",
+            Broadcast => "broadcast",
+        };
+        name.to_string()
     }
 }
 
@@ -455,4 +589,37 @@ pub const ROUND_DECIMALS: std::ops::RangeInclusive<i32> = -30..=30;
 /// `10^d`, the scale of `round(f, d)` (rounded to f64; the emitters round it to the precision).
 pub fn round_scale(d: i32) -> f64 {
     format!("1e{d}").parse().expect("a valid float literal")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A function's canonical name is the first name it has in `FUNCTIONS` (as the canonical
+    /// text had it before names were listed), the names of the `min(f)` / `max(f)` forms, of
+    /// the operations with parameters and of the weighted norms aside.
+    #[test]
+    fn canonical_names_are_the_functions_first_names() {
+        for (k, def) in FUNCTIONS.iter().enumerate() {
+            let first = FUNCTIONS[..k].iter().all(|d| d.op != def.op);
+            let plain = !matches!(
+                def.op,
+                Op::Pow(_)
+                    | Op::Elem(_)
+                    | Op::ClampInt(..)
+                    | Op::Round(_)
+                    | Op::Extract(_)
+                    | Op::ExtractT(_)
+                    | Op::TensorDot(_)
+                    | Op::VecMin
+                    | Op::VecMax
+                    | Op::VecArgMin
+                    | Op::VecArgMax
+                    | Op::Broadcast
+            );
+            if first && plain {
+                assert_eq!(def.op.canonical_name(), def.name, "{:?}", def.op);
+            }
+        }
+    }
 }

@@ -9,29 +9,37 @@
 //! `let name = expression;` statements, after the annotations and before the formula, name
 //! sub-expressions: each is computed once, and later ones may use earlier ones.
 
+use std::collections::HashSet;
+
 use proc_macro2::{Delimiter, TokenStream, TokenTree};
 use syn::parse::{Parse, ParseStream};
-use syn::{Expr, Ident, LitInt, Token};
+use syn::{Expr, Ident, Lit, LitInt, Token, UnOp};
+
+use crate::ir::{RedOp, Role};
 
 /// `name: dim`, fixing a variable's or parameter's dimension at compile time.
 #[derive(Clone)]
-pub struct Decl {
-    pub name: Ident,
-    pub dim: LitInt,
+pub(crate) struct Decl {
+    pub(crate) name: Ident,
+    pub(crate) dim: LitInt,
 }
 
 /// `let name = expr;`: a named sub-expression.
 #[derive(Clone)]
-pub struct Let {
-    pub name: Ident,
-    pub expr: Expr,
+pub(crate) struct Let {
+    pub(crate) name: Ident,
+    pub(crate) expr: Expr,
 }
 
+/// A `kernel!` input.
 #[derive(Clone)]
-pub struct Input {
-    pub decls: Vec<Decl>,
-    pub lets: Vec<Let>,
-    pub body: Expr,
+pub(crate) struct Input {
+    /// The dimension annotations, before `=>`.
+    pub(crate) decls: Vec<Decl>,
+    /// The `let`s, in order.
+    pub(crate) lets: Vec<Let>,
+    /// The formula.
+    pub(crate) body: Expr,
 }
 
 impl Parse for Let {
@@ -164,4 +172,92 @@ fn keyword_hint(tokens: &TokenStream) -> Option<syn::Error> {
         prev = Some(t);
     }
     None
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading the syntax: what lowering and the gradients of reductions both ask of an expression.
+
+/// `e` without the parentheses (and invisible groups) around it.
+pub(crate) fn strip(mut e: &Expr) -> &Expr {
+    loop {
+        match e {
+            Expr::Paren(p) => e = &p.expr,
+            Expr::Group(g) => e = &g.expr,
+            _ => return e,
+        }
+    }
+}
+
+/// The called function's plain name (`exp` in `exp(x)`); `None` for a path or an expression.
+pub(crate) fn call_name(c: &syn::ExprCall) -> Option<&Ident> {
+    match &*c.func {
+        Expr::Path(p) if p.qself.is_none() => p.path.get_ident(),
+        _ => None,
+    }
+}
+
+/// An integer literal, possibly negated (`3`, `-1`), through parentheses.
+pub(crate) fn int_arg(e: &Expr) -> Option<i64> {
+    match strip(e) {
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Int(i), ..
+        }) => i.base10_parse().ok(),
+        Expr::Unary(u) if matches!(u.op, UnOp::Neg(_)) => int_arg(&u.expr).map(|v| -v),
+        _ => None,
+    }
+}
+
+/// The index of a variable, by the convention that names it: `x_i` is indexed by i, `y_j` by j
+/// (a stem is needed: `_i` alone is not a variable).
+pub(crate) fn role_of(name: &str) -> Option<Role> {
+    let stem_ok = |s: &str| s.len() > 2;
+    if name.ends_with("_i") && stem_ok(name) {
+        Some(Role::I)
+    } else if name.ends_with("_j") && stem_ok(name) {
+        Some(Role::J)
+    } else {
+        None
+    }
+}
+
+/// A reduction's name (`sum_j`, `kmin_i`...): its index and its row in [`RedOp::NAMES`].
+pub(crate) fn reduction_kind(name: &str) -> Option<(Role, usize)> {
+    let (base, role) = if let Some(b) = name.strip_suffix("_j") {
+        (b, Role::J)
+    } else {
+        (name.strip_suffix("_i")?, Role::I)
+    };
+    let kind = RedOp::NAMES.iter().position(|(n, ..)| *n == base)?;
+    Some((role, kind))
+}
+
+/// The index a reduction called `name` reduces over; `None` if it is not a reduction.
+pub(crate) fn reduction_role(name: &str) -> Option<Role> {
+    reduction_kind(name).map(|(role, _)| role)
+}
+
+/// The names that appear as values in `e` (not as the names of called functions).
+pub(crate) fn mentioned_names(e: &Expr) -> HashSet<String> {
+    use syn::visit::Visit;
+    struct V(HashSet<String>);
+    impl<'ast> Visit<'ast> for V {
+        fn visit_expr(&mut self, e: &'ast Expr) {
+            match e {
+                Expr::Path(p) => {
+                    if let Some(id) = p.path.get_ident() {
+                        self.0.insert(id.to_string());
+                    }
+                }
+                Expr::Call(c) if call_name(c).is_some() => {
+                    for a in &c.args {
+                        self.visit_expr(a);
+                    }
+                }
+                _ => syn::visit::visit_expr(self, e),
+            }
+        }
+    }
+    let mut v = V(HashSet::new());
+    v.visit_expr(e);
+    v.0
 }

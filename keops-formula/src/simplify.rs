@@ -72,10 +72,10 @@ struct Simplifier<'f> {
 
 impl Simplifier<'_> {
     fn konst(&self, a: NodeId) -> Option<f64> {
-        match self.nodes[a].op {
-            Op::Const(c) => Some(c.0),
-            _ => None,
-        }
+        let Op::Const(c) = self.nodes[a].op else {
+            return None;
+        };
+        Some(c.0)
     }
 
     fn is(&self, a: NodeId, v: f64) -> bool {
@@ -106,142 +106,105 @@ impl Simplifier<'_> {
                 }
             }
         }
+        match self.identity(op, &args, shape) {
+            Some(id) => id,
+            None => self.intern(op, args, shape),
+        }
+    }
+
+    /// `op(args)` as an existing node or a simpler operation, by the identities of the module's
+    /// documentation (tried in order: the first that applies decides, even when it then finds
+    /// nothing to do); `None` to keep `op(args)`. Every operation is listed: a new one must say
+    /// which identities it has.
+    fn identity(&mut self, op: Op, args: &[NodeId], shape: Shape) -> Option<NodeId> {
+        use Op::*;
         // `args[k]`, where it has the node's shape.
         let keep = |s: &Self, k: usize| (s.shape(args[k]) == shape).then_some(args[k]);
+        // `-args[k]`, where `args[k]` has the node's shape (else `None`: no other rule).
+        let negate = |s: &mut Self, k: usize| {
+            (s.shape(args[k]) == shape).then(|| s.rewrite(Neg, vec![args[k]], shape))
+        };
         let scalar = shape == Shape::Scalar;
-        let found = match op {
-            Op::Add if self.is(args[1], 0.0) => keep(self, 0),
-            Op::Add if self.is(args[0], 0.0) => keep(self, 1),
-            Op::Sub if self.is(args[1], 0.0) => keep(self, 0),
-            Op::Mul if self.is(args[1], 1.0) => keep(self, 0),
-            Op::Mul if self.is(args[0], 1.0) => keep(self, 1),
-            Op::Div if self.is(args[1], 1.0) => keep(self, 0),
-            Op::Mul | Op::Div if self.is(args[1], -1.0) && self.shape(args[0]) == shape => {
-                Some(self.rewrite(Op::Neg, vec![args[0]], shape))
-            }
-            Op::Mul if self.is(args[0], -1.0) && self.shape(args[1]) == shape => {
-                Some(self.rewrite(Op::Neg, vec![args[1]], shape))
-            }
-            Op::Sub if self.is(args[0], 0.0) && self.shape(args[1]) == shape => {
-                Some(self.rewrite(Op::Neg, vec![args[1]], shape))
-            }
-            Op::Mul
-                if scalar
-                    && ((self.is(args[1], 0.0) && self.finite[args[0]])
-                        || (self.is(args[0], 0.0) && self.finite[args[1]])) =>
+        let arg_is_scalar = |s: &Self| s.shape(args[0]) == Shape::Scalar;
+        match op {
+            Add if self.is(args[1], 0.0) => keep(self, 0),
+            Add if self.is(args[0], 0.0) => keep(self, 1),
+            Add => match (self.negated(args[0]), self.negated(args[1])) {
+                (_, Some(b)) => Some(self.rewrite(Sub, vec![args[0], b], shape)),
+                (Some(a), None) => Some(self.rewrite(Sub, vec![args[1], a], shape)),
+                (None, None) => None,
+            },
+            Sub if self.is(args[1], 0.0) => keep(self, 0),
+            Sub if self.is(args[0], 0.0) && self.shape(args[1]) == shape => negate(self, 1),
+            Sub => (self.negated(args[1])).map(|b| self.rewrite(Add, vec![args[0], b], shape)),
+            Mul if self.is(args[1], 1.0) => keep(self, 0),
+            Mul if self.is(args[0], 1.0) => keep(self, 1),
+            Mul if self.is(args[1], -1.0) && self.shape(args[0]) == shape => negate(self, 0),
+            Mul if self.is(args[0], -1.0) && self.shape(args[1]) == shape => negate(self, 1),
+            Mul if scalar
+                && ((self.is(args[1], 0.0) && self.finite[args[0]])
+                    || (self.is(args[0], 0.0) && self.finite[args[1]])) =>
             {
                 Some(self.constant(0.0))
             }
-            Op::Neg => self.negated(args[0]),
-            Op::Add => match (self.negated(args[0]), self.negated(args[1])) {
-                (_, Some(b)) => Some(self.rewrite(Op::Sub, vec![args[0], b], shape)),
-                (Some(a), None) => Some(self.rewrite(Op::Sub, vec![args[1], a], shape)),
-                _ => None,
-            },
-            Op::Sub => self
-                .negated(args[1])
-                .map(|b| self.rewrite(Op::Add, vec![args[0], b], shape)),
-            Op::Pow(0) if scalar => Some(self.constant(1.0)),
-            Op::Pow(1) => keep(self, 0),
-            Op::Pow(2) => Some(self.rewrite(Op::Square, args.clone(), shape)),
-            Op::Pow(-1) => Some(self.rewrite(Op::Inv, args.clone(), shape)),
-            Op::Square | Op::Abs => self
-                .negated(args[0])
-                .map(|a| self.rewrite(op, vec![a], shape)),
-            Op::Min | Op::Max if args[0] == args[1] => keep(self, 0),
-            Op::IfElse if args[1] == args[2] => keep(self, 1),
-            Op::IfElse => match self.konst(args[0]) {
+            Mul => None,
+            Div if self.is(args[1], 1.0) => keep(self, 0),
+            Div if self.is(args[1], -1.0) && self.shape(args[0]) == shape => negate(self, 0),
+            Div => None,
+            Neg => self.negated(args[0]),
+            Pow(0) if scalar => Some(self.constant(1.0)),
+            Pow(1) => keep(self, 0),
+            Pow(2) => Some(self.rewrite(Square, args.to_vec(), shape)),
+            Pow(-1) => Some(self.rewrite(Inv, args.to_vec(), shape)),
+            Pow(_) => None,
+            Square | Abs => (self.negated(args[0])).map(|a| self.rewrite(op, vec![a], shape)),
+            Min | Max if args[0] == args[1] => keep(self, 0),
+            Min | Max => None,
+            IfElse if args[1] == args[2] => keep(self, 1),
+            IfElse => match self.konst(args[0]) {
                 Some(c) if c >= 0.0 => keep(self, 1),
                 Some(_) => keep(self, 2),
                 None => None,
             },
-            Op::Sum | Op::Elem(0) if self.shape(args[0]) == Shape::Scalar => Some(args[0]),
+            Sum | Elem(0) if arg_is_scalar(self) => Some(args[0]),
+            Sum | Elem(_) => None,
             // min, max of a scalar: itself; its argmin, argmax: 0.
-            Op::VecMin | Op::VecMax if self.shape(args[0]) == Shape::Scalar => Some(args[0]),
-            Op::VecArgMin | Op::VecArgMax if self.shape(args[0]) == Shape::Scalar => {
-                Some(self.constant(0.0))
-            }
+            VecMin | VecMax if arg_is_scalar(self) => Some(args[0]),
+            VecArgMin | VecArgMax if arg_is_scalar(self) => Some(self.constant(0.0)),
+            VecMin | VecMax | VecArgMin | VecArgMax => None,
             // All of the argument, where it has the node's shape.
-            Op::Extract(Start::At(0) | Start::Tail)
-            | Op::ExtractT(Start::At(0) | Start::Tail)
-            | Op::Broadcast => keep(self, 0),
-            _ => None,
-        };
-        if let Some(id) = found {
-            return id;
+            Extract(Start::At(0) | Start::Tail)
+            | ExtractT(Start::At(0) | Start::Tail)
+            | Broadcast => keep(self, 0),
+            Extract(Start::At(_)) | ExtractT(Start::At(_)) => None,
+            // No identities.
+            Var(_) | Param(_) | Const(_) | Exp | Log | Sqrt | Rsqrt | Inv | Sign | Step | Relu
+            | Sin | Cos | Powf | Clamp | SqNorm | Norm | Dot | SqDist | Normalize | Concat
+            | XLogX | Asin | Acos | Atan | Atan2 | SinXDivX | ClampInt(..) | Round(_) | Floor
+            | Mod | Equal | NotEqual | LessThan | LessOrEqual | GreaterThan | GreaterOrEqual
+            | OneHot | Index(_) | KMask(_) | TensorDot(_) => None,
         }
-        self.intern(op, args, shape)
     }
 
     /// The node `op(args)`: an existing equal one, or a new one.
-    fn intern(&mut self, op: Op, mut args: Vec<NodeId>, shape: Shape) -> NodeId {
-        let op = match op {
-            Op::Add
-            | Op::Mul
-            | Op::Min
-            | Op::Max
-            | Op::Dot
-            | Op::SqDist
-            | Op::Equal
-            | Op::NotEqual => {
-                args.sort_unstable();
-                op
-            }
-            Op::GreaterThan | Op::GreaterOrEqual => {
-                args.swap(0, 1);
-                if op == Op::GreaterThan {
-                    Op::LessThan
-                } else {
-                    Op::LessOrEqual
-                }
-            }
-            op => op,
-        };
+    fn intern(&mut self, op: Op, args: Vec<NodeId>, shape: Shape) -> NodeId {
+        let (op, args) = canonical_order(op, args);
         let key = (op, args, shape);
         if let Some(&id) = self.memo.get(&key) {
             return id;
         }
         let (op, args, _) = key.clone();
-        let deps = match op {
-            Op::Var(v) => self.f.vars[v].role.dep(),
-            Op::Index(r) => r.dep(),
-            _ => args.iter().fold(0, |d, &a| d | self.nodes[a].deps),
-        };
-        let all = |s: &Self| args.iter().all(|&a| s.finite[a]);
-        let finite = match op {
-            Op::Var(_) | Op::Param(_) | Op::Index(_) => true,
-            Op::Const(c) => c.0.is_finite(),
-            Op::Sign
-            | Op::Step
-            | Op::Equal
-            | Op::NotEqual
-            | Op::LessThan
-            | Op::LessOrEqual
-            | Op::GreaterThan
-            | Op::GreaterOrEqual => true,
-            Op::Neg
-            | Op::Abs
-            | Op::Sin
-            | Op::Cos
-            | Op::Atan
-            | Op::Atan2
-            | Op::Min
-            | Op::Max
-            | Op::Clamp
-            | Op::ClampInt(..)
-            | Op::Floor
-            | Op::Relu
-            | Op::SinXDivX
-            | Op::Elem(_)
-            | Op::Concat
-            | Op::VecMin
-            | Op::VecMax
-            | Op::Extract(_)
-            | Op::ExtractT(_)
-            | Op::Broadcast => all(self),
-            Op::VecArgMin | Op::VecArgMax | Op::OneHot => true,
-            Op::IfElse => self.finite[args[1]] && self.finite[args[2]],
-            _ => false,
+        let vars = &self.f.vars;
+        let deps = crate::ir::deps(
+            op,
+            |v| vars[v].role,
+            args.iter().map(|&a| self.nodes[a].deps),
+        );
+        let finite = match finiteness(op) {
+            Finite::Always => true,
+            Finite::IfArgs => args.iter().all(|&a| self.finite[a]),
+            Finite::IfBranches => self.finite[args[1]] && self.finite[args[2]],
+            Finite::No => false,
         };
         self.nodes.push(Node {
             op,
@@ -253,6 +216,70 @@ impl Simplifier<'_> {
         let id = self.nodes.len() - 1;
         self.memo.insert(key, id);
         id
+    }
+}
+
+/// The arguments of the commutative operations sorted, `a > b` as `b < a` and `a >= b` as
+/// `b <= a`: one node for `x_i * y_j` and `y_j * x_i`.
+fn canonical_order(op: Op, mut args: Vec<NodeId>) -> (Op, Vec<NodeId>) {
+    use Op::*;
+    let op = match op {
+        Add | Mul | Min | Max | Dot | SqDist | Equal | NotEqual => {
+            args.sort_unstable();
+            op
+        }
+        GreaterThan => {
+            args.swap(0, 1);
+            LessThan
+        }
+        GreaterOrEqual => {
+            args.swap(0, 1);
+            LessOrEqual
+        }
+        // Not commutative, or one argument.
+        Var(_) | Param(_) | Const(_) | Neg | Sub | Div | Exp | Log | Sqrt | Rsqrt | Inv
+        | Square | Abs | Sign | Step | Relu | Sin | Cos | Pow(_) | Powf | Clamp | IfElse
+        | SqNorm | Norm | Sum | Normalize | Elem(_) | Concat | XLogX | Asin | Acos | Atan
+        | Atan2 | SinXDivX | ClampInt(..) | Round(_) | Floor | Mod | LessThan | LessOrEqual
+        | VecMin | VecMax | VecArgMin | VecArgMax | OneHot | Extract(_) | ExtractT(_)
+        | Broadcast | Index(_) | KMask(_) | TensorDot(_) => op,
+    };
+    (op, args)
+}
+
+/// When an operation's value is finite for finite inputs (data and parameters are: non-finite
+/// values are rejected when they are bound).
+enum Finite {
+    /// Always: bounded results.
+    Always,
+    /// When its arguments are: it keeps finite values finite without overflow.
+    IfArgs,
+    /// `ifelse(c, a, b)`: when both branches are.
+    IfBranches,
+    /// Not provably (it may overflow, divide by zero, or leave its domain).
+    No,
+}
+
+/// See [`Finite`]. Every operation is listed: a new one must say whether it keeps values finite
+/// (`x * 0` is folded to 0 only for a finite `x`).
+fn finiteness(op: Op) -> Finite {
+    use Op::*;
+    match op {
+        Var(_) | Param(_) | Index(_) => Finite::Always,
+        Const(c) if c.0.is_finite() => Finite::Always,
+        Const(_) => Finite::No,
+        Sign | Step | Equal | NotEqual | LessThan | LessOrEqual | GreaterThan | GreaterOrEqual => {
+            Finite::Always
+        }
+        VecArgMin | VecArgMax | OneHot => Finite::Always,
+        Neg | Abs | Sin | Cos | Atan | Atan2 | Min | Max | Clamp | ClampInt(..) | Floor | Relu
+        | SinXDivX | Elem(_) | Concat | VecMin | VecMax | Extract(_) | ExtractT(_) | Broadcast => {
+            Finite::IfArgs
+        }
+        IfElse => Finite::IfBranches,
+        Add | Sub | Mul | Div | Exp | Log | Sqrt | Rsqrt | Inv | Square | Pow(_) | Powf
+        | SqNorm | Norm | Dot | Sum | SqDist | Normalize | XLogX | Asin | Acos | Round(_) | Mod
+        | KMask(_) | TensorDot(_) => Finite::No,
     }
 }
 

@@ -50,9 +50,7 @@ pub fn symmetric_pair(f: &Formula) -> Option<(usize, usize)> {
         return None;
     }
     let live = reachable(&f.nodes, [f.root]);
-    // Internal operations of gradients: not expected here, and `Index` reads the role itself.
-    let internal = |n: &crate::ir::Node| matches!(n.op, Op::Index(_) | Op::KMask(_));
-    if (f.nodes.iter().zip(&live)).any(|(n, &l)| l && internal(n)) {
+    if (f.nodes.iter().zip(&live)).any(|(n, &l)| l && is_gradient_internal(n.op)) {
         return None;
     }
     let fusion = Fusion::new(f);
@@ -141,14 +139,39 @@ fn even_of_diff(f: &Formula, fusion: &Fusion, k: NodeId, key: &[Key]) -> Option<
     Some(pair)
 }
 
+/// The internal operations of gradients: not expected in a kernel matrix, and `Index` reads the
+/// role itself (an exchange would have to exchange it too). Every operation is listed, as in the
+/// other tables of this analysis: a new one must say how it behaves.
+fn is_gradient_internal(op: Op) -> bool {
+    use Op::*;
+    match op {
+        Index(_) | KMask(_) => true,
+        Var(_) | Param(_) | Const(_) | Neg | Add | Sub | Mul | Div | Exp | Log | Sqrt | Rsqrt
+        | Inv | Square | Abs | Sign | Step | Relu | Sin | Cos | Pow(_) | Powf | Min | Max
+        | Clamp | IfElse | SqNorm | Norm | Dot | Sum | SqDist | Normalize | Elem(_) | Concat
+        | XLogX | Asin | Acos | Atan | Atan2 | SinXDivX | ClampInt(..) | Round(_) | Floor | Mod
+        | Equal | NotEqual | LessThan | LessOrEqual | GreaterThan | GreaterOrEqual | VecMin
+        | VecMax | VecArgMin | VecArgMax | OneHot | Extract(_) | ExtractT(_) | Broadcast
+        | TensorDot(_) => false,
+    }
+}
+
 /// Operations whose two operands may be exchanged: exactly commutative in IEEE arithmetic, entry
 /// by entry, with the same summation order either way (`dot`, `sqdist`); `==` and `!=` are
 /// symmetric relations. Not `min`/`max`: which zero `fmin(+0, -0)` returns is unspecified.
 fn is_commutative(op: Op) -> bool {
-    matches!(
-        op,
-        Op::Add | Op::Mul | Op::Dot | Op::SqDist | Op::Equal | Op::NotEqual
-    )
+    use Op::*;
+    match op {
+        Add | Mul | Dot | SqDist | Equal | NotEqual => true,
+        Min | Max => false,
+        // Not symmetric in their operands, or of one operand.
+        Var(_) | Param(_) | Const(_) | Neg | Sub | Div | Exp | Log | Sqrt | Rsqrt | Inv
+        | Square | Abs | Sign | Step | Relu | Sin | Cos | Pow(_) | Powf | Clamp | IfElse
+        | SqNorm | Norm | Sum | Normalize | Elem(_) | Concat | XLogX | Asin | Acos | Atan
+        | Atan2 | SinXDivX | ClampInt(..) | Round(_) | Floor | Mod | LessThan | LessOrEqual
+        | GreaterThan | GreaterOrEqual | VecMin | VecMax | VecArgMin | VecArgMax | OneHot
+        | Extract(_) | ExtractT(_) | Broadcast | Index(_) | KMask(_) | TensorDot(_) => false,
+    }
 }
 
 /// Even functions, `g(-v) == g(v)` bitwise for every `v` (±0, ±inf included), when every
@@ -159,10 +182,17 @@ fn is_commutative(op: Op) -> bool {
 /// product or the base for `n < 0`: however the products associate, each partial product of `m`
 /// copies of `-v` is that of `v` times `(-1)^m`, exactly, and `1 / -w` is `-(1 / w)`.
 fn is_even(op: Op) -> bool {
+    use Op::*;
     match op {
-        Op::Square | Op::Abs | Op::SqNorm | Op::Norm | Op::Mul | Op::Dot => true,
-        Op::Pow(n) => n % 2 == 0,
-        _ => false,
+        Square | Abs | SqNorm | Norm | Mul | Dot => true,
+        Pow(n) => n % 2 == 0,
+        // Not proven even (`cos` need not be bitwise even in a libm), or odd.
+        Var(_) | Param(_) | Const(_) | Neg | Add | Sub | Div | Exp | Log | Sqrt | Rsqrt | Inv
+        | Sign | Step | Relu | Sin | Cos | Powf | Min | Max | Clamp | IfElse | Sum | SqDist
+        | Normalize | Elem(_) | Concat | XLogX | Asin | Acos | Atan | Atan2 | SinXDivX
+        | ClampInt(..) | Round(_) | Floor | Mod | Equal | NotEqual | LessThan | LessOrEqual
+        | GreaterThan | GreaterOrEqual | VecMin | VecMax | VecArgMin | VecArgMax | OneHot
+        | Extract(_) | ExtractT(_) | Broadcast | Index(_) | KMask(_) | TensorDot(_) => false,
     }
 }
 
@@ -185,28 +215,12 @@ impl Fusion {
             let any_product = n.args.iter().any(|&a| product[a]);
             let scalar_arg = n.args.first().map(|&a| f.nodes[a].shape) == Some(Shape::Scalar);
             let is_const = |a: &NodeId| matches!(f.nodes[*a].op, Op::Const(_));
-            let p = match n.op {
-                // Leaves, and results of a division, square root, comparison, rounding or sum.
-                Op::Var(_) | Op::Param(_) | Op::Const(_) | Op::Index(_) => false,
-                Op::Div | Op::Inv | Op::Sqrt | Op::Rsqrt | Op::Abs | Op::Sign | Op::Step => false,
-                Op::Floor | Op::Round(_) | Op::Mod | Op::VecArgMin | Op::VecArgMax | Op::OneHot => {
-                    false
-                }
-                Op::Equal | Op::NotEqual | Op::LessThan | Op::LessOrEqual => false,
-                Op::GreaterThan | Op::GreaterOrEqual => false,
-                // `x + -0.0` and `x - 0.0` may be folded to `x`.
-                Op::Add | Op::Sub => any_product && n.args.iter().any(is_const),
-                // Accumulated sums over a vector, products of scalars.
-                Op::SqNorm | Op::Dot | Op::SqDist => scalar_arg,
-                Op::Norm => false,
-                // They pass on (a selection of) their arguments' values.
-                Op::Neg | Op::Elem(_) | Op::Extract(_) | Op::ExtractT(_) | Op::Concat => {
-                    any_product
-                }
-                Op::Broadcast | Op::Clamp | Op::ClampInt(..) | Op::IfElse | Op::Relu => any_product,
-                Op::Min | Op::Max | Op::VecMin | Op::VecMax | Op::Sum => any_product,
-                // Products, and library functions whose last operation may be one.
-                _ => true,
+            let p = match product_kind(n.op) {
+                Product::Never => false,
+                Product::Always => true,
+                Product::IfFoldable => any_product && n.args.iter().any(is_const),
+                Product::IfScalar => scalar_arg,
+                Product::PassesOn => any_product,
             };
             let e = n.args.iter().all(|&a| exact[a]) && !(adds_arguments(n.op) && any_product);
             product.push(p);
@@ -226,55 +240,58 @@ impl Fusion {
     }
 }
 
+/// Whether a node's value may be a product left unrounded (see [`Fusion`]).
+enum Product {
+    /// Never: leaves, and the results of a division, square root, comparison, rounding or sum.
+    Never,
+    /// Always: products, and library functions whose last operation may be one.
+    Always,
+    /// `x + c`, `x - c` with a constant `c` (`x + -0.0` and `x - 0.0` may be folded to `x`): when
+    /// the other argument may be a product.
+    IfFoldable,
+    /// Accumulated sums over a vector, products of scalars: when the arguments are scalars.
+    IfScalar,
+    /// A (selection of the) value of its arguments: when one of them may be a product.
+    PassesOn,
+}
+
+/// See [`Product`]. Every operation is listed: a new one must say whether it may pass on a
+/// product to be fused.
+fn product_kind(op: Op) -> Product {
+    use Op::*;
+    match op {
+        Var(_) | Param(_) | Const(_) | Index(_) => Product::Never,
+        Div | Inv | Sqrt | Rsqrt | Abs | Sign | Step => Product::Never,
+        Floor | Round(_) | Mod | VecArgMin | VecArgMax | OneHot => Product::Never,
+        Equal | NotEqual | LessThan | LessOrEqual | GreaterThan | GreaterOrEqual => Product::Never,
+        Norm => Product::Never,
+        Add | Sub => Product::IfFoldable,
+        SqNorm | Dot | SqDist => Product::IfScalar,
+        Neg | Elem(_) | Extract(_) | ExtractT(_) | Concat => Product::PassesOn,
+        Broadcast | Clamp | ClampInt(..) | IfElse | Relu => Product::PassesOn,
+        Min | Max | VecMin | VecMax | Sum => Product::PassesOn,
+        Mul | Exp | Log | Square | Sin | Cos | Pow(_) | Powf | Normalize | XLogX | Asin | Acos
+        | Atan | Atan2 | SinXDivX | KMask(_) | TensorDot(_) => Product::Always,
+    }
+}
+
 /// Operations that may add an argument value to something, where a product argument could be
 /// fused: the sums and differences, and the library functions (whose code is not ours).
 /// Products, divisions, square roots, selections and comparisons do not.
 fn adds_arguments(op: Op) -> bool {
-    !matches!(
-        op,
-        Op::Var(_)
-            | Op::Param(_)
-            | Op::Const(_)
-            | Op::Neg
-            | Op::Mul
-            | Op::Div
-            | Op::Inv
-            | Op::Sqrt
-            | Op::Rsqrt
-            | Op::Square
-            | Op::Abs
-            | Op::Sign
-            | Op::Step
-            | Op::Relu
-            | Op::Pow(_)
-            | Op::Min
-            | Op::Max
-            | Op::Clamp
-            | Op::ClampInt(..)
-            | Op::IfElse
-            | Op::SqNorm
-            | Op::Norm
-            | Op::Dot
-            | Op::Normalize
-            | Op::Elem(_)
-            | Op::Concat
-            | Op::Extract(_)
-            | Op::ExtractT(_)
-            | Op::Broadcast
-            | Op::Floor
-            | Op::Equal
-            | Op::NotEqual
-            | Op::LessThan
-            | Op::LessOrEqual
-            | Op::GreaterThan
-            | Op::GreaterOrEqual
-            | Op::VecMin
-            | Op::VecMax
-            | Op::VecArgMin
-            | Op::VecArgMax
-            | Op::OneHot
-            | Op::TensorDot(_)
-    )
+    use Op::*;
+    match op {
+        Add | Sub | Sum | SqDist | Mod => true,
+        Exp | Log | Sin | Cos | Powf | XLogX | Asin | Acos | Atan | Atan2 | SinXDivX | Round(_) => {
+            true
+        }
+        Index(_) | KMask(_) => true,
+        Var(_) | Param(_) | Const(_) | Neg | Mul | Div | Inv | Sqrt | Rsqrt | Square | Abs
+        | Sign | Step | Relu | Pow(_) | Min | Max | Clamp | ClampInt(..) | IfElse | SqNorm
+        | Norm | Dot | Normalize | Elem(_) | Concat | Extract(_) | ExtractT(_) | Broadcast
+        | Floor | Equal | NotEqual | LessThan | LessOrEqual | GreaterThan | GreaterOrEqual
+        | VecMin | VecMax | VecArgMin | VecArgMax | OneHot | TensorDot(_) => false,
+    }
 }
 
 #[cfg(test)]

@@ -25,9 +25,13 @@ pub struct TensorSpec {
 /// and the output (0 where the index does not appear).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Loop {
+    /// The trip count.
     pub size: usize,
+    /// The index's stride in `A`.
     pub a: usize,
+    /// The index's stride in `B`.
     pub b: usize,
+    /// The index's stride in the output.
     pub out: usize,
 }
 
@@ -83,10 +87,12 @@ impl TensorSpec {
         }
     }
 
+    /// The dimension of `A` flattened (the product of its axis sizes).
     pub fn a_dim(&self) -> usize {
         prod(&self.a)
     }
 
+    /// The dimension of `B` flattened.
     pub fn b_dim(&self) -> usize {
         prod(&self.b)
     }
@@ -118,6 +124,7 @@ impl TensorSpec {
         self.perm.iter().map(|&q| kept[q]).collect()
     }
 
+    /// The dimension of the output flattened.
     pub fn out_dim(&self) -> usize {
         prod(&self.out_shape())
     }

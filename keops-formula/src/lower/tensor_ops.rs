@@ -10,7 +10,14 @@
 //! dimension, and say which operand to annotate when they are not known where the call appears.
 //! The result has a fixed dimension (a scalar when it is 1).
 
-use super::*;
+use proc_macro2::Span;
+use quote::ToTokens;
+use syn::spanned::Spanned;
+use syn::Expr;
+
+use super::{Builder, RShape};
+use crate::op::Op;
+use crate::parse::{int_arg, strip};
 use crate::tensor::TensorSpec;
 
 /// How `weightedsqnorm(s, f)` weighs `f`.
@@ -24,16 +31,6 @@ enum Weighting {
 }
 
 impl Builder<'_> {
-    /// The index of `spec` in the formula's table of contractions; equal specs share one, so
-    /// that equal contractions of equal operands are one node.
-    pub(super) fn tensor(&mut self, spec: TensorSpec) -> usize {
-        if let Some(k) = self.tensors.iter().position(|t| *t == spec) {
-            return k;
-        }
-        self.tensors.push(spec);
-        self.tensors.len() - 1
-    }
-
     /// The node `tensordot(a, b; spec)`; the operands' dimensions must already agree with
     /// `spec` (`a_dim()`, `b_dim()`). Its shape: a new class fixed at `out_dim()` (labelled
     /// `label`, the call's text, in messages), or a scalar for dimension 1.
@@ -54,9 +51,7 @@ impl Builder<'_> {
         let shape = if n == 1 {
             RShape::Scalar
         } else {
-            let c = self.new_class(Some((n, span)), label);
-            self.classes[c].fixed_by_call = true;
-            RShape::Vec(c)
+            RShape::Vec(self.dims.call_class(n, span, label))
         };
         self.mk(op, vec![a, b], shape)
     }
@@ -64,30 +59,7 @@ impl Builder<'_> {
     /// The dimension of node `id` if known now (a scalar's is 1).
     fn known_dim(&mut self, id: usize) -> Option<usize> {
         let s = self.shape(id);
-        self.resolved_dim(s)
-    }
-
-    /// The dimension of shape `s` if known now, a concatenation of parts of known dimensions
-    /// included (its class is then fixed here rather than in `finish`, which still checks any
-    /// other concatenation tied to the class).
-    fn resolved_dim(&mut self, s: RShape) -> Option<usize> {
-        if let Some(d) = self.fixed_dim(s) {
-            return Some(d);
-        }
-        let RShape::Vec(c) = s else {
-            unreachable!("a scalar has dimension 1")
-        };
-        let r = self.find(c);
-        for (a, b, span) in self.classes[r].concats.clone() {
-            if let (Some(da), Some(db)) = (self.resolved_dim(a), self.resolved_dim(b)) {
-                let rc = &mut self.classes[r];
-                rc.fixed = Some((da + db, span));
-                rc.fixed_by = rc.label.clone();
-                rc.fixed_by_call = true;
-                return Some(da + db);
-            }
-        }
-        None
+        self.dims.resolved_dim(s)
     }
 
     /// Requires node `id` (operand `k`, expression `e`, of the call `at` to `func`) to have
@@ -114,25 +86,12 @@ impl Builder<'_> {
                 );
                 false
             }
+            RShape::Vec(c) if self.dims.require(c, n, at) => true,
             RShape::Vec(c) => {
-                let r = self.find(c);
-                match self.classes[r].fixed {
-                    Some((m, _)) if m == n => true,
-                    Some(_) => {
-                        let d = self.describe(r, &what);
-                        self.cx
-                            .error_at(e, format!("dimension mismatch: {d}, but {why} make {n}"));
-                        false
-                    }
-                    None => {
-                        let label = at.to_token_stream().to_string();
-                        let rc = &mut self.classes[r];
-                        rc.fixed = Some((n, at.span()));
-                        rc.fixed_by = label;
-                        rc.fixed_by_call = true;
-                        true
-                    }
-                }
+                let d = self.dims.describe(c, &what);
+                self.cx
+                    .error_at(e, format!("dimension mismatch: {d}, but {why} make {n}"));
+                false
             }
         }
     }
@@ -222,214 +181,255 @@ impl Builder<'_> {
         let a = self.lower(args[0]);
         let b = self.lower(args[1]);
         let label = c.to_token_stream().to_string();
-        match name {
-            "matvec" | "vecmat" | "tensorprod" => {
-                let (a, b) = (a?, b?);
-                let (da, db) = (self.known_dim(a), self.known_dim(b));
-                let (form, roles) = match name {
-                    "matvec" => ("matvec(A, x)", ["A", "x"]),
-                    "vecmat" => ("vecmat(x, A)", ["x", "A"]),
-                    _ => ("tensorprod(f, g)", ["f", "g"]),
-                };
-                let unknown: Vec<usize> = [(da, 0), (db, 1)]
+        if let "matvec" | "vecmat" | "tensorprod" = name {
+            let (a, b) = (a?, b?);
+            let spec = self.product_spec(name, a, b, args, fname, c)?;
+            return Some(self.tensor_node(spec, a, b, label, c.span()));
+        }
+        let spec = self.tensordot_spec(name, args, c)?;
+        if !self.check_out_dim(spec.out_dim(), name, c) {
+            return None;
+        }
+        let (a, b) = (a?, b?);
+        let dims = |v: &[usize]| {
+            let s: Vec<String> = v.iter().map(|d| d.to_string()).collect();
+            format!("the dimensions [{}] of `{name}`", s.join(", "))
+        };
+        let (why_a, why_b) = (dims(&spec.a), dims(&spec.b));
+        let ok_a = self.require_dim(a, spec.a_dim(), args[0], 0, fname, c, &why_a);
+        let ok_b = self.require_dim(b, spec.b_dim(), args[1], 1, fname, c, &why_b);
+        if !(ok_a && ok_b) {
+            return None;
+        }
+        Some(self.tensor_node(spec, a, b, label, c.span()))
+    }
+
+    /// The contraction of `matvec(A, x)`, `vecmat(x, A)` or `tensorprod(f, g)` (`name`) of the
+    /// nodes `a` and `b`, from their dimensions, which must be known here.
+    fn product_spec(
+        &mut self,
+        name: &str,
+        a: usize,
+        b: usize,
+        args: &[&Expr],
+        fname: &syn::Ident,
+        c: &syn::ExprCall,
+    ) -> Option<TensorSpec> {
+        let (da, db) = (self.known_dim(a), self.known_dim(b));
+        let form = match name {
+            "matvec" => "matvec(A, x)",
+            "vecmat" => "vecmat(x, A)",
+            _ => "tensorprod(f, g)",
+        };
+        let (Some(da), Some(db)) = (da, db) else {
+            self.unknown_dims_error(name, form, [da, db], args, fname, c);
+            return None;
+        };
+        if name == "tensorprod" {
+            if !self.check_out_dim(da * db, name, c) {
+                return None;
+            }
+            return Some(TensorSpec::tensorprod(da, db));
+        }
+        // (matrix dimension, vector dimension)
+        let (dm, dv) = if name == "matvec" { (da, db) } else { (db, da) };
+        if dm % dv != 0 {
+            let (m, v) = if name == "matvec" { (0, 1) } else { (1, 0) };
+            let shape = if name == "matvec" {
+                "m x n row-major, x of dimension n"
+            } else {
+                "m x n row-major, x of dimension m"
+            };
+            self.cx.error_at(
+                c,
+                format!(
+                    "dimension mismatch in `{form}`: A ({}) has dimension {dm}, \
+                     which is not a multiple of the dimension {dv} of x ({}); \
+                     A is a matrix {shape}",
+                    Self::operand_name(args[m], m, Some(fname)),
+                    Self::operand_name(args[v], v, Some(fname)),
+                ),
+            );
+            return None;
+        }
+        Some(if name == "matvec" {
+            TensorSpec::matvec(dm / dv, dv)
+        } else {
+            TensorSpec::vecmat(dv, dm / dv)
+        })
+    }
+
+    /// The operands of `form` whose dimensions (`dims`, `None` when unknown) are only known at
+    /// run time: an error saying what to annotate.
+    fn unknown_dims_error(
+        &mut self,
+        name: &str,
+        form: &str,
+        dims: [Option<usize>; 2],
+        args: &[&Expr],
+        fname: &syn::Ident,
+        c: &syn::ExprCall,
+    ) {
+        let roles = match name {
+            "matvec" => ["A", "x"],
+            "vecmat" => ["x", "A"],
+            _ => ["f", "g"],
+        };
+        let unknown: Vec<usize> = (0..2).filter(|&k| dims[k].is_none()).collect();
+        let what: Vec<String> = (unknown.iter())
+            .map(|&k| {
+                let n = Self::operand_name(args[k], k, Some(fname));
+                format!("{} ({n})", roles[k])
+            })
+            .collect();
+        // Plain names are annotated as they are; others by their variables.
+        let names: Vec<String> = (unknown.iter())
+            .filter_map(|&k| match strip(args[k]) {
+                Expr::Path(p) => p.path.get_ident().map(|i| i.to_string()),
+                _ => None,
+            })
+            .collect();
+        let fix = if names.len() == unknown.len() {
+            let ex: Vec<String> = names.iter().map(|n| format!("{n}: N")).collect();
+            format!(
+                "annotate {} with {} (`{}` before `=>`)",
+                names
                     .iter()
-                    .filter(|(d, _)| d.is_none())
-                    .map(|&(_, k)| k)
-                    .collect();
-                let (Some(da), Some(db)) = (da, db) else {
-                    let what: Vec<String> = (unknown.iter())
-                        .map(|&k| {
-                            let n = Self::operand_name(args[k], k, Some(fname));
-                            format!("{} ({n})", roles[k])
-                        })
-                        .collect();
-                    // Plain names are annotated as they are; others by their variables.
-                    let names: Vec<String> = (unknown.iter())
-                        .filter_map(|&k| match strip(args[k]) {
-                            Expr::Path(p) => p.path.get_ident().map(|i| i.to_string()),
-                            _ => None,
-                        })
-                        .collect();
-                    let fix = if names.len() == unknown.len() {
-                        let ex: Vec<String> = names.iter().map(|n| format!("{n}: N")).collect();
-                        format!(
-                            "annotate {} with {} (`{}` before `=>`)",
-                            names
-                                .iter()
-                                .map(|n| format!("`{n}`"))
-                                .collect::<Vec<_>>()
-                                .join(" and "),
-                            if names.len() == 1 {
-                                "its dimension"
-                            } else {
-                                "their dimensions"
-                            },
-                            ex.join(", ")
-                        )
-                    } else {
-                        "annotate the dimensions of the variables and parameters it uses                          (`x_i: N` before `=>`)"
-                            .to_string()
-                    };
-                    let (dims, are) = if unknown.len() == 1 {
-                        ("dimension", "is")
-                    } else {
-                        ("dimensions", "are")
-                    };
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(" and "),
+                if names.len() == 1 {
+                    "its dimension"
+                } else {
+                    "their dimensions"
+                },
+                ex.join(", ")
+            )
+        } else {
+            "annotate the dimensions of the variables and parameters it uses                          (`x_i: N` before `=>`)"
+                .to_string()
+        };
+        let (dims, are) = if unknown.len() == 1 {
+            ("dimension", "is")
+        } else {
+            ("dimensions", "are")
+        };
+        self.cx.error_at(
+            c,
+            format!(
+                "`{form}` needs the dimensions of its operands at compile time, but the \
+                 {dims} of {} {are} only known at run time: {fix}",
+                what.join(" and ")
+            ),
+        );
+    }
+
+    /// The contraction `kron(f, g, [dims f], [dims g])` or `tensordot(f, g, [dims f], [dims g],
+    /// [axes f], [axes g])` (`name`) describes, every list checked.
+    fn tensordot_spec(
+        &mut self,
+        name: &str,
+        args: &[&Expr],
+        c: &syn::ExprCall,
+    ) -> Option<TensorSpec> {
+        let is_kron = name == "kron";
+        let fa = self.dims_list(args[2], &format!("the dimensions of f in `{name}`"));
+        let fb = self.dims_list(args[3], &format!("the dimensions of g in `{name}`"));
+        let (ca, cb) = if is_kron {
+            (Some(vec![]), Some(vec![]))
+        } else {
+            let what = |t: &str| format!("the contracted axes of {t} in `{name}`");
+            (
+                self.int_list(args[4], &what("f")),
+                self.int_list(args[5], &what("g")),
+            )
+        };
+        let (fa, fb, ca, cb) = (fa?, fb?, ca?, cb?);
+        let spec = if is_kron {
+            if fa.len() != fb.len() {
+                self.cx.error_at(
+                    c,
+                    format!(
+                        "`kron(f, g, dims f, dims g)` needs tensors with the same number of axes, \
+                         but f has {} and g has {}",
+                        fa.len(),
+                        fb.len()
+                    ),
+                );
+                return None;
+            }
+            TensorSpec::kron(fa, fb)
+        } else {
+            let cont = self.contracted_pairs(&fa, &fb, &ca, &cb, c)?;
+            TensorSpec::new(fa, fb, cont)
+        };
+        if let Err(e) = spec.validate() {
+            self.cx.error_at(c, format!("invalid `{name}`: {e}"));
+            return None;
+        }
+        Some(spec)
+    }
+
+    /// The pairs of axes `tensordot` contracts (`ca[k]` of f with `cb[k]` of g, f and g of axis
+    /// sizes `fa`, `fb`): each axis in range and listed once, with equal sizes in a pair.
+    fn contracted_pairs(
+        &mut self,
+        fa: &[usize],
+        fb: &[usize],
+        ca: &[(usize, &Expr)],
+        cb: &[(usize, &Expr)],
+        c: &syn::ExprCall,
+    ) -> Option<Vec<(usize, usize)>> {
+        if ca.len() != cb.len() {
+            self.cx.error_at(
+                c,
+                format!(
+                    "`tensordot` contracts axes in pairs, but {} axes of f and {} of g are listed",
+                    ca.len(),
+                    cb.len()
+                ),
+            );
+            return None;
+        }
+        let mut ok = true;
+        for (t, list, dims) in [("f", ca, fa), ("g", cb, fb)] {
+            for (i, &(ax, el)) in list.iter().enumerate() {
+                if ax >= dims.len() {
                     self.cx.error_at(
-                        c,
+                        el,
                         format!(
-                            "`{form}` needs the dimensions of its operands at compile time, but the \
-                             {dims} of {} {are} only known at run time: {fix}",
-                            what.join(" and ")
+                            "axis {ax} of {t} is out of range: {t} has {} axes ({dims:?})",
+                            dims.len()
                         ),
                     );
-                    return None;
-                };
-                let spec = match name {
-                    "tensorprod" => {
-                        if !self.check_out_dim(da * db, name, c) {
-                            return None;
-                        }
-                        TensorSpec::tensorprod(da, db)
-                    }
-                    _ => {
-                        // (matrix dimension, vector dimension)
-                        let (dm, dv) = if name == "matvec" { (da, db) } else { (db, da) };
-                        if dm % dv != 0 {
-                            let (m, v) = if name == "matvec" { (0, 1) } else { (1, 0) };
-                            let shape = if name == "matvec" {
-                                "m x n row-major, x of dimension n"
-                            } else {
-                                "m x n row-major, x of dimension m"
-                            };
-                            self.cx.error_at(
-                                c,
-                                format!(
-                                    "dimension mismatch in `{form}`: A ({}) has dimension {dm}, \
-                                     which is not a multiple of the dimension {dv} of x ({}); \
-                                     A is a matrix {shape}",
-                                    Self::operand_name(args[m], m, Some(fname)),
-                                    Self::operand_name(args[v], v, Some(fname)),
-                                ),
-                            );
-                            return None;
-                        }
-                        if name == "matvec" {
-                            TensorSpec::matvec(dm / dv, dv)
-                        } else {
-                            TensorSpec::vecmat(dv, dm / dv)
-                        }
-                    }
-                };
-                Some(self.tensor_node(spec, a, b, label, c.span()))
-            }
-            _ => {
-                let is_kron = name == "kron";
-                let fa = self.dims_list(args[2], &format!("the dimensions of f in `{name}`"));
-                let fb = self.dims_list(args[3], &format!("the dimensions of g in `{name}`"));
-                let (ca, cb) = if is_kron {
-                    (Some(vec![]), Some(vec![]))
-                } else {
-                    let what = |t: &str| format!("the contracted axes of {t} in `{name}`");
-                    (
-                        self.int_list(args[4], &what("f")),
-                        self.int_list(args[5], &what("g")),
-                    )
-                };
-                let (fa, fb, ca, cb) = (fa?, fb?, ca?, cb?);
-                let spec = if is_kron {
-                    if fa.len() != fb.len() {
-                        self.cx.error_at(
-                            c,
-                            format!(
-                                "`kron(f, g, dims f, dims g)` needs tensors with the same number of axes, \
-                                 but f has {} and g has {}",
-                                fa.len(),
-                                fb.len()
-                            ),
-                        );
-                        return None;
-                    }
-                    TensorSpec::kron(fa, fb)
-                } else {
-                    if ca.len() != cb.len() {
-                        self.cx.error_at(
-                            c,
-                            format!(
-                                "`tensordot` contracts axes in pairs, but {} axes of f and {} of g are listed",
-                                ca.len(),
-                                cb.len()
-                            ),
-                        );
-                        return None;
-                    }
-                    // Each listed axis in range and listed once, with equal sizes in a pair.
-                    let mut ok = true;
-                    for (t, list, dims) in [("f", &ca, &fa), ("g", &cb, &fb)] {
-                        for (i, &(ax, el)) in list.iter().enumerate() {
-                            if ax >= dims.len() {
-                                self.cx.error_at(
-                                    el,
-                                    format!(
-                                        "axis {ax} of {t} is out of range: {t} has {} axes ({dims:?})",
-                                        dims.len()
-                                    ),
-                                );
-                                ok = false;
-                            } else if list[..i].iter().any(|&(p, _)| p == ax) {
-                                self.cx
-                                    .error_at(el, format!("axis {ax} of {t} is contracted twice"));
-                                ok = false;
-                            }
-                        }
-                    }
-                    if !ok {
-                        return None;
-                    }
-                    for (&(x, ex), &(y, _)) in ca.iter().zip(&cb) {
-                        if fa[x] != fb[y] {
-                            self.cx.error_at(
-                                ex,
-                                format!(
-                                    "contracted axes must have equal sizes, but axis {x} of f has size {} \
-                                     and axis {y} of g has size {}",
-                                    fa[x], fb[y]
-                                ),
-                            );
-                            ok = false;
-                        }
-                    }
-                    if !ok {
-                        return None;
-                    }
-                    let cont = ca
-                        .iter()
-                        .zip(&cb)
-                        .map(|(&(x, _), &(y, _))| (x, y))
-                        .collect();
-                    TensorSpec::new(fa, fb, cont)
-                };
-                if let Err(e) = spec.validate() {
-                    self.cx.error_at(c, format!("invalid `{name}`: {e}"));
-                    return None;
+                    ok = false;
+                } else if list[..i].iter().any(|&(p, _)| p == ax) {
+                    self.cx
+                        .error_at(el, format!("axis {ax} of {t} is contracted twice"));
+                    ok = false;
                 }
-                if !self.check_out_dim(spec.out_dim(), name, c) {
-                    return None;
-                }
-                let (a, b) = (a?, b?);
-                let dims = |v: &[usize]| {
-                    let s: Vec<String> = v.iter().map(|d| d.to_string()).collect();
-                    format!("the dimensions [{}] of `{name}`", s.join(", "))
-                };
-                let (why_a, why_b) = (dims(&spec.a), dims(&spec.b));
-                let ok_a = self.require_dim(a, spec.a_dim(), args[0], 0, fname, c, &why_a);
-                let ok_b = self.require_dim(b, spec.b_dim(), args[1], 1, fname, c, &why_b);
-                if !(ok_a && ok_b) {
-                    return None;
-                }
-                Some(self.tensor_node(spec, a, b, label, c.span()))
             }
         }
+        if !ok {
+            return None;
+        }
+        for (&(x, ex), &(y, _)) in ca.iter().zip(cb) {
+            if fa[x] != fb[y] {
+                self.cx.error_at(
+                    ex,
+                    format!(
+                        "contracted axes must have equal sizes, but axis {x} of f has size {} \
+                         and axis {y} of g has size {}",
+                        fa[x], fb[y]
+                    ),
+                );
+                ok = false;
+            }
+        }
+        if !ok {
+            return None;
+        }
+        Some(ca.iter().zip(cb).map(|(&(x, _), &(y, _))| (x, y)).collect())
     }
 
     /// `weightedsqnorm(s, f)` and `weightedsqdist(s, f, g)` = `weightedsqnorm(s, f - g)`, lowered
@@ -451,9 +451,9 @@ impl Builder<'_> {
         };
         let name = fname.to_string();
         let (ss, fs) = (self.shape(s), self.shape(f));
-        let (ds, df) = (self.fixed_dim(ss), self.fixed_dim(fs));
+        let (ds, df) = (self.dims.fixed_dim(ss), self.dims.fixed_dim(fs));
         let same_class = match (ss, fs) {
-            (RShape::Vec(a), RShape::Vec(b)) => self.find(a) == self.find(b),
+            (RShape::Vec(a), RShape::Vec(b)) => self.dims.find(a) == self.dims.find(b),
             _ => false,
         };
         let what_s = Self::operand_name(args[0], 0, Some(fname));

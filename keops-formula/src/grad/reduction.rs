@@ -27,36 +27,42 @@ use syn::{parse_quote, Expr, Ident, LitInt};
 
 use crate::ctxt::Ctxt;
 use crate::ir::{Formula, RedOp, Role, Shape};
-use crate::lower::{call_name, int_arg, mentioned_names, reduction_kind, role_of, strip};
+use crate::parse::{call_name, int_arg, mentioned_names, reduction_kind, role_of, strip};
 use crate::parse::{Decl, Input, Let};
 
 /// `grad(R, v, e)` at the top of a `kernel!`, split into its parts.
-pub struct GradOfReduction<'a> {
-    pub call: &'a syn::ExprCall,
+pub(crate) struct GradOfReduction<'a> {
+    /// The whole `grad(R, v, e)`.
+    pub(crate) call: &'a syn::ExprCall,
     /// `R`, the reduction call.
-    pub red: &'a syn::ExprCall,
+    pub(crate) red: &'a syn::ExprCall,
     /// `R` alone as a formula (the user's annotations it uses and `let`s): checked first, and its
     /// output dimension sizes the cotangent.
-    pub probe: Input,
+    pub(crate) probe: Input,
 }
 
 /// A forward stage: the reduction whose output the gradient reads as the hidden variable `var`.
-pub struct StagePlan {
-    pub input: Input,
-    pub var: String,
+pub(crate) struct StagePlan {
+    /// The forward reduction, as a formula of its own.
+    pub(crate) input: Input,
+    /// The name of the gradient's variable that holds its output.
+    pub(crate) var: String,
     /// The stage gives indices (`argmin_j`...), read as reals.
-    pub indices: bool,
+    pub(crate) indices: bool,
 }
 
-pub struct Plan {
-    pub backward: Input,
-    pub stages: Vec<StagePlan>,
+/// The formulas that compute `grad(R, v, e)`.
+pub(crate) struct Plan {
+    /// The gradient: a sum over i or j of symbolic gradients of R's formula.
+    pub(crate) backward: Input,
+    /// The forward reductions it reads.
+    pub(crate) stages: Vec<StagePlan>,
     /// `v` is a parameter: the gradient sums over both indices (one output row).
-    pub total: bool,
+    pub(crate) total: bool,
 }
 
 /// Whether `input` is `grad(R, v, e)` with `R` a reduction.
-pub fn split(input: &Input) -> Option<GradOfReduction<'_>> {
+pub(crate) fn split(input: &Input) -> Option<GradOfReduction<'_>> {
     let Expr::Call(call) = strip(&input.body) else {
         return None;
     };
@@ -118,15 +124,80 @@ fn decl(name: &str, dim: usize) -> Decl {
 }
 
 /// The formulas of `grad(R, v, e)`, given `probe`, R lowered alone. Errors go to `cx`.
-pub fn plan(input: &Input, g: &GradOfReduction, probe: &Formula, cx: &mut Ctxt) -> Option<Plan> {
+pub(crate) fn plan(
+    input: &Input,
+    g: &GradOfReduction,
+    probe: &Formula,
+    cx: &mut Ctxt,
+) -> Option<Plan> {
     let red_name = call_name(g.red).expect("checked by split").to_string();
     let (inner, kind) = reduction_kind(&red_name).expect("checked by split");
     let (_, op, _, _) = RedOp::NAMES[kind];
-    let outer = match inner {
-        Role::I => Role::J,
-        Role::J => Role::I,
+    let outer = inner.other();
+    let args = check_args(g, &red_name, outer, cx);
+    let op = differentiable(op, g, &red_name, cx)?;
+    let (v, e) = args?;
+    let k = match op {
+        Some(op) if op.k().is_some() => int_arg(&g.red.args[1]).map(|k| k as usize),
+        _ => None,
     };
-    let (il, ol) = (inner.letter(), outer.letter());
+    let out_dim = output_dim(probe).map(|d| d * k.unwrap_or(1));
+    let (integrand, stages) = integrand(g, op, inner, &v, &e, out_dim);
+    let total = role_of(&v.to_string()).is_none();
+    let sum_over = if role_of(&v.to_string()) == Some(inner) {
+        outer
+    } else {
+        inner
+    };
+    let sum = format_ident!("sum_{}", sum_over.letter());
+    let body: Expr = parse_quote!(#sum(#integrand));
+
+    let mut backward = input.clone();
+    backward.body = body;
+    backward.lets.push(Let {
+        name: parse_quote!(__keops_f),
+        expr: g.red.args[0].clone(),
+    });
+    if let Some(w) = weight(g, op) {
+        backward.lets.push(Let {
+            name: parse_quote!(__keops_w),
+            expr: w.clone(),
+        });
+    }
+    let annotated = |b: &Input, n: &str| b.decls.iter().any(|d| d.name == n);
+    if let Some(n) = out_dim {
+        if !annotated(&backward, &e.to_string()) {
+            backward.decls.push(decl(&e.to_string(), n));
+        }
+    }
+    for st in &stages {
+        if let Some(n) = st.dim {
+            backward.decls.push(decl(&st.var.to_string(), n));
+        }
+    }
+    let stages = stages
+        .into_iter()
+        .map(|st| StagePlan {
+            input: restrict(input, st.body),
+            var: st.var.to_string(),
+            indices: st.indices,
+        })
+        .collect();
+    Some(Plan {
+        backward,
+        stages,
+        total,
+    })
+}
+
+/// Checks `v` (a variable or parameter of R) and `e` (a new variable indexed like R's output
+/// rows, by `outer`): both names, or `None` after the errors.
+fn check_args(
+    g: &GradOfReduction,
+    red_name: &str,
+    outer: Role,
+    cx: &mut Ctxt,
+) -> Option<(Ident, Ident)> {
     let mut mentioned: HashSet<String> = mentioned_names(&Expr::Call(g.red.clone()));
     for l in &g.probe.lets {
         mentioned.extend(mentioned_names(&l.expr));
@@ -165,6 +236,7 @@ pub fn plan(input: &Input, g: &GradOfReduction, probe: &Formula, cx: &mut Ctxt) 
     match e {
         Some(e) if e_ok(e) => {}
         _ => {
+            let ol = outer.letter();
             cx.error_at(
                 &g.call.args[2],
                 format!(
@@ -176,7 +248,18 @@ pub fn plan(input: &Input, g: &GradOfReduction, probe: &Formula, cx: &mut Ctxt) 
             ok = false;
         }
     }
-    let op = match op {
+    ok.then(|| (v.expect("checked").clone(), e.expect("checked").clone()))
+}
+
+/// The reduction `op` of [`RedOp::NAMES`] (`None`: the sum), with `logsumexp_j(F, W)`'s weight;
+/// an error (`None`) for the arg reductions, which give indices.
+fn differentiable(
+    op: Option<RedOp>,
+    g: &GradOfReduction,
+    red_name: &str,
+    cx: &mut Ctxt,
+) -> Option<Option<RedOp>> {
+    Some(match op {
         Some(op) if !op.has_values() => {
             cx.error_at(
                 g.red,
@@ -190,33 +273,57 @@ pub fn plan(input: &Input, g: &GradOfReduction, probe: &Formula, cx: &mut Ctxt) 
         }
         Some(RedOp::LogSumExp) if g.red.args.len() == 2 => Some(RedOp::LogSumExpWeight),
         op => op,
-    };
-    if !ok {
-        return None;
-    }
-    let (v, e) = (v.expect("checked").clone(), e.expect("checked").clone());
-    let k = match op {
-        Some(op) if op.k().is_some() => int_arg(&g.red.args[1]).map(|k| k as usize),
-        _ => None,
-    };
-    // The output's dimension when known at compile time.
+    })
+}
+
+/// The dimension of R's output rows (per K for the k-min family) when known at compile time.
+fn output_dim(probe: &Formula) -> Option<usize> {
     let entry = match probe.reduction.op() {
         Some(o) if o.is_shifted_exp() => probe.weight.unwrap_or(probe.root),
         _ => probe.root,
     };
-    let entry_dim = match probe.nodes[entry].shape {
+    match probe.nodes[entry].shape {
         Shape::Scalar => Some(1),
         Shape::Vector(c) => probe.classes[c].fixed,
-    };
-    let out_dim = entry_dim.map(|d| d * k.unwrap_or(1));
+    }
+}
 
-    let f: &Expr = &g.red.args[0];
-    let w: Option<&Expr> = g.red.args.get(1).filter(|_| {
+/// R's second formula where the gradient reads it: W of `logsumexp_j(F, W)`, V of
+/// `sumsoftmaxweight_j(F, V)`.
+fn weight<'a>(g: &GradOfReduction<'a>, op: Option<RedOp>) -> Option<&'a Expr> {
+    g.red.args.get(1).filter(|_| {
         matches!(
             op,
             Some(RedOp::LogSumExpWeight) | Some(RedOp::SumSoftMaxWeight)
         )
-    });
+    })
+}
+
+/// A forward stage being planned.
+struct Draft {
+    /// The forward reduction.
+    body: Expr,
+    /// The hidden variable that holds its output in the gradient.
+    var: Ident,
+    /// Its output is indices.
+    indices: bool,
+    /// Its output's dimension, if known.
+    dim: Option<usize>,
+}
+
+/// The integrand G of the table in the module's documentation (its sum is the gradient), and the
+/// forward stages it reads. `F` and `W` are the `let`s `__keops_f`, `__keops_w`.
+fn integrand(
+    g: &GradOfReduction,
+    op: Option<RedOp>,
+    inner: Role,
+    v: &Ident,
+    e: &Ident,
+    out_dim: Option<usize>,
+) -> (Expr, Vec<Draft>) {
+    let f: &Expr = &g.red.args[0];
+    let w = weight(g, op);
+    let (il, ol) = (inner.letter(), inner.other().letter());
     let fwd = |s: usize| format_ident!("__keops_fwd{}_{}", s, ol);
     let index = format_ident!("__keops_index_{}", il);
     let red_call = |name: &str, args: Vec<Expr>| -> Expr {
@@ -226,105 +333,46 @@ pub fn plan(input: &Input, g: &GradOfReduction, probe: &Formula, cx: &mut Ctxt) 
     let (fwd0, fwd1) = (fwd(0), fwd(1));
     let ff: Expr = parse_quote!(__keops_f);
     let ww: Expr = parse_quote!(__keops_w);
-    // (stage body, hidden variable, indices?, its dimension if known)
-    let mut stages: Vec<(Expr, Ident, bool, Option<usize>)> = Vec::new();
+    let stage = |body: Expr, var: &Ident, indices: bool, dim: Option<usize>| Draft {
+        body,
+        var: var.clone(),
+        indices,
+        dim,
+    };
+    let mut stages: Vec<Draft> = Vec::new();
     let integrand: Expr = match op {
         None => parse_quote!(grad(#ff, #v, #e)),
         Some(o) if o.is_extremum() => {
             let arg = if o.is_max() { "argmax" } else { "argmin" };
-            stages.push((red_call(arg, vec![f.clone()]), fwd0.clone(), true, out_dim));
+            stages.push(stage(red_call(arg, vec![f.clone()]), &fwd0, true, out_dim));
             parse_quote!(grad(#ff, #v, #e * (#fwd0 == #index)))
         }
         Some(o) if o.k().is_some() => {
             let kk = &g.red.args[1];
-            stages.push((
-                red_call("argkmin", vec![f.clone(), kk.clone()]),
-                fwd0.clone(),
-                true,
-                out_dim,
-            ));
+            let body = red_call("argkmin", vec![f.clone(), kk.clone()]);
+            stages.push(stage(body, &fwd0, true, out_dim));
             parse_quote!(grad(#ff, #v, __keops_kmask(#e, #fwd0, #index, #kk, #ff)))
         }
         Some(RedOp::LogSumExp) => {
-            stages.push((
-                red_call("logsumexp", vec![f.clone()]),
-                fwd0.clone(),
-                false,
-                Some(1),
-            ));
+            let body = red_call("logsumexp", vec![f.clone()]);
+            stages.push(stage(body, &fwd0, false, Some(1)));
             parse_quote!(grad(#ff, #v, #e * exp(#ff - #fwd0)))
         }
         Some(RedOp::LogSumExpWeight) => {
             let wv = w.expect("a weight").clone();
-            stages.push((
-                red_call("logsumexp", vec![f.clone(), wv]),
-                fwd0.clone(),
-                false,
-                out_dim,
-            ));
+            let body = red_call("logsumexp", vec![f.clone(), wv]);
+            stages.push(stage(body, &fwd0, false, out_dim));
             parse_quote!(grad(exp(#ff - #fwd0) * #ww, #v, #e))
         }
         Some(_) => {
             // sumsoftmaxweight
             let wv = w.expect("values").clone();
-            stages.push((
-                red_call("logsumexp", vec![f.clone()]),
-                fwd0.clone(),
-                false,
-                Some(1),
-            ));
-            stages.push((
-                red_call("sumsoftmaxweight", vec![f.clone(), wv]),
-                fwd1.clone(),
-                false,
-                out_dim,
-            ));
+            let body = red_call("logsumexp", vec![f.clone()]);
+            stages.push(stage(body, &fwd0, false, Some(1)));
+            let body = red_call("sumsoftmaxweight", vec![f.clone(), wv]);
+            stages.push(stage(body, &fwd1, false, out_dim));
             parse_quote!(grad(exp(#ff - #fwd0) * (#ww - #fwd1), #v, #e))
         }
     };
-    let total = role_of(&v.to_string()).is_none();
-    let sum_over = if role_of(&v.to_string()) == Some(inner) {
-        ol
-    } else {
-        il
-    };
-    let sum = format_ident!("sum_{}", sum_over);
-    let body: Expr = parse_quote!(#sum(#integrand));
-
-    let mut backward = input.clone();
-    backward.body = body;
-    backward.lets.push(Let {
-        name: parse_quote!(__keops_f),
-        expr: f.clone(),
-    });
-    if let Some(w) = w {
-        backward.lets.push(Let {
-            name: parse_quote!(__keops_w),
-            expr: w.clone(),
-        });
-    }
-    let annotated = |b: &Input, n: &str| b.decls.iter().any(|d| d.name == n);
-    if let Some(n) = out_dim {
-        if !annotated(&backward, &e.to_string()) {
-            backward.decls.push(decl(&e.to_string(), n));
-        }
-    }
-    for (_, var, _, dim) in &stages {
-        if let Some(n) = dim {
-            backward.decls.push(decl(&var.to_string(), *n));
-        }
-    }
-    let stages = stages
-        .into_iter()
-        .map(|(body, var, indices, _)| StagePlan {
-            input: restrict(input, body),
-            var: var.to_string(),
-            indices,
-        })
-        .collect();
-    Some(Plan {
-        backward,
-        stages,
-        total,
-    })
+    (integrand, stages)
 }
