@@ -1,4 +1,4 @@
-//! A gradient's forward stages (see `backward.rs`): each a formula of its own, emitted in a module
+//! A gradient's forward stages (see `grad/reduction.rs`): each a formula of its own, emitted in a module
 //! of its own, held by the gradient's formula value with its parameter values and evaluated when
 //! the gradient's data is bound; their outputs are the gradient's hidden variables.
 
