@@ -274,3 +274,15 @@ impl<T> std::ops::Deref for Rows<T> {
         &self.data
     }
 }
+
+/// Whether two views hold the same rows (the same memory, or bitwise equal values): a symmetric
+/// kernel bound to them is a symmetric matrix.
+pub fn same_data<T: Real>(a: &View<'_, T>, b: &View<'_, T>) -> bool {
+    let (x, y) = (a.as_slice(), b.as_slice());
+    a.dim() == b.dim()
+        && x.len() == y.len()
+        && (std::ptr::eq(x, y)
+            || x.iter()
+                .zip(y)
+                .all(|(p, q)| p.to_f64().to_bits() == q.to_f64().to_bits()))
+}

@@ -17,9 +17,11 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use crate::engine::{self, part, splits, tiles, RowKernel, Value, BLOCK, TILE};
+use super::plan::{part, splits, tiles, BLOCK, TILE};
+use super::scalar::{RowKernel, Value};
+use super::work::{kernel_work_scalar, zeroed, MatvecWorkspace};
 use crate::simd::LaneOp;
-use crate::{KernelWork, Num, Real, SimdLevel};
+use crate::{KernelWork, Num, ProductOut, Real, SimdLevel};
 
 /// A formula with its data bound, evaluated for a pack of output rows (implemented by the
 /// generated code for formulas whose operations all have lane versions).
@@ -85,51 +87,9 @@ impl<N: Num, const C: usize> LaneValue<N> for [N; C] {
     }
 }
 
-/// Where the rows of a product `K v` go.
-pub enum ProductOut<'o, T> {
-    /// `out = K v`, in the data's precision.
-    Real(&'o mut [T]),
-    /// `out = alpha v + K v` in f64, for a square `K`: the solver's `(alpha I + K) v`, with the
-    /// shift added to the f64 sums before any rounding.
-    Shifted { out: &'o mut [f64], alpha: f64 },
-}
-
-impl<T> ProductOut<'_, T> {
-    fn len(&self) -> usize {
-        match self {
-            ProductOut::Real(o) => o.len(),
-            ProductOut::Shifted { out, .. } => out.len(),
-        }
-    }
-}
-
-/// Buffers a product needs beyond its output: partial sums per task, kept between calls so that
-/// repeated products (a solver's iterations) allocate nothing once they have grown.
-#[derive(Debug, Default)]
-pub struct MatvecWorkspace<T> {
-    sums: Vec<f64>,
-    reals: Vec<T>,
-}
-
-impl<T> MatvecWorkspace<T> {
-    pub fn new() -> Self {
-        MatvecWorkspace {
-            sums: Vec::new(),
-            reals: Vec::new(),
-        }
-    }
-}
-
-/// `len` zeros at the start of `v`, reusing its allocation.
-fn zeroed<U: Copy>(v: &mut Vec<U>, len: usize, zero: U) -> &mut [U] {
-    v.clear();
-    v.resize(len, zero);
-    &mut v[..]
-}
-
 /// `out = K v` (or `alpha v + K v`) for a scalar formula with a lane version: `v` is
 /// `(n_red, nv)`, the output `(n_out, nv)`, row-major.
-pub fn matvec_lanes<T, K>(
+fn matvec_lanes<T, K>(
     k: &K,
     n_out: usize,
     n_red: usize,
@@ -183,7 +143,7 @@ pub fn matvec_lanes<T, K>(
 /// evaluated once, the value added to both rows; pairs within a block are evaluated for each row.
 /// About `n^2 / 2 + n * BLOCK / 2` evaluations instead of `n^2`. One column (`nv = 1`); other
 /// products go to [`matvec_lanes`].
-pub fn matvec_symmetric<T, K>(
+fn matvec_symmetric<T, K>(
     k: &K,
     n: usize,
     v: &[T],
@@ -290,43 +250,6 @@ pub fn kernel_work_lanes<T, K>(
         }
         KernelWork::Product { v, nv, out, ws } => matvec_lanes(k, n_out, n_red, v, nv, out, ws),
         work => kernel_work_scalar(k, n_out, n_red, work),
-    }
-}
-
-/// Runs a [`KernelWork`] on the scalar engine (formulas or dimensions without a lane version).
-pub fn kernel_work_scalar<T: Real, K: RowKernel<T, Value = T>>(
-    k: &K,
-    n_out: usize,
-    n_red: usize,
-    work: KernelWork<'_, T>,
-) {
-    match work {
-        KernelWork::Product { v, nv, out, ws } => scalar_product(k, n_out, n_red, v, nv, out, ws),
-        KernelWork::Columns { cols, out } => engine::columns(k, n_out, cols, out),
-        KernelWork::Diagonal { out } => engine::diagonal(k, out),
-    }
-}
-
-/// The scalar engine's product: at the scalar level, and for formulas or dimensions without a
-/// lane version.
-pub fn scalar_product<T: Real, K: RowKernel<T, Value = T>>(
-    k: &K,
-    n_out: usize,
-    n_red: usize,
-    v: &[T],
-    nv: usize,
-    out: ProductOut<'_, T>,
-    ws: &mut MatvecWorkspace<T>,
-) {
-    match out {
-        ProductOut::Real(out) => engine::matvec(k, n_out, n_red, v, nv, out),
-        ProductOut::Shifted { out, alpha } => {
-            let kv = zeroed(&mut ws.reals, n_out * nv, T::ZERO);
-            engine::matvec(k, n_out, n_red, v, nv, kv);
-            for ((o, kv), v) in out.iter_mut().zip(kv.iter()).zip(v) {
-                *o = alpha * v.to_f64() + kv.to_f64();
-            }
-        }
     }
 }
 
@@ -544,16 +467,4 @@ fn prepare_block<T: Real, K: LaneKernel<T>, N: Num<Elem = T>, const P: usize>(
 #[inline(always)]
 fn run_at<T: Real, Op: LaneOp<T, Output = ()>>(level: SimdLevel, op: Op) {
     T::dispatch(level, op).expect("simd_level() returns levels this CPU runs");
-}
-
-/// Whether two views hold the same rows (the same memory, or bitwise equal values): a symmetric
-/// kernel bound to them is a symmetric matrix.
-pub fn same_data<T: Real>(a: &crate::View<'_, T>, b: &crate::View<'_, T>) -> bool {
-    let (x, y) = (a.as_slice(), b.as_slice());
-    a.dim() == b.dim()
-        && x.len() == y.len()
-        && (std::ptr::eq(x, y)
-            || x.iter()
-                .zip(y)
-                .all(|(p, q)| p.to_f64().to_bits() == q.to_f64().to_bits()))
 }
