@@ -6,7 +6,7 @@
 //! - `cpu`: the tiled engines, scalar and SIMD (levels and packs in [`simd`]);
 //! - `bound`: a formula with its data bound: [`Reduction`], [`KernelMatrix`];
 //! - `solve`: [`ConjugateGradient`] and its preconditioners;
-//! - `gpu`: what a GPU launch needs ([`GpuTask`]) and, with `cuda`, the backend ([`cuda`]);
+//! - `gpu`: what a GPU launch needs ([`GpuTask`]) and, with `cuda`, the backend (`cuda`);
 //! - `generated`: the helpers the macro's expansion calls, through `__private`.
 
 mod bound;
@@ -48,9 +48,9 @@ pub use solve::{
 ///   which path was taken.
 /// - [`reduce`](cuda::reduce) and [`matvec`](cuda::matvec) upload a call's data, launch the
 ///   reduction (split along the reduction index when there are few output rows, then a combining
-///   pass), and download the result; [`GpuKernelMatrix`](cuda::GpuKernelMatrix) keeps a kernel
+///   pass), and download the result; [`GpuKernelMatrix`] keeps a kernel
 ///   matrix's data on the device for repeated products (the conjugate-gradient solve).
-/// - [`Backend`](cuda::Backend) selects CPU or GPU per call: `Reduction::eval_on`,
+/// - [`Backend`] selects CPU or GPU per call: `Reduction::eval_on`,
 ///   `KernelMatrix::matvec_on`, `KernelMatrix::solve_on`.
 /// - [`GpuKernelMatrix::solve`](cuda::GpuKernelMatrix::solve) runs the conjugate gradient on
 ///   the device: its vectors stay in device memory (f64), each iteration reads back only a few

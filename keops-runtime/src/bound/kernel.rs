@@ -28,20 +28,29 @@ pub enum KernelWork<'w, T> {
     /// `out = K v` (or `alpha v + K v`, see [`ProductOut`]), `v` is `(ncols, nv)`, the output
     /// `(nrows, nv)`, row-major; `ws` holds the partial sums between calls.
     Product {
+        /// The vector(s), `(ncols, nv)` row-major.
         v: &'w [T],
+        /// Columns of `v`.
         nv: usize,
+        /// Where the product goes.
         out: ProductOut<'w, T>,
+        /// The engine's buffers, kept between products.
         ws: &'w mut MatvecWorkspace<T>,
     },
     /// The entries `K_ij` of every row `i` for the columns `j` in `cols`, in f64, column-major:
     /// `out[c * nrows + i] = K(i, cols[c])`. What a Nyström preconditioner stores.
     Columns {
+        /// The columns, each below `ncols`.
         cols: &'w [usize],
+        /// `nrows * cols.len()` entries.
         out: &'w mut [f64],
     },
     /// The diagonal `out[i] = K_ii` for `i < min(nrows, ncols)`, in f64 (the Jacobi
     /// preconditioner, the pivots of a pivoted Cholesky factorisation).
-    Diagonal { out: &'w mut [f64] },
+    Diagonal {
+        /// `min(nrows, ncols)` entries.
+        out: &'w mut [f64],
+    },
 }
 
 /// Where the rows of a product `K v` go.
@@ -50,7 +59,12 @@ pub enum ProductOut<'o, T> {
     Real(&'o mut [T]),
     /// `out = alpha v + K v` in f64, for a square `K`: the solver's `(alpha I + K) v`, with the
     /// shift added to the f64 sums before any rounding.
-    Shifted { out: &'o mut [f64], alpha: f64 },
+    Shifted {
+        /// The rows, `(nrows, nv)` row-major.
+        out: &'o mut [f64],
+        /// The shift.
+        alpha: f64,
+    },
 }
 
 impl<T> ProductOut<'_, T> {

@@ -1,6 +1,6 @@
 //! The SIMD CPU engine: a formula evaluated for `W` output rows at once (one per lane of a
 //! [`Pack`](crate::simd::Pack); `W = 1`, plain reals, at the scalar level) against one reduction
-//! index at a time, at the [`SimdLevel`](crate::SimdLevel) in use.
+//! index at a time, at the [`SimdLevel`] in use.
 //!
 //! Blocks of [`BLOCK`] output rows are prepared as `P = BLOCK / W` packs (the row-only part of the
 //! formula, once per block); each pack then runs over the reduction index in tiles of [`TILE`],
@@ -30,9 +30,13 @@ use crate::{KernelWork, Num, ProductOut, Real, SimdLevel};
 /// repeat row `last`: their lanes are computed and dropped); `eval(p, r)` the formula for those
 /// rows and reduction index `r`.
 pub trait LaneKernel<T: Real>: Sync {
+    /// The row-only part of the formula for a pack of rows.
     type PreparedLanes<N: Num<Elem = T>>: Copy;
+    /// The formula's value for a pack of rows.
     type ValueLanes<N: Num<Elem = T>>: LaneValue<N>;
+    /// The row-only part for rows `o0..o0 + N::LANES` (rows past `last` repeat row `last`).
     fn prepare_lanes<N: Num<Elem = T>>(&self, o0: usize, last: usize) -> Self::PreparedLanes<N>;
+    /// The formula for the prepared rows and reduction index `r`.
     fn eval_lanes<N: Num<Elem = T>>(
         &self,
         p: &Self::PreparedLanes<N>,
@@ -42,7 +46,9 @@ pub trait LaneKernel<T: Real>: Sync {
 
 /// A formula's value for a pack of rows: a pack (scalar formula) or an array of packs.
 pub trait LaneValue<N: Num>: Copy {
+    /// Zero in every lane and entry.
     const ZEROS: Self;
+    /// Entrywise sum.
     fn plus(self, o: Self) -> Self;
     /// Adds lane `l`'s first `acc.len()` entries to `acc`, in f64.
     fn spill(self, l: usize, acc: &mut [f64]);

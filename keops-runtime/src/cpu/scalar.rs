@@ -16,7 +16,9 @@ const LANES: usize = 4;
 
 /// A formula's value, scalar or vector.
 pub trait Value<T: Real>: Copy + Send + Sync {
+    /// Zero in every entry.
     fn zero() -> Self;
+    /// Entrywise sum.
     fn add(self, other: Self) -> Self;
     /// Adds the first `acc.len()` entries to `acc`, in f64.
     fn add_to(self, acc: &mut [f64]);
@@ -73,9 +75,13 @@ impl<T: Real, const C: usize> Value<T> for [T; C] {
 /// the parameters), once per row; `eval(p, r)` computes the formula for the pair `(o, r)`: a
 /// [`Value`], or for the log-sum-exp family a pair `(F, W)` of a scalar and a value.
 pub trait RowKernel<T: Real>: Sync {
+    /// What depends only on the output row.
     type Prepared: Send + Sync;
+    /// The formula's value for a pair (a [`Value`], or `(F, W)` for the log-sum-exp family).
     type Value: Copy + Send + Sync;
+    /// The row-only part of the formula for output row `o`.
     fn prepare(&self, o: usize) -> Self::Prepared;
+    /// The formula for the prepared row and reduction index `r`.
     fn eval(&self, p: &Self::Prepared, r: usize) -> Self::Value;
 }
 

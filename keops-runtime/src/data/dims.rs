@@ -20,13 +20,16 @@ pub struct ClassSpec {
 /// A variable or parameter and its class (`None`: scalar).
 #[derive(Debug, Clone, Copy)]
 pub struct OperandSpec {
+    /// Its name in the formula.
     pub name: &'static str,
+    /// Its dimension class (`None`: a scalar).
     pub class: Option<usize>,
 }
 
 /// An `elem(f, index)` (or `extract(f, M, D)`) whose operand is in `class`.
 #[derive(Debug, Clone, Copy)]
 pub struct ElemSpec {
+    /// The dimension class of the operand.
     pub class: usize,
     /// The largest index read.
     pub index: usize,
@@ -37,9 +40,13 @@ pub struct ElemSpec {
 /// Everything the runtime needs to know about a formula's dimensions.
 #[derive(Debug, Clone, Copy)]
 pub struct DimSpec {
+    /// The dimension classes.
     pub classes: &'static [ClassSpec],
+    /// The variables, in the formula's order.
     pub vars: &'static [OperandSpec],
+    /// The parameters, in the formula's order.
     pub params: &'static [OperandSpec],
+    /// The `elem` and `extract` reads, whose indices the dimensions must cover.
     pub elems: &'static [ElemSpec],
 }
 

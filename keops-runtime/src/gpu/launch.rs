@@ -140,7 +140,7 @@ impl Gpu {
         Ok(())
     }
 
-    /// `out[o * stride + col0 + c] = sum_y partial[y][o][c]` (prelude.cuh's keops_combine_<T>).
+    /// `out[o * stride + col0 + c] = sum_y partial[y][o][c]` (prelude.cuh's `keops_combine_<T>`).
     #[allow(clippy::too_many_arguments)]
     fn combine(
         &self,
@@ -183,7 +183,7 @@ impl Gpu {
     }
 
     /// Combines the split-j states of a reduction other than the sum and writes its outputs
-    /// (prelude.cuh's keops_combine_red_<T>); `out` / `out_idx` are 0 for a missing part.
+    /// (prelude.cuh's `keops_combine_red_<T>`); `out` / `out_idx` are 0 for a missing part.
     fn combine_red<T: Real>(
         &self,
         k: &Kernel,

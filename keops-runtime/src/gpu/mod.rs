@@ -63,8 +63,9 @@ pub struct GpuTask<'a, T> {
     pub dims: Vec<usize>,
     /// Sum of the dimensions of the variables indexed by the reduction index (shared memory).
     pub inner_width: usize,
-    /// Output rows and reduction rows.
+    /// Output rows.
     pub n_out: usize,
+    /// Rows of the reduction index.
     pub n_red: usize,
     /// Entries per output row of a reduction, of its values and of its indices (1 for a kernel
     /// matrix: per column of `v`): the formula's dimension (the weight's for the log-sum-exp
@@ -77,12 +78,17 @@ pub struct GpuTask<'a, T> {
 /// How many blocks, threads and shared memory one launch uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LaunchPlan {
+    /// Blocks along the output rows (one thread per row).
     pub grid_x: u32,
     /// Blocks along the reduction index (split-j scheme when > 1).
     pub grid_y: u32,
+    /// Threads per block.
     pub block: u32,
+    /// Reduction rows staged in shared memory at a time.
     pub tile: usize,
+    /// Reduction rows per block along `grid_y` (whole tiles).
     pub red_chunk: usize,
+    /// Shared memory per block, in bytes.
     pub shared_bytes: usize,
 }
 

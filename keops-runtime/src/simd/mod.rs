@@ -1,6 +1,6 @@
 //! SIMD evaluation: formulas computed for several output rows at once, one row per lane.
 //!
-//! The generated code is generic over [`Num`]; the engine instantiates it with a [`Pack`] of
+//! The generated code is generic over [`Num`](crate::Num); the engine instantiates it with a [`Pack`] of
 //! `W` reals (`W` = 16 f32 or 8 f64 with AVX-512, 8 / 4 with AVX2+FMA, 4 / 2 with NEON) and runs
 //! it inside a function compiled for that instruction set, chosen at run time ([`SimdLevel`];
 //! `pulp` detects the CPU and provides the target-feature context). A pack's operations are loops

@@ -11,6 +11,7 @@ use crate::{Num, Real};
 /// `N::LANES` reals, or the real itself at the scalar level) and `P = BLOCK / N::LANES` of them
 /// per block of output rows, inside a function compiled for the level's instruction set.
 pub trait LaneOp<T: Real> {
+    /// What the work returns.
     type Output;
     /// Must be `#[inline(always)]`, as everything it calls, for the instruction set to apply.
     fn run<N: Num<Elem = T>, const P: usize>(self) -> Self::Output;

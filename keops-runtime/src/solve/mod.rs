@@ -17,6 +17,8 @@ mod cg;
 mod host;
 mod jacobi;
 mod nystrom;
+#[cfg(test)]
+mod tests;
 
 #[cfg(feature = "cuda")]
 pub(crate) use cg::{col_dot, conjugate_gradient, CgOutcome, CgVectors};
@@ -183,7 +185,9 @@ pub enum SolveError<T: Real> {
     NotConverged {
         /// The last iterate, with its iterations and true residuals.
         solution: Box<Solution<T>>,
+        /// The relative tolerance.
         tolerance: f64,
+        /// The residual stopped decreasing before the iteration cap.
         stagnated: bool,
     },
     /// Invalid input or a breakdown ([`KeopsError::NotPositiveDefinite`]).

@@ -29,7 +29,10 @@ pub enum Landmarks {
     Greedy,
     /// `m` distinct points drawn uniformly by a generator seeded with `seed` (reproducible);
     /// all columns evaluated in one pass.
-    Uniform { seed: u64 },
+    Uniform {
+        /// The generator's seed.
+        seed: u64,
+    },
 }
 
 /// Settings of the Nyström preconditioner: landmarks, rank `m` and memory budget.
