@@ -44,6 +44,34 @@ impl<T: Real> Acc<'static, T, f64> {
     }
 }
 
+impl<T, S: Copy> Acc<'_, T, S> {
+    /// The initial states of `rows` rows.
+    fn fresh(&self, rows: usize) -> Vec<S> {
+        let mut st = Vec::with_capacity(rows * self.init.len());
+        for _ in 0..rows {
+            st.extend_from_slice(&self.init);
+        }
+        st
+    }
+
+    /// Writes the results of a block's rows from their final states `st`: values `vdim` per row,
+    /// indices `idim`.
+    fn finish_rows(
+        &self,
+        st: &[S],
+        (v, vdim): (&mut [T], usize),
+        (i, idim): (&mut [usize], usize),
+    ) {
+        for (r, s) in st.chunks_exact(self.init.len()).enumerate() {
+            (self.finish)(
+                s,
+                &mut v[r * vdim..(r + 1) * vdim],
+                &mut i[r * idim..(r + 1) * idim],
+            );
+        }
+    }
+}
+
 /// Where a reduction's results go: values `(n_out, vdim)` and indices `(n_out, idim)`, row-major;
 /// a dimension of 0 for a part the reduction does not produce.
 pub(super) struct Out<'o, T> {
@@ -136,23 +164,7 @@ fn drive<T: Real, S: Copy + Send + Sync>(
     let blocks = n_out.div_ceil(BLOCK);
     let splits = splits(blocks, n_red);
     let range = |s: usize| part(s, splits, n_red);
-    let fresh = |rows: usize| -> Vec<S> {
-        let mut st = Vec::with_capacity(rows * width);
-        for _ in 0..rows {
-            st.extend_from_slice(&acc.init);
-        }
-        st
-    };
-    // Writes the results of a block's rows from their final states.
-    let finish = |st: &[S], v: &mut [T], i: &mut [usize]| {
-        for (r, s) in st.chunks_exact(width).enumerate() {
-            (acc.finish)(
-                s,
-                &mut v[r * vdim..(r + 1) * vdim],
-                &mut i[r * idim..(r + 1) * idim],
-            );
-        }
-    };
+    let finish = |st: &[S], v: &mut [T], i: &mut [usize]| acc.finish_rows(st, (v, vdim), (i, idim));
     let outs = per_block(vals, BLOCK * vdim, blocks)
         .into_iter()
         .zip(per_block(idx, BLOCK * idim, blocks));
@@ -162,7 +174,7 @@ fn drive<T: Real, S: Copy + Send + Sync>(
             .enumerate()
             .for_each(|(b, (v, i))| {
                 let rows = BLOCK.min(n_out - b * BLOCK);
-                let mut st = fresh(rows);
+                let mut st = acc.fresh(rows);
                 block(b * BLOCK, rows, 0..n_red, &mut st);
                 finish(&st, v, i);
             });
@@ -172,7 +184,7 @@ fn drive<T: Real, S: Copy + Send + Sync>(
             .map(|t| {
                 let (b, s) = (t / splits, t % splits);
                 let rows = BLOCK.min(n_out - b * BLOCK);
-                let mut st = fresh(rows);
+                let mut st = acc.fresh(rows);
                 block(b * BLOCK, rows, range(s), &mut st);
                 st
             })

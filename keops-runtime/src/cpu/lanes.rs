@@ -303,36 +303,11 @@ where
         } = self;
         let w = N::LANES;
         let (prepared, packs) = prepare_block::<T, K, N, P>(k, o0, rows, last);
-        for Range { start: r0, end: r1 } in tiles(direct.clone()) {
+        for tile in tiles(direct.clone()) {
             for (p, prep) in prepared.iter().enumerate().take(packs) {
                 let lanes = w.min(rows - p * w);
                 let st = &mut st[p * w * nv..(p * w + lanes) * nv];
-                if nv == 1 {
-                    let mut a = N::ZERO;
-                    for (r, &vr) in (r0..r1).zip(&v[r0..r1]) {
-                        a = k.eval_lanes(prep, r).first().mul_add(N::splat(vr), a);
-                    }
-                    for (l, s) in st.iter_mut().enumerate() {
-                        *s += a.lane(l).to_f64();
-                    }
-                } else {
-                    for c0 in (0..nv).step_by(COLUMNS) {
-                        let nc = COLUMNS.min(nv - c0);
-                        let mut a = [N::ZERO; COLUMNS];
-                        for r in r0..r1 {
-                            let kr = k.eval_lanes(prep, r).first();
-                            let vr = &v[r * nv + c0..r * nv + c0 + nc];
-                            for (a, &vr) in a.iter_mut().zip(vr) {
-                                *a = kr.mul_add(N::splat(vr), *a);
-                            }
-                        }
-                        for l in 0..lanes {
-                            for (c, a) in a.iter().enumerate().take(nc) {
-                                st[l * nv + c0 + c] += a.lane(l).to_f64();
-                            }
-                        }
-                    }
-                }
+                pack_product(k, prep, tile.clone(), v, nv, st);
             }
         }
         // Pairs with the later blocks: one evaluation for row i (x v_j) and row j (x v_i).
@@ -344,22 +319,86 @@ where
                 debug_assert!(rows == BLOCK);
                 let lanes = w;
                 let vi = N::from_lanes(|l| v[o0 + p * w + l]);
-                let mut a = N::ZERO;
-                let col = &mut col[..r1 - r0];
-                for ((r, &vr), c) in (r0..r1).zip(&v[r0..r1]).zip(col.iter_mut()) {
-                    let kv = k.eval_lanes(prep, r).first();
-                    a = kv.mul_add(N::splat(vr), a);
-                    *c = kv.mul_add(vi, *c);
-                }
-                for (l, s) in st[p * w..p * w + lanes].iter_mut().enumerate() {
-                    *s += a.lane(l).to_f64();
-                }
+                let st = &mut st[p * w..p * w + lanes];
+                pack_pairs(k, prep, r0..r1, v, vi, &mut col[..r1 - r0], st);
             }
             let base = symmetric.start;
             for (s, c) in cols[r0 - base..r1 - base].iter_mut().zip(&col) {
                 *s += c.sum_lanes().to_f64();
             }
         }
+    }
+}
+
+/// One pack of rows of a product over the reduction indices `rs` (one tile): adds
+/// `sum_r K(o, r) v[r, c]` to `st[l * nv + c]` for the pack's `st.len() / nv` rows `o`.
+#[inline(always)]
+fn pack_product<T, K, N>(
+    k: &K,
+    prep: &K::PreparedLanes<N>,
+    Range { start: r0, end: r1 }: Range<usize>,
+    v: &[T],
+    nv: usize,
+    st: &mut [f64],
+) where
+    T: Real,
+    K: LaneKernel<T>,
+    N: Num<Elem = T>,
+{
+    if nv == 1 {
+        let mut a = N::ZERO;
+        for (r, &vr) in (r0..r1).zip(&v[r0..r1]) {
+            a = k.eval_lanes(prep, r).first().mul_add(N::splat(vr), a);
+        }
+        for (l, s) in st.iter_mut().enumerate() {
+            *s += a.lane(l).to_f64();
+        }
+        return;
+    }
+    let lanes = st.len() / nv;
+    for c0 in (0..nv).step_by(COLUMNS) {
+        let nc = COLUMNS.min(nv - c0);
+        let mut a = [N::ZERO; COLUMNS];
+        for r in r0..r1 {
+            let kr = k.eval_lanes(prep, r).first();
+            let vr = &v[r * nv + c0..r * nv + c0 + nc];
+            for (a, &vr) in a.iter_mut().zip(vr) {
+                *a = kr.mul_add(N::splat(vr), *a);
+            }
+        }
+        for l in 0..lanes {
+            for (c, a) in a.iter().enumerate().take(nc) {
+                st[l * nv + c0 + c] += a.lane(l).to_f64();
+            }
+        }
+    }
+}
+
+/// One full pack of rows `i` (values `vi`) against the later rows `rs` of a symmetric product:
+/// each `K(i, r)` is evaluated once, added times `v[r]` to row `i` (`st`, one sum per lane) and
+/// times `v[i]` to column `r` (`col`, per lane, summed across lanes by the caller).
+#[inline(always)]
+fn pack_pairs<T, K, N>(
+    k: &K,
+    prep: &K::PreparedLanes<N>,
+    Range { start: r0, end: r1 }: Range<usize>,
+    v: &[T],
+    vi: N,
+    col: &mut [N],
+    st: &mut [f64],
+) where
+    T: Real,
+    K: LaneKernel<T>,
+    N: Num<Elem = T>,
+{
+    let mut a = N::ZERO;
+    for ((r, &vr), c) in (r0..r1).zip(&v[r0..r1]).zip(col.iter_mut()) {
+        let kv = k.eval_lanes(prep, r).first();
+        a = kv.mul_add(N::splat(vr), a);
+        *c = kv.mul_add(vi, *c);
+    }
+    for (l, s) in st.iter_mut().enumerate() {
+        *s += a.lane(l).to_f64();
     }
 }
 

@@ -358,9 +358,17 @@ pub fn shifted_exp_reduce<const SOFTMAX: bool, T: Real, W: Value<T>, K>(
             head[1] = s0;
         }
     };
+    let acc = shifted_exp_acc::<SOFTMAX, T>(dim);
+    run(k, n_out, n_red, &acc, 0, tile, Out::values(out, dim));
+}
+
+/// The log-sum-exp family's accumulator: slots `m`, then (softmax) `s0`, then `s[0..dim]`; the
+/// states of two parts of the reduction range merge by rescaling to the larger maximum.
+fn shifted_exp_acc<const SOFTMAX: bool, T: Real>(dim: usize) -> Acc<'static, T, f64> {
+    let off = 1 + usize::from(SOFTMAX);
     let mut init = vec![0.0; off + dim];
     init[0] = f64::NEG_INFINITY;
-    let acc = Acc {
+    Acc {
         init,
         merge: Box::new(|into: &mut [f64], from: &[f64]| {
             let (m1, m2) = (into[0], from[0]);
@@ -378,11 +386,10 @@ pub fn shifted_exp_reduce<const SOFTMAX: bool, T: Real, W: Value<T>, K>(
                 *a = *a * c1 + *b * c2;
             }
         }),
-        finish: Box::new(|st: &[f64], v: &mut [T], _i: &mut [usize]| {
+        finish: Box::new(move |st: &[f64], v: &mut [T], _i: &mut [usize]| {
             for (v, s) in v.iter_mut().zip(&st[off..]) {
                 *v = T::from_f64(if SOFTMAX { s / st[1] } else { st[0] + s.ln() });
             }
         }),
-    };
-    run(k, n_out, n_red, &acc, 0, tile, Out::values(out, dim));
+    }
 }

@@ -273,30 +273,9 @@ fn pivoted_cholesky(
         }
         column(p, &mut col)?;
         // l = (A[:, p] - L L[p, :]^T) / sqrt(d_p).
-        let k = pivots.len();
         row_p.clear();
-        row_p.extend((0..k).map(|j| l[j * n + p]));
-        let s = 1.0 / dp.sqrt();
-        let energy: f64 = col
-            .par_chunks_mut(ROWS)
-            .enumerate()
-            .map(|(t, chunk)| {
-                let i0 = t * ROWS;
-                for (j, &w) in row_p.iter().enumerate() {
-                    let lj = &l[j * n + i0..j * n + i0 + chunk.len()];
-                    for (o, &v) in chunk.iter_mut().zip(lj) {
-                        *o -= w * v;
-                    }
-                }
-                chunk
-                    .iter_mut()
-                    .map(|o| {
-                        *o *= s;
-                        *o * *o
-                    })
-                    .sum::<f64>()
-            })
-            .sum();
+        row_p.extend((0..pivots.len()).map(|j| l[j * n + p]));
+        let energy = next_factor_column(&mut col, &l, &row_p, 1.0 / dp.sqrt());
         // The eigenvalue this column would capture is about its energy: not worth it when it
         // is at most alpha (it hardly changes the condition number), nor when the column is
         // about its own pivot alone (energy <= 2 d_p: A is diagonal-like there).
@@ -316,6 +295,31 @@ fn pivoted_cholesky(
         pivots.push(p);
     }
     Ok((l, pivots))
+}
+
+/// `col = (col - L w) * s` for `L` (`n x w.len()`, column-major, `n = col.len()`), by blocks of
+/// rows in parallel; returns the new `||col||^2`.
+fn next_factor_column(col: &mut [f64], l: &[f64], w: &[f64], s: f64) -> f64 {
+    let n = col.len();
+    col.par_chunks_mut(ROWS)
+        .enumerate()
+        .map(|(t, chunk)| {
+            let i0 = t * ROWS;
+            for (j, &w) in w.iter().enumerate() {
+                let lj = &l[j * n + i0..j * n + i0 + chunk.len()];
+                for (o, &v) in chunk.iter_mut().zip(lj) {
+                    *o -= w * v;
+                }
+            }
+            chunk
+                .iter_mut()
+                .map(|o| {
+                    *o *= s;
+                    *o * *o
+                })
+                .sum::<f64>()
+        })
+        .sum()
 }
 
 /// Below this many rows or columns nalgebra's `gemm` takes its generic path instead of
