@@ -1,7 +1,7 @@
 //! The tile plan both CPU engines share: output rows in blocks of [`BLOCK`] (one parallel task
-//! each), the reduction index in tiles of [`TILE`] (the unit of block summation and of cache reuse),
-//! and, when there are too few blocks to occupy the threads, the reduction range split in parts of
-//! whole tiles.
+//! each), the reduction index in tiles of [`TILE`] (the unit of block summation and of cache
+//! reuse), and, when there are too few blocks to occupy the threads, the reduction range split in
+//! parts of whole tiles.
 
 use std::ops::Range;
 

@@ -77,7 +77,8 @@ impl<T: Real> GpuKernelMatrix<T> {
         )
     }
 
-    /// Forces the split along the reduction index of every product (see [`reduce_with`](crate::cuda::reduce_with)).
+    /// Forces the split along the reduction index of every product (see
+    /// [`reduce_with`](crate::cuda::reduce_with)).
     pub fn with_split(mut self, split: Option<usize>) -> Self {
         self.split = split;
         self
