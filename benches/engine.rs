@@ -1,15 +1,21 @@
 //! Criterion benchmarks of the CPU engine (`cargo bench --bench engine`): products `K v` with the
 //! KeOps tutorial's two kernels at N = M = 1e3, 1e4, 1e5 in f32 and f64, on the same points twice
 //! (`K_xx`, the symmetric product) and on two point sets (`K_xy`); throughput in elements = kernel
-//! evaluations `N * M` per product. Also the hand-vectorised ceiling loop (`keops::simd::ceiling`,
+//! evaluations `N * M` per product. Also the hand-vectorised ceiling loop (examples/common/ceiling.rs,
 //! one thread: criterion runs one benchmark at a time) and the tutorial's 1D solve at N = 1e4.
 //! `cargo run --release --example bench` prints the same numbers as tables with their ratios.
 
+// `criterion_group!` defines an undocumented public function.
+#![allow(missing_docs)]
+
 use std::time::Duration;
 
+#[path = "../examples/common/ceiling.rs"]
+mod ceiling;
+
+use ceiling::Ceiling;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use keops::prelude::*;
-use keops::simd::ceiling::Ceiling;
 
 /// Deterministic points in [0, 1).
 fn points<T: Real>(n: usize, seed: u64) -> Vec<T> {

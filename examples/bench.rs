@@ -3,7 +3,7 @@
 //! symmetric `K_xx` counts twice), next to two references measured in the same run:
 //!
 //! - the ceiling: the 1D Gaussian's arithmetic alone, hand-vectorised, over data in L1
-//!   (`keops::simd::ceiling`), on as many threads; the 1D Gaussian rows give their fraction of it;
+//!   (examples/common/ceiling.rs), on as many threads; the 1D Gaussian rows give their fraction of it;
 //! - the baseline: a plain single-threaded Rust double loop doing the same arithmetic in f32.
 //!
 //! Then the tutorial's solves `(alpha I + K_xx) a = b` at N = 10,000 (and 100,000 with
@@ -14,15 +14,17 @@
 //! cargo run --release --example bench [-- --quick] [--large] [--level scalar|avx2|avx512|neon] [--reps R]
 //! ```
 
+#[path = "common/ceiling.rs"]
+mod ceiling;
 mod common;
 
 use std::hint::black_box;
 use std::time::Instant;
 
+use ceiling::{gaussian_1d_ceiling, CeilingReal};
 use common::{best_of, tutorial_data, Rng};
 
 use keops::prelude::*;
-use keops::simd::ceiling::{gaussian_1d_ceiling, CeilingReal};
 use keops::{set_simd_level, simd_level, SimdLevel};
 
 /// The baseline: `out_i = sum_j exp(-(x_i - y_j)^2 / (2 s^2)) v_j`, one thread, in f32 like the data.

@@ -53,7 +53,7 @@
 extern crate self as keops;
 
 pub use keops_macros::kernel;
-/// The CPU engine's SIMD levels, the vectorised functions' accuracy, and the benchmark ceiling.
+/// The CPU engine's SIMD levels, its packs, and the vectorised functions with their accuracy.
 pub use keops_runtime::simd;
 pub use keops_runtime::{set_simd_level, simd_level, Num, SimdLevel};
 pub use keops_runtime::{

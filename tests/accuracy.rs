@@ -1,6 +1,6 @@
 //! Accuracy of f32 sums over 10^6 terms of mixed magnitude.
 //!
-//! The engine uses BLOCK SUMS (keops-runtime/src/engine.rs): the reduction index is cut into tiles
+//! The engine uses BLOCK SUMS (keops-runtime/src/cpu/): the reduction index is cut into tiles
 //! of `keops::__private` TILE = 256 terms; the terms of one tile are added in the data's precision
 //! (f32 here), and each tile's partial sum is added to an f64 accumulator (when few output rows
 //! leave threads idle, the range is also split across threads, the partial f64 sums being added at

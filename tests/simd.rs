@@ -8,14 +8,20 @@
 //! 1, 7, 65, 300, 1037 points. Tolerances per entry, relative to the sum of the absolute values of
 //! the terms: 1e-5 in f32, 1e-13 in f64 (observed: ~2e-7 and ~3e-16).
 //!
+//! Also the benchmark ceiling of the examples (examples/common/ceiling.rs): it computes the sum it
+//! claims, at every level.
+//!
 //! The level is process-wide: each test sets it under one lock and restores the default after.
 
 #![allow(clippy::needless_range_loop)]
 
+#[path = "../examples/common/ceiling.rs"]
+mod ceiling;
 mod common;
 
 use std::sync::Mutex;
 
+use ceiling::{Ceiling, CeilingReal};
 use common::{check_close, Rng};
 use keops::prelude::*;
 use keops::{set_simd_level, SimdLevel};
@@ -318,4 +324,32 @@ fn unavailable_level_is_an_error() {
         ));
     }
     assert!(SimdLevel::Scalar.is_available());
+}
+
+/// The ceiling computes the sum it claims: against f64 with std's exp, at every level.
+#[test]
+fn ceiling_pass_is_the_gaussian_sum() {
+    fn check<T: CeilingReal>(level: SimdLevel, tol: f64) {
+        let c = Ceiling::<T>::new();
+        let cc = c.c.to_f64();
+        let (mut want, mut scale) = (0.0, 0.0);
+        for xi in &c.x {
+            for (yj, vj) in c.y.iter().zip(&c.v) {
+                let d = xi.to_f64() - yj.to_f64();
+                let t = (-d * d * cc).exp() * vj.to_f64();
+                want += t;
+                scale += t.abs();
+            }
+        }
+        let got = c.pass();
+        assert!(
+            (got - want).abs() <= tol * scale,
+            "{} at {level}: {got} vs {want}",
+            T::NAME
+        );
+    }
+    at_every_level(|level| {
+        check::<f32>(level, 1e-5);
+        check::<f64>(level, 1e-13);
+    });
 }

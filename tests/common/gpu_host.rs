@@ -22,7 +22,8 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use keops::Real;
-use keops_runtime::gpu::{GpuTask, KernelArgs, LaunchPlan, MATVEC_COLUMNS};
+use keops_abi::gpu::{KernelArgs, MATVEC_COLUMNS, MAX_PARAMS, MAX_VARS};
+use keops_runtime::{GpuTask, LaunchPlan};
 
 /// Multiprocessors of the emulated device: `plan` splits the reduction range when there are fewer
 /// than `4 * SMS` row blocks, so small outputs exercise the split scheme.
@@ -516,9 +517,7 @@ fn launch_args<T: Real>(
 fn check_task<T: Real>(task: &GpuTask<'_, T>) -> Result<Option<String>, String> {
     // (More than MAX_SLOTS classes is fine while the run-time ones come first: the kernels read
     // `dims` only for run-time classes.)
-    if task.vars.len() > keops_runtime::gpu::MAX_VARS
-        || task.params.len() > keops_runtime::gpu::MAX_PARAMS
-    {
+    if task.vars.len() > MAX_VARS || task.params.len() > MAX_PARAMS {
         return Err(format!(
             "{}: more variables or parameters than KeopsArgs holds",
             task.id

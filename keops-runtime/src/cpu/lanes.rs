@@ -1,6 +1,6 @@
 //! The SIMD CPU engine: a formula evaluated for `W` output rows at once (one per lane of a
 //! [`Pack`](crate::simd::Pack); `W = 1`, plain reals, at the scalar level) against one reduction
-//! index at a time, at the [`SimdLevel`](crate::SimdLevel) in use.
+//! index at a time, at the [`SimdLevel`] in use.
 //!
 //! Blocks of [`BLOCK`] output rows are prepared as `P = BLOCK / W` packs (the row-only part of the
 //! formula, once per block); each pack then runs over the reduction index in tiles of [`TILE`],
@@ -17,9 +17,11 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use crate::engine::{self, part, splits, tiles, RowKernel, Value, BLOCK, TILE};
+use super::plan::{part, splits, tiles, BLOCK, TILE};
+use super::scalar::{RowKernel, Value};
+use super::work::{kernel_work_scalar, zeroed, MatvecWorkspace};
 use crate::simd::LaneOp;
-use crate::{KernelWork, Num, Real, SimdLevel};
+use crate::{KernelWork, Num, ProductOut, Real, SimdLevel};
 
 /// A formula with its data bound, evaluated for a pack of output rows (implemented by the
 /// generated code for formulas whose operations all have lane versions).
@@ -28,9 +30,13 @@ use crate::{KernelWork, Num, Real, SimdLevel};
 /// repeat row `last`: their lanes are computed and dropped); `eval(p, r)` the formula for those
 /// rows and reduction index `r`.
 pub trait LaneKernel<T: Real>: Sync {
+    /// The row-only part of the formula for a pack of rows.
     type PreparedLanes<N: Num<Elem = T>>: Copy;
+    /// The formula's value for a pack of rows.
     type ValueLanes<N: Num<Elem = T>>: LaneValue<N>;
+    /// The row-only part for rows `o0..o0 + N::LANES` (rows past `last` repeat row `last`).
     fn prepare_lanes<N: Num<Elem = T>>(&self, o0: usize, last: usize) -> Self::PreparedLanes<N>;
+    /// The formula for the prepared rows and reduction index `r`.
     fn eval_lanes<N: Num<Elem = T>>(
         &self,
         p: &Self::PreparedLanes<N>,
@@ -40,7 +46,9 @@ pub trait LaneKernel<T: Real>: Sync {
 
 /// A formula's value for a pack of rows: a pack (scalar formula) or an array of packs.
 pub trait LaneValue<N: Num>: Copy {
+    /// Zero in every lane and entry.
     const ZEROS: Self;
+    /// Entrywise sum.
     fn plus(self, o: Self) -> Self;
     /// Adds lane `l`'s first `acc.len()` entries to `acc`, in f64.
     fn spill(self, l: usize, acc: &mut [f64]);
@@ -85,51 +93,9 @@ impl<N: Num, const C: usize> LaneValue<N> for [N; C] {
     }
 }
 
-/// Where the rows of a product `K v` go.
-pub enum ProductOut<'o, T> {
-    /// `out = K v`, in the data's precision.
-    Real(&'o mut [T]),
-    /// `out = alpha v + K v` in f64, for a square `K`: the solver's `(alpha I + K) v`, with the
-    /// shift added to the f64 sums before any rounding.
-    Shifted { out: &'o mut [f64], alpha: f64 },
-}
-
-impl<T> ProductOut<'_, T> {
-    fn len(&self) -> usize {
-        match self {
-            ProductOut::Real(o) => o.len(),
-            ProductOut::Shifted { out, .. } => out.len(),
-        }
-    }
-}
-
-/// Buffers a product needs beyond its output: partial sums per task, kept between calls so that
-/// repeated products (a solver's iterations) allocate nothing once they have grown.
-#[derive(Debug, Default)]
-pub struct MatvecWorkspace<T> {
-    sums: Vec<f64>,
-    reals: Vec<T>,
-}
-
-impl<T> MatvecWorkspace<T> {
-    pub fn new() -> Self {
-        MatvecWorkspace {
-            sums: Vec::new(),
-            reals: Vec::new(),
-        }
-    }
-}
-
-/// `len` zeros at the start of `v`, reusing its allocation.
-fn zeroed<U: Copy>(v: &mut Vec<U>, len: usize, zero: U) -> &mut [U] {
-    v.clear();
-    v.resize(len, zero);
-    &mut v[..]
-}
-
 /// `out = K v` (or `alpha v + K v`) for a scalar formula with a lane version: `v` is
 /// `(n_red, nv)`, the output `(n_out, nv)`, row-major.
-pub fn matvec_lanes<T, K>(
+fn matvec_lanes<T, K>(
     k: &K,
     n_out: usize,
     n_red: usize,
@@ -183,7 +149,7 @@ pub fn matvec_lanes<T, K>(
 /// evaluated once, the value added to both rows; pairs within a block are evaluated for each row.
 /// About `n^2 / 2 + n * BLOCK / 2` evaluations instead of `n^2`. One column (`nv = 1`); other
 /// products go to [`matvec_lanes`].
-pub fn matvec_symmetric<T, K>(
+fn matvec_symmetric<T, K>(
     k: &K,
     n: usize,
     v: &[T],
@@ -293,43 +259,6 @@ pub fn kernel_work_lanes<T, K>(
     }
 }
 
-/// Runs a [`KernelWork`] on the scalar engine (formulas or dimensions without a lane version).
-pub fn kernel_work_scalar<T: Real, K: RowKernel<T, Value = T>>(
-    k: &K,
-    n_out: usize,
-    n_red: usize,
-    work: KernelWork<'_, T>,
-) {
-    match work {
-        KernelWork::Product { v, nv, out, ws } => scalar_product(k, n_out, n_red, v, nv, out, ws),
-        KernelWork::Columns { cols, out } => engine::columns(k, n_out, cols, out),
-        KernelWork::Diagonal { out } => engine::diagonal(k, out),
-    }
-}
-
-/// The scalar engine's product: at the scalar level, and for formulas or dimensions without a
-/// lane version.
-pub fn scalar_product<T: Real, K: RowKernel<T, Value = T>>(
-    k: &K,
-    n_out: usize,
-    n_red: usize,
-    v: &[T],
-    nv: usize,
-    out: ProductOut<'_, T>,
-    ws: &mut MatvecWorkspace<T>,
-) {
-    match out {
-        ProductOut::Real(out) => engine::matvec(k, n_out, n_red, v, nv, out),
-        ProductOut::Shifted { out, alpha } => {
-            let kv = zeroed(&mut ws.reals, n_out * nv, T::ZERO);
-            engine::matvec(k, n_out, n_red, v, nv, kv);
-            for ((o, kv), v) in out.iter_mut().zip(kv.iter()).zip(v) {
-                *o = alpha * v.to_f64() + kv.to_f64();
-            }
-        }
-    }
-}
-
 /// Columns of `v` per pass over the reduction index: a product with more columns recomputes the
 /// kernel once per group of this many.
 const COLUMNS: usize = 8;
@@ -374,36 +303,11 @@ where
         } = self;
         let w = N::LANES;
         let (prepared, packs) = prepare_block::<T, K, N, P>(k, o0, rows, last);
-        for Range { start: r0, end: r1 } in tiles(direct.clone()) {
+        for tile in tiles(direct.clone()) {
             for (p, prep) in prepared.iter().enumerate().take(packs) {
                 let lanes = w.min(rows - p * w);
                 let st = &mut st[p * w * nv..(p * w + lanes) * nv];
-                if nv == 1 {
-                    let mut a = N::ZERO;
-                    for (r, &vr) in (r0..r1).zip(&v[r0..r1]) {
-                        a = k.eval_lanes(prep, r).first().mul_add(N::splat(vr), a);
-                    }
-                    for (l, s) in st.iter_mut().enumerate() {
-                        *s += a.lane(l).to_f64();
-                    }
-                } else {
-                    for c0 in (0..nv).step_by(COLUMNS) {
-                        let nc = COLUMNS.min(nv - c0);
-                        let mut a = [N::ZERO; COLUMNS];
-                        for r in r0..r1 {
-                            let kr = k.eval_lanes(prep, r).first();
-                            let vr = &v[r * nv + c0..r * nv + c0 + nc];
-                            for (a, &vr) in a.iter_mut().zip(vr) {
-                                *a = kr.mul_add(N::splat(vr), *a);
-                            }
-                        }
-                        for l in 0..lanes {
-                            for (c, a) in a.iter().enumerate().take(nc) {
-                                st[l * nv + c0 + c] += a.lane(l).to_f64();
-                            }
-                        }
-                    }
-                }
+                pack_product(k, prep, tile.clone(), v, nv, st);
             }
         }
         // Pairs with the later blocks: one evaluation for row i (x v_j) and row j (x v_i).
@@ -415,22 +319,86 @@ where
                 debug_assert!(rows == BLOCK);
                 let lanes = w;
                 let vi = N::from_lanes(|l| v[o0 + p * w + l]);
-                let mut a = N::ZERO;
-                let col = &mut col[..r1 - r0];
-                for ((r, &vr), c) in (r0..r1).zip(&v[r0..r1]).zip(col.iter_mut()) {
-                    let kv = k.eval_lanes(prep, r).first();
-                    a = kv.mul_add(N::splat(vr), a);
-                    *c = kv.mul_add(vi, *c);
-                }
-                for (l, s) in st[p * w..p * w + lanes].iter_mut().enumerate() {
-                    *s += a.lane(l).to_f64();
-                }
+                let st = &mut st[p * w..p * w + lanes];
+                pack_pairs(k, prep, r0..r1, v, vi, &mut col[..r1 - r0], st);
             }
             let base = symmetric.start;
             for (s, c) in cols[r0 - base..r1 - base].iter_mut().zip(&col) {
                 *s += c.sum_lanes().to_f64();
             }
         }
+    }
+}
+
+/// One pack of rows of a product over the reduction indices `rs` (one tile): adds
+/// `sum_r K(o, r) v[r, c]` to `st[l * nv + c]` for the pack's `st.len() / nv` rows `o`.
+#[inline(always)]
+fn pack_product<T, K, N>(
+    k: &K,
+    prep: &K::PreparedLanes<N>,
+    Range { start: r0, end: r1 }: Range<usize>,
+    v: &[T],
+    nv: usize,
+    st: &mut [f64],
+) where
+    T: Real,
+    K: LaneKernel<T>,
+    N: Num<Elem = T>,
+{
+    if nv == 1 {
+        let mut a = N::ZERO;
+        for (r, &vr) in (r0..r1).zip(&v[r0..r1]) {
+            a = k.eval_lanes(prep, r).first().mul_add(N::splat(vr), a);
+        }
+        for (l, s) in st.iter_mut().enumerate() {
+            *s += a.lane(l).to_f64();
+        }
+        return;
+    }
+    let lanes = st.len() / nv;
+    for c0 in (0..nv).step_by(COLUMNS) {
+        let nc = COLUMNS.min(nv - c0);
+        let mut a = [N::ZERO; COLUMNS];
+        for r in r0..r1 {
+            let kr = k.eval_lanes(prep, r).first();
+            let vr = &v[r * nv + c0..r * nv + c0 + nc];
+            for (a, &vr) in a.iter_mut().zip(vr) {
+                *a = kr.mul_add(N::splat(vr), *a);
+            }
+        }
+        for l in 0..lanes {
+            for (c, a) in a.iter().enumerate().take(nc) {
+                st[l * nv + c0 + c] += a.lane(l).to_f64();
+            }
+        }
+    }
+}
+
+/// One full pack of rows `i` (values `vi`) against the later rows `rs` of a symmetric product:
+/// each `K(i, r)` is evaluated once, added times `v[r]` to row `i` (`st`, one sum per lane) and
+/// times `v[i]` to column `r` (`col`, per lane, summed across lanes by the caller).
+#[inline(always)]
+fn pack_pairs<T, K, N>(
+    k: &K,
+    prep: &K::PreparedLanes<N>,
+    Range { start: r0, end: r1 }: Range<usize>,
+    v: &[T],
+    vi: N,
+    col: &mut [N],
+    st: &mut [f64],
+) where
+    T: Real,
+    K: LaneKernel<T>,
+    N: Num<Elem = T>,
+{
+    let mut a = N::ZERO;
+    for ((r, &vr), c) in (r0..r1).zip(&v[r0..r1]).zip(col.iter_mut()) {
+        let kv = k.eval_lanes(prep, r).first();
+        a = kv.mul_add(N::splat(vr), a);
+        *c = kv.mul_add(vi, *c);
+    }
+    for (l, s) in st.iter_mut().enumerate() {
+        *s += a.lane(l).to_f64();
     }
 }
 
@@ -544,16 +512,4 @@ fn prepare_block<T: Real, K: LaneKernel<T>, N: Num<Elem = T>, const P: usize>(
 #[inline(always)]
 fn run_at<T: Real, Op: LaneOp<T, Output = ()>>(level: SimdLevel, op: Op) {
     T::dispatch(level, op).expect("simd_level() returns levels this CPU runs");
-}
-
-/// Whether two views hold the same rows (the same memory, or bitwise equal values): a symmetric
-/// kernel bound to them is a symmetric matrix.
-pub fn same_data<T: Real>(a: &crate::View<'_, T>, b: &crate::View<'_, T>) -> bool {
-    let (x, y) = (a.as_slice(), b.as_slice());
-    a.dim() == b.dim()
-        && x.len() == y.len()
-        && (std::ptr::eq(x, y)
-            || x.iter()
-                .zip(y)
-                .all(|(p, q)| p.to_f64().to_bits() == q.to_f64().to_bits()))
 }

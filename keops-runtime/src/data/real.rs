@@ -34,7 +34,9 @@ pub trait Num:
     type Elem: Real;
     /// Lanes: 1 for a real.
     const LANES: usize;
+    /// 0 in every lane.
     const ZERO: Self;
+    /// 1 in every lane.
     const ONE: Self;
     /// Every lane `x`.
     fn splat(x: Self::Elem) -> Self;
@@ -47,21 +49,35 @@ pub trait Num:
     /// `self * b + c`: fused (one rounding) in SIMD packs, whose code runs where FMA exists; two
     /// operations for a real, as the scalar path may run where it does not.
     fn mul_add(self, b: Self, c: Self) -> Self;
+    /// `e^x`.
     fn exp(self) -> Self;
+    /// Natural logarithm.
     fn ln(self) -> Self;
+    /// Square root.
     fn sqrt(self) -> Self;
+    /// Sine.
     fn sin(self) -> Self;
+    /// Cosine.
     fn cos(self) -> Self;
+    /// Absolute value.
     fn abs(self) -> Self;
+    /// `x^n`.
     fn powi(self, n: i32) -> Self;
+    /// `x^e`.
     fn powf(self, e: Self) -> Self;
+    /// The smaller of the two (the other when one is NaN).
     fn fmin(self, o: Self) -> Self;
+    /// The larger of the two (the other when one is NaN).
     fn fmax(self, o: Self) -> Self;
+    /// Arcsine.
     fn asin(self) -> Self;
+    /// Arccosine.
     fn acos(self) -> Self;
+    /// Arctangent.
     fn atan(self) -> Self;
     /// The angle of the point `(o, self)`, as C's `atan2(self, o)`.
     fn atan2(self, o: Self) -> Self;
+    /// The largest integer not above.
     fn floor(self) -> Self;
     /// Rounds half-way cases away from zero (C's `round`).
     fn round(self) -> Self;
@@ -87,10 +103,15 @@ pub trait Num:
     fn cmp_gt(self, o: Self) -> Self;
     /// 1 if `self >= o`, else 0.
     fn cmp_ge(self, o: Self) -> Self;
+    /// `1 / x`.
     fn inv(self) -> Self;
+    /// `x * x`.
     fn square(self) -> Self;
+    /// -1, 0 or 1 (KeOps' Sign: 0 at 0).
     fn sign(self) -> Self;
+    /// 1 for `x >= 0`, else 0 (KeOps' Step).
     fn step(self) -> Self;
+    /// `max(x, 0)`.
     fn relu(self) -> Self;
     /// `a` if `f < a`, `b` if `f > b`, else `f` (KeOps' Clamp).
     fn clamp_to(self, a: Self, b: Self) -> Self;
@@ -104,8 +125,11 @@ pub trait Real:
 {
     /// Name used in messages.
     const NAME: &'static str;
+    /// `x` rounded to this precision.
     fn from_f64(x: f64) -> Self;
+    /// The value in f64 (exact).
     fn to_f64(self) -> f64;
+    /// Neither NaN nor infinite.
     fn is_finite(self) -> bool;
     /// 1 or 0.
     #[inline(always)]

@@ -1,9 +1,4 @@
-//! Preconditioners for the conjugate-gradient solve of `(alpha I + A) x = b`.
-//!
-//! CG needs about `sqrt(cond)` iterations; a preconditioner `M ≈ alpha I + A` whose inverse is
-//! cheap makes it work on `M^-1 (alpha I + A)` instead, whose condition number is small when `M`
-//! captures the large eigenvalues of `A`. Kernel matrices have a few large eigenvalues and many
-//! small ones, which is what a Nyström approximation from `m` landmark columns captures:
+//! The Nyström preconditioner of `(alpha I + A)`, from `m` landmark columns:
 //!
 //! `M = alpha I + C W^-1 C^T`, with `C = A[:, S]` (`n x m`) and `W = A[S, S]` (`m x m`),
 //!
@@ -20,83 +15,7 @@ use std::sync::Mutex;
 use nalgebra::{DMatrix, DMatrixView, DMatrixViewMut};
 use rayon::prelude::*;
 
-use crate::{KeopsError, LinearOperator, Real};
-
-/// `z = M^-1 r` for a symmetric positive definite `M ≈ alpha I + A`, the matrix of a solve.
-///
-/// The solver applies it to its residuals (f64, row-major `(n, k)` blocks, one column per
-/// right-hand side still iterating). Implement it for your own preconditioner and pass it to
-/// [`ConjugateGradient::solve_preconditioned`](crate::ConjugateGradient::solve_preconditioned).
-pub trait Preconditioner: Sync {
-    /// Rows of `M` (the solve's `n`).
-    fn size(&self) -> usize;
-    /// `out = M^-1 r` for `r` and `out` of shape `(size, k)`, row-major. It must be the same
-    /// symmetric positive definite linear map at every call.
-    fn apply(&self, r: &[f64], k: usize, out: &mut [f64]);
-    /// A name for [`Solution::preconditioner`](crate::Solution::preconditioner).
-    fn name(&self) -> &'static str {
-        "custom"
-    }
-    /// The rank of a low-rank part (Nyström landmarks), 0 without one.
-    fn rank(&self) -> usize {
-        0
-    }
-}
-
-/// `M = alpha I + diag(A)`: rescales each unknown by its diagonal. Helps when the diagonal varies
-/// (a kernel with per-point amplitudes); a stationary kernel's diagonal is constant, so there it
-/// changes nothing.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Jacobi {
-    inverse: Vec<f64>,
-}
-
-impl Jacobi {
-    /// From the operator's diagonal ([`LinearOperator::diagonal`]).
-    pub fn new<T: Real, A: LinearOperator<T> + ?Sized>(
-        op: &A,
-        alpha: f64,
-    ) -> Result<Self, KeopsError> {
-        let mut diagonal = vec![0.0; op.nrows()];
-        op.diagonal(&mut diagonal)?;
-        Self::from_diagonal(&diagonal, alpha)
-    }
-    /// From `diag(A)`; every `alpha + A_ii` must be finite and positive.
-    pub fn from_diagonal(diagonal: &[f64], alpha: f64) -> Result<Self, KeopsError> {
-        let mut inverse = Vec::with_capacity(diagonal.len());
-        for (i, &d) in diagonal.iter().enumerate() {
-            let m = alpha + d;
-            if !(m > 0.0 && m.is_finite()) {
-                return Err(KeopsError::PreconditionerNotPositive {
-                    what: format!("alpha + A_ii at row {i}"),
-                    value: m,
-                });
-            }
-            inverse.push(1.0 / m);
-        }
-        Ok(Jacobi { inverse })
-    }
-}
-
-impl Preconditioner for Jacobi {
-    fn size(&self) -> usize {
-        self.inverse.len()
-    }
-    fn apply(&self, r: &[f64], k: usize, out: &mut [f64]) {
-        for ((o, r), d) in out
-            .chunks_exact_mut(k)
-            .zip(r.chunks_exact(k))
-            .zip(&self.inverse)
-        {
-            for (o, r) in o.iter_mut().zip(r) {
-                *o = r * d;
-            }
-        }
-    }
-    fn name(&self) -> &'static str {
-        "jacobi"
-    }
-}
+use crate::{KeopsError, LinearOperator, Preconditioner, Real};
 
 /// How a Nyström preconditioner picks its `m` landmark points (columns of `A`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,7 +29,10 @@ pub enum Landmarks {
     Greedy,
     /// `m` distinct points drawn uniformly by a generator seeded with `seed` (reproducible);
     /// all columns evaluated in one pass.
-    Uniform { seed: u64 },
+    Uniform {
+        /// The generator's seed.
+        seed: u64,
+    },
 }
 
 /// Settings of the Nyström preconditioner: landmarks, rank `m` and memory budget.
@@ -351,30 +273,9 @@ fn pivoted_cholesky(
         }
         column(p, &mut col)?;
         // l = (A[:, p] - L L[p, :]^T) / sqrt(d_p).
-        let k = pivots.len();
         row_p.clear();
-        row_p.extend((0..k).map(|j| l[j * n + p]));
-        let s = 1.0 / dp.sqrt();
-        let energy: f64 = col
-            .par_chunks_mut(ROWS)
-            .enumerate()
-            .map(|(t, chunk)| {
-                let i0 = t * ROWS;
-                for (j, &w) in row_p.iter().enumerate() {
-                    let lj = &l[j * n + i0..j * n + i0 + chunk.len()];
-                    for (o, &v) in chunk.iter_mut().zip(lj) {
-                        *o -= w * v;
-                    }
-                }
-                chunk
-                    .iter_mut()
-                    .map(|o| {
-                        *o *= s;
-                        *o * *o
-                    })
-                    .sum::<f64>()
-            })
-            .sum();
+        row_p.extend((0..pivots.len()).map(|j| l[j * n + p]));
+        let energy = next_factor_column(&mut col, &l, &row_p, 1.0 / dp.sqrt());
         // The eigenvalue this column would capture is about its energy: not worth it when it
         // is at most alpha (it hardly changes the condition number), nor when the column is
         // about its own pivot alone (energy <= 2 d_p: A is diagonal-like there).
@@ -394,6 +295,31 @@ fn pivoted_cholesky(
         pivots.push(p);
     }
     Ok((l, pivots))
+}
+
+/// `col = (col - L w) * s` for `L` (`n x w.len()`, column-major, `n = col.len()`), by blocks of
+/// rows in parallel; returns the new `||col||^2`.
+fn next_factor_column(col: &mut [f64], l: &[f64], w: &[f64], s: f64) -> f64 {
+    let n = col.len();
+    col.par_chunks_mut(ROWS)
+        .enumerate()
+        .map(|(t, chunk)| {
+            let i0 = t * ROWS;
+            for (j, &w) in w.iter().enumerate() {
+                let lj = &l[j * n + i0..j * n + i0 + chunk.len()];
+                for (o, &v) in chunk.iter_mut().zip(lj) {
+                    *o -= w * v;
+                }
+            }
+            chunk
+                .iter_mut()
+                .map(|o| {
+                    *o *= s;
+                    *o * *o
+                })
+                .sum::<f64>()
+        })
+        .sum()
 }
 
 /// Below this many rows or columns nalgebra's `gemm` takes its generic path instead of

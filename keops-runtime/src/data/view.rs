@@ -21,7 +21,7 @@ impl<'a, T: Real> View<'a, T> {
         if dim == 0 {
             return Err(KeopsError::ZeroDimension);
         }
-        if data.len() % dim != 0 {
+        if !data.len().is_multiple_of(dim) {
             return Err(KeopsError::RaggedData {
                 len: data.len(),
                 dim,
@@ -39,7 +39,7 @@ impl<'a, T: Real> View<'a, T> {
         if dim == 0 {
             return Err(KeopsError::ZeroDimension);
         }
-        if data.len() % dim != 0 {
+        if !data.len().is_multiple_of(dim) {
             return Err(KeopsError::RaggedData {
                 len: data.len(),
                 dim,
@@ -112,6 +112,7 @@ impl<'a, T: Real> View<'a, T> {
 /// Anything that can be seen as a row-major point set: `&[T]` and `&Vec<T>` (dimension 1),
 /// `&[[T; D]]` and `&Vec<[T; D]>`, a [`View`], and nalgebra matrices whose rows are points.
 pub trait IntoView<'a, T: Real> {
+    /// The rows, borrowed when they are already row-major.
     fn into_view(self) -> View<'a, T>;
 }
 
@@ -273,4 +274,16 @@ impl<T> std::ops::Deref for Rows<T> {
     fn deref(&self) -> &[T] {
         &self.data
     }
+}
+
+/// Whether two views hold the same rows (the same memory, or bitwise equal values): a symmetric
+/// kernel bound to them is a symmetric matrix.
+pub fn same_data<T: Real>(a: &View<'_, T>, b: &View<'_, T>) -> bool {
+    let (x, y) = (a.as_slice(), b.as_slice());
+    a.dim() == b.dim()
+        && x.len() == y.len()
+        && (std::ptr::eq(x, y)
+            || x.iter()
+                .zip(y)
+                .all(|(p, q)| p.to_f64().to_bits() == q.to_f64().to_bits()))
 }

@@ -10,9 +10,11 @@ pub struct ParamValue {
 }
 
 impl ParamValue {
+    /// A scalar.
     pub fn scalar(v: f64) -> Self {
         ParamValue { values: vec![v] }
     }
+    /// A vector of `values.len()` entries.
     pub fn vector(values: Vec<f64>) -> Self {
         ParamValue { values }
     }
@@ -20,6 +22,7 @@ impl ParamValue {
     pub fn dim(&self) -> usize {
         self.values.len()
     }
+    /// The entries, in f64.
     pub fn values(&self) -> &[f64] {
         &self.values
     }
@@ -53,6 +56,7 @@ impl ParamValue {
     note = "a parameter is a number (f32, f64, an integer) or a fixed-size array or Vec of f32/f64"
 )]
 pub trait IntoParam {
+    /// The captured value, in f64.
     fn into_param(self) -> ParamValue;
 }
 

@@ -6,6 +6,7 @@ use crate::{Num, Real};
 
 /// The run-time length of a vector class.
 pub trait Len: Copy + Send + Sync + 'static {
+    /// The number of meaningful entries.
     fn get(self) -> usize;
 }
 
@@ -29,6 +30,7 @@ impl Len for Upto {
     }
 }
 
+/// A vector of zeros.
 #[inline(always)]
 pub fn zeros<T: Num, const C: usize>() -> [T; C] {
     [T::ZERO; C]
@@ -97,6 +99,7 @@ pub fn load_param<T: Real, L: Len, const C: usize>(len: L, values: &[T]) -> [T; 
     }
 }
 
+/// `s` in the first `len` entries.
 #[inline(always)]
 pub fn splat<T: Num, L: Len, const C: usize>(len: L, s: T) -> [T; C] {
     let mut out = [T::ZERO; C];
@@ -106,6 +109,7 @@ pub fn splat<T: Num, L: Len, const C: usize>(len: L, s: T) -> [T; C] {
     out
 }
 
+/// `f` of each meaningful entry.
 #[inline(always)]
 pub fn map1<T: Num, L: Len, const C: usize>(len: L, a: [T; C], f: impl Fn(T) -> T) -> [T; C] {
     let mut out = [T::ZERO; C];
@@ -115,6 +119,7 @@ pub fn map1<T: Num, L: Len, const C: usize>(len: L, a: [T; C], f: impl Fn(T) -> 
     out
 }
 
+/// `f` of each pair of meaningful entries.
 #[inline(always)]
 pub fn map2<T: Num, L: Len, const C: usize>(
     len: L,
@@ -129,6 +134,7 @@ pub fn map2<T: Num, L: Len, const C: usize>(
     out
 }
 
+/// `f` of each triple of meaningful entries.
 #[inline(always)]
 pub fn map3<T: Num, L: Len, const C: usize>(
     len: L,

@@ -1,37 +1,24 @@
-//! The CPU reduction engine: blocks of output rows in parallel (rayon), the reduction index in tiles
-//! that stay in cache, block sums for accuracy.
+//! The scalar engine: one output row and one reduction index at a time, for every reduction
+//! (sums, products `K v`, min / max and their args, the k smallest, the log-sum-exp family), and
+//! for formulas or dimensions without a lane version.
 //!
-//! Every reduction is an accumulator: a state per output row (a fixed number of slots) initialised
-//! once, folded tile by tile over the reduction index, merged with the state of a later part of the
-//! reduction range when that range is split (few output rows), and finalised into the results
-//! (values in `T`, indices as `usize`). Sums keep f64 slots; min / max and their args
-//! `(value, index)` pairs; the k smallest a sorted buffer of `K` pairs per entry; the log-sum-exp
-//! family the running maximum `m` and f64 sums `s = sum exp(F - m) W`.
-//!
-//! Accumulation ("block sums"): within a tile of [`TILE`] reduction indices the formula's values are
-//! added in the data's precision `T`; each tile's partial sum is then added to an f64 accumulator.
-//! For f32 data the rounding error therefore grows with the tile size (256 terms), not with the
-//! number of points, so 10^6 terms keep about 1e-6 relative accuracy where a running f32 sum loses
-//! about three digits. Within a tile, four interleaved partial sums break the dependency chain of a
-//! single accumulator; the inner loop over one tile is the one a SIMD engine vectorises.
+//! Each reduction is an accumulator ([`super::accumulate`]): sums keep f64 slots; min / max and
+//! their args `(value, index)` pairs; the k smallest a sorted buffer of `K` pairs per entry; the
+//! log-sum-exp family the running maximum `m` and f64 sums `s = sum exp(F - m) W`.
 
 use std::ops::Range;
 
-use rayon::prelude::*;
-
+use super::accumulate::{run, Acc, Out};
 use crate::Real;
 
-/// Output rows per parallel task (keops-abi's CPU `ROW_BLOCK`).
-pub use keops_abi::cpu::ROW_BLOCK as BLOCK;
-/// Reduction indices per tile (keops-abi's CPU `TILE`): the unit of block summation and of cache
-/// reuse.
-pub use keops_abi::cpu::TILE;
 /// Independent partial sums per tile, so consecutive evaluations do not wait on one accumulator.
 const LANES: usize = 4;
 
 /// A formula's value, scalar or vector.
 pub trait Value<T: Real>: Copy + Send + Sync {
+    /// Zero in every entry.
     fn zero() -> Self;
+    /// Entrywise sum.
     fn add(self, other: Self) -> Self;
     /// Adds the first `acc.len()` entries to `acc`, in f64.
     fn add_to(self, acc: &mut [f64]);
@@ -88,9 +75,13 @@ impl<T: Real, const C: usize> Value<T> for [T; C] {
 /// the parameters), once per row; `eval(p, r)` computes the formula for the pair `(o, r)`: a
 /// [`Value`], or for the log-sum-exp family a pair `(F, W)` of a scalar and a value.
 pub trait RowKernel<T: Real>: Sync {
+    /// What depends only on the output row.
     type Prepared: Send + Sync;
+    /// The formula's value for a pair (a [`Value`], or `(F, W)` for the log-sum-exp family).
     type Value: Copy + Send + Sync;
+    /// The row-only part of the formula for output row `o`.
     fn prepare(&self, o: usize) -> Self::Prepared;
+    /// The formula for the prepared row and reduction index `r`.
     fn eval(&self, p: &Self::Prepared, r: usize) -> Self::Value;
 }
 
@@ -367,9 +358,17 @@ pub fn shifted_exp_reduce<const SOFTMAX: bool, T: Real, W: Value<T>, K>(
             head[1] = s0;
         }
     };
+    let acc = shifted_exp_acc::<SOFTMAX, T>(dim);
+    run(k, n_out, n_red, &acc, 0, tile, Out::values(out, dim));
+}
+
+/// The log-sum-exp family's accumulator: slots `m`, then (softmax) `s0`, then `s[0..dim]`; the
+/// states of two parts of the reduction range merge by rescaling to the larger maximum.
+fn shifted_exp_acc<const SOFTMAX: bool, T: Real>(dim: usize) -> Acc<'static, T, f64> {
+    let off = 1 + usize::from(SOFTMAX);
     let mut init = vec![0.0; off + dim];
     init[0] = f64::NEG_INFINITY;
-    let acc = Acc {
+    Acc {
         init,
         merge: Box::new(|into: &mut [f64], from: &[f64]| {
             let (m1, m2) = (into[0], from[0]);
@@ -387,261 +386,10 @@ pub fn shifted_exp_reduce<const SOFTMAX: bool, T: Real, W: Value<T>, K>(
                 *a = *a * c1 + *b * c2;
             }
         }),
-        finish: Box::new(|st: &[f64], v: &mut [T], _i: &mut [usize]| {
+        finish: Box::new(move |st: &[f64], v: &mut [T], _i: &mut [usize]| {
             for (v, s) in v.iter_mut().zip(&st[off..]) {
                 *v = T::from_f64(if SOFTMAX { s / st[1] } else { st[0] + s.ln() });
             }
         }),
-    };
-    run(k, n_out, n_red, &acc, 0, tile, Out::values(out, dim));
-}
-
-/// An accumulator: the initial state of an output row (its `width = init.len()` slots), how the
-/// state of a later part of the reduction range merges into that of an earlier part, and how a
-/// row's final state becomes its values and indices.
-struct Acc<'a, T, S> {
-    init: Vec<S>,
-    merge: Box<MergeFn<'a, S>>,
-    finish: Box<FinishFn<'a, T, S>>,
-}
-
-type MergeFn<'a, S> = dyn Fn(&mut [S], &[S]) + Sync + 'a;
-type FinishFn<'a, T, S> = dyn Fn(&[S], &mut [T], &mut [usize]) + Sync + 'a;
-
-impl<T: Real> Acc<'static, T, f64> {
-    /// f64 sums of `dim` entries (sums and matvecs), written back in `T`.
-    fn sums(dim: usize) -> Self {
-        Acc {
-            init: vec![0.0; dim],
-            merge: Box::new(|into: &mut [f64], from: &[f64]| {
-                for (a, b) in into.iter_mut().zip(from) {
-                    *a += *b;
-                }
-            }),
-            finish: Box::new(|st: &[f64], v: &mut [T], _i: &mut [usize]| {
-                for (v, s) in v.iter_mut().zip(st) {
-                    *v = T::from_f64(*s);
-                }
-            }),
-        }
     }
-}
-
-/// Where a reduction's results go: values `(n_out, vdim)` and indices `(n_out, idim)`, row-major;
-/// a dimension of 0 for a part the reduction does not produce.
-struct Out<'o, T> {
-    vals: &'o mut [T],
-    vdim: usize,
-    idx: &'o mut [usize],
-    idim: usize,
-}
-
-impl<'o, T> Out<'o, T> {
-    fn values(vals: &'o mut [T], vdim: usize) -> Self {
-        Out {
-            vals,
-            vdim,
-            idx: &mut [],
-            idim: 0,
-        }
-    }
-}
-
-/// The tiled, parallel driver. `tile(p, rs, scratch, state)` folds the reduction indices `rs` (one
-/// tile) into the state of one prepared output row (`acc.init.len()` slots); `scratch` holds
-/// `scratch_dim` values of `T` for it to use.
-///
-/// Only this small per-block function is generic over the kernel; the parallel part ([`drive`]) is
-/// compiled once per precision and kind of state, not once per formula and dimension, which keeps
-/// build times and binary sizes down when a formula is dispatched over many run-time dimensions.
-fn run<T, K, S, F>(
-    k: &K,
-    n_out: usize,
-    n_red: usize,
-    acc: &Acc<'_, T, S>,
-    scratch_dim: usize,
-    tile: F,
-    out: Out<'_, T>,
-) where
-    T: Real,
-    K: RowKernel<T>,
-    S: Copy + Send + Sync,
-    F: Fn(&K::Prepared, Range<usize>, &mut [T], &mut [S]) + Sync,
-{
-    let width = acc.init.len();
-    let block = |o0: usize, rows: usize, rs: Range<usize>, state: &mut [S]| {
-        let prepared: Vec<K::Prepared> = (o0..o0 + rows).map(|o| k.prepare(o)).collect();
-        let mut scratch = vec![T::ZERO; scratch_dim];
-        for t in tiles(rs) {
-            for (p, st) in prepared.iter().zip(state.chunks_exact_mut(width)) {
-                tile(p, t.clone(), &mut scratch, st);
-            }
-        }
-    };
-    drive(n_out, n_red, acc, out, &block);
-}
-
-/// `rs` in tiles of [`TILE`] indices (the last one shorter).
-pub(crate) fn tiles(rs: Range<usize>) -> impl Iterator<Item = Range<usize>> {
-    let end = rs.end;
-    rs.step_by(TILE).map(move |r0| r0..(r0 + TILE).min(end))
-}
-
-/// How many parts the reduction range is split into: 1 with enough blocks of rows for the
-/// threads, else enough parts (of whole tiles, at least 4 tiles each) to occupy them.
-pub(crate) fn splits(blocks: usize, n_red: usize) -> usize {
-    let threads = rayon::current_num_threads().max(1);
-    let tiles = n_red.div_ceil(TILE).max(1);
-    if blocks >= 2 * threads {
-        1
-    } else {
-        (2 * threads).div_ceil(blocks).min(tiles.div_ceil(4)).max(1)
-    }
-}
-
-/// Part `s` of `splits` of `0..n_red`, in whole tiles.
-pub(crate) fn part(s: usize, splits: usize, n_red: usize) -> Range<usize> {
-    let per = n_red.div_ceil(TILE).max(1).div_ceil(splits) * TILE;
-    (s * per).min(n_red)..((s + 1) * per).min(n_red)
-}
-
-/// Folds the reduction indices `rs` into the states (`rows * width` slots) of the output rows
-/// `o0..o0 + rows`.
-type BlockFn<'a, S> = dyn Fn(usize, usize, Range<usize>, &mut [S]) + Sync + 'a;
-
-/// `s` in chunks of `chunk` (one per block of rows), or `blocks` empty slices when `chunk == 0`.
-fn per_block<U>(s: &mut [U], chunk: usize, blocks: usize) -> Vec<&mut [U]> {
-    if chunk == 0 {
-        (0..blocks).map(|_| <&mut [U]>::default()).collect()
-    } else {
-        s.chunks_mut(chunk).collect()
-    }
-}
-
-/// Splits the work into parallel tasks and writes the results. With many output rows, tasks are
-/// blocks of [`BLOCK`] rows. With few rows (fewer blocks than twice the threads), the reduction
-/// range is split too, in whole tiles, and the states of its parts are merged in order at the end.
-fn drive<T: Real, S: Copy + Send + Sync>(
-    n_out: usize,
-    n_red: usize,
-    acc: &Acc<'_, T, S>,
-    out: Out<'_, T>,
-    block: &BlockFn<'_, S>,
-) {
-    let Out {
-        vals,
-        vdim,
-        idx,
-        idim,
-    } = out;
-    debug_assert_eq!(vals.len(), n_out * vdim);
-    debug_assert_eq!(idx.len(), n_out * idim);
-    let width = acc.init.len();
-    if n_out == 0 || width == 0 || vdim + idim == 0 {
-        return;
-    }
-    let blocks = n_out.div_ceil(BLOCK);
-    let splits = splits(blocks, n_red);
-    let range = |s: usize| part(s, splits, n_red);
-    let fresh = |rows: usize| -> Vec<S> {
-        let mut st = Vec::with_capacity(rows * width);
-        for _ in 0..rows {
-            st.extend_from_slice(&acc.init);
-        }
-        st
-    };
-    // Writes the results of a block's rows from their final states.
-    let finish = |st: &[S], v: &mut [T], i: &mut [usize]| {
-        for (r, s) in st.chunks_exact(width).enumerate() {
-            (acc.finish)(
-                s,
-                &mut v[r * vdim..(r + 1) * vdim],
-                &mut i[r * idim..(r + 1) * idim],
-            );
-        }
-    };
-    let outs = per_block(vals, BLOCK * vdim, blocks)
-        .into_iter()
-        .zip(per_block(idx, BLOCK * idim, blocks));
-    if splits == 1 {
-        outs.collect::<Vec<_>>()
-            .into_par_iter()
-            .enumerate()
-            .for_each(|(b, (v, i))| {
-                let rows = BLOCK.min(n_out - b * BLOCK);
-                let mut st = fresh(rows);
-                block(b * BLOCK, rows, 0..n_red, &mut st);
-                finish(&st, v, i);
-            });
-    } else {
-        let mut partials: Vec<Vec<S>> = (0..blocks * splits)
-            .into_par_iter()
-            .map(|t| {
-                let (b, s) = (t / splits, t % splits);
-                let rows = BLOCK.min(n_out - b * BLOCK);
-                let mut st = fresh(rows);
-                block(b * BLOCK, rows, range(s), &mut st);
-                st
-            })
-            .collect();
-        for (b, (v, i)) in outs.enumerate() {
-            let (first, later) = partials[b * splits..(b + 1) * splits].split_at_mut(1);
-            for p in later.iter() {
-                for (into, from) in first[0].chunks_exact_mut(width).zip(p.chunks_exact(width)) {
-                    (acc.merge)(into, from);
-                }
-            }
-            finish(&first[0], v, i);
-        }
-    }
-}
-
-/// `out[c * n_out + i] = K(i, cols[c])` in f64 for every output row `i`: whole columns of the
-/// kernel matrix (each column split in blocks of rows, in parallel).
-pub(crate) fn columns<T: Real, K: RowKernel<T, Value = T>>(
-    k: &K,
-    n_out: usize,
-    cols: &[usize],
-    out: &mut [f64],
-) {
-    debug_assert_eq!(out.len(), n_out * cols.len());
-    let block = |j: usize, r0: usize, rows: &mut [f64]| {
-        for (r, o) in rows.iter_mut().enumerate() {
-            *o = k.eval(&k.prepare(r0 + r), j).to_f64();
-        }
-    };
-    columns_in_blocks(n_out, cols, out, &block);
-}
-
-/// `out[i] = K(i, i)` in f64 for `i < out.len()`.
-pub(crate) fn diagonal<T: Real, K: RowKernel<T, Value = T>>(k: &K, out: &mut [f64]) {
-    let block = |_: usize, r0: usize, rows: &mut [f64]| {
-        for (r, o) in rows.iter_mut().enumerate() {
-            let i = r0 + r;
-            *o = k.eval(&k.prepare(i), i).to_f64();
-        }
-    };
-    columns_in_blocks(out.len(), &[0], out, &block);
-}
-
-/// The parallel loop of [`columns`] and [`diagonal`]: `block(j, r0, rows)` fills rows
-/// `r0..r0 + rows.len()` of column `j`, for blocks of [`BLOCK`] rows of each column of `cols`.
-/// Not generic, so that each formula's dimension arm instantiates only its small `block`
-/// (these run once per solve setup, the virtual call per block is nothing to them).
-fn columns_in_blocks(
-    n_out: usize,
-    cols: &[usize],
-    out: &mut [f64],
-    block: &(dyn Fn(usize, usize, &mut [f64]) + Sync),
-) {
-    if n_out == 0 {
-        return;
-    }
-    out.par_chunks_mut(n_out)
-        .zip(cols.par_iter())
-        .for_each(|(col, &j)| {
-            col.par_chunks_mut(BLOCK)
-                .enumerate()
-                .for_each(|(b, rows)| block(j, b * BLOCK, rows))
-        });
 }

@@ -1,13 +1,42 @@
-//! What running a bound formula on a GPU needs, independent of the driver: the kernel to call
-//! (named by the formula's hash and the arm of its run-time dimensions), its arguments laid out as
-//! the CUDA `KeopsArgs` struct, and the launch shape. The CUDA backend (feature `cuda`) and the
-//! host emulation of the generated kernels in the tests both start from a [`GpuTask`].
+//! Running a bound formula on a GPU.
+//!
+//! Independent of the driver (here): the kernel to call (named by the formula's hash and the arm
+//! of its run-time dimensions), its arguments laid out as the CUDA `KeopsArgs` struct, and the
+//! launch shape. The CUDA backend (feature `cuda`) and the host emulation of the generated kernels
+//! in the tests both start from a [`GpuTask`].
+//!
+//! The CUDA backend (feature `cuda`; public as [`crate::cuda`]), through the driver API (cudarc,
+//! loaded at run time: a machine without a driver gets [`KeopsError::NoCudaDriver`], never a
+//! panic):
+//! - `device`: the driver probe, a device ([`Gpu`]) and the kernels it loaded (PTX or NVRTC);
+//! - `launch`: transfers, launches and the one-call [`reduce`] / [`matvec`];
+//! - `matrix`: [`GpuKernelMatrix`], a kernel matrix whose data stays on the device;
+//! - `solve`: its conjugate gradient, the solver's iteration over device vectors;
+//! - `backend`: [`Backend`], CPU or GPU per call.
+//!
+//! [`KeopsError::NoCudaDriver`]: crate::KeopsError::NoCudaDriver
+//! [`Gpu`]: crate::cuda::Gpu
+//! [`reduce`]: crate::cuda::reduce
+//! [`matvec`]: crate::cuda::matvec
+//! [`GpuKernelMatrix`]: crate::cuda::GpuKernelMatrix
+//! [`Backend`]: crate::cuda::Backend
 
-use keops_abi::gpu::{arm_for, arm_name, kernel_name, KernelKind};
-pub use keops_abi::gpu::{
-    fits_kernel_args, KernelArgs, ReduceKind, MATVEC_COLUMNS, MAX_PARAMS, MAX_SLOTS, MAX_TILE,
-    MAX_VARS, SHARED_BYTES, THREADS,
-};
+#[cfg(feature = "cuda")]
+pub(crate) mod backend;
+#[cfg(feature = "cuda")]
+pub(crate) mod device;
+#[cfg(feature = "cuda")]
+pub(crate) mod launch;
+#[cfg(feature = "cuda")]
+pub(crate) mod matrix;
+#[cfg(feature = "cuda")]
+mod solve;
+
+pub use keops_abi::gpu::ReduceKind;
+#[cfg(feature = "cuda")]
+use keops_abi::gpu::MATVEC_COLUMNS;
+use keops_abi::gpu::{arm_for, arm_name, fits_kernel_args, kernel_name};
+use keops_abi::gpu::{KernelArgs, KernelKind, MAX_TILE, SHARED_BYTES, THREADS};
 
 use crate::Real;
 
@@ -34,8 +63,9 @@ pub struct GpuTask<'a, T> {
     pub dims: Vec<usize>,
     /// Sum of the dimensions of the variables indexed by the reduction index (shared memory).
     pub inner_width: usize,
-    /// Output rows and reduction rows.
+    /// Output rows.
     pub n_out: usize,
+    /// Rows of the reduction index.
     pub n_red: usize,
     /// Entries per output row of a reduction, of its values and of its indices (1 for a kernel
     /// matrix: per column of `v`): the formula's dimension (the weight's for the log-sum-exp
@@ -48,12 +78,17 @@ pub struct GpuTask<'a, T> {
 /// How many blocks, threads and shared memory one launch uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LaunchPlan {
+    /// Blocks along the output rows (one thread per row).
     pub grid_x: u32,
     /// Blocks along the reduction index (split-j scheme when > 1).
     pub grid_y: u32,
+    /// Threads per block.
     pub block: u32,
+    /// Reduction rows staged in shared memory at a time.
     pub tile: usize,
+    /// Reduction rows per block along `grid_y` (whole tiles).
     pub red_chunk: usize,
+    /// Shared memory per block, in bytes.
     pub shared_bytes: usize,
 }
 

@@ -2,29 +2,38 @@
 //!
 //! `acc += exp(-(x - y_j)^2 c) v_j` over 1024 `(y_j, v_j)` held in L1, for 64 values of `x` in
 //! turn: a subtraction, a square, a scaling, the same `exp` as the engine's lanes (clamps, range
-//! reduction, polynomial, scaling by two powers of two: [`super::math`]) and a fused
-//! multiply-add, written with pulp's explicit SIMD operations (lanes along `j`, `x` broadcast,
-//! two independent accumulators), at the [`SimdLevel`](crate::SimdLevel) in use. No loads beyond
-//! L1, no bookkeeping: what the engine's throughput on the same kernel is compared with.
+//! reduction, polynomial, scaling by two powers of two, with the constants of
+//! `keops::simd::math`) and a fused multiply-add, written with pulp's explicit SIMD operations
+//! (lanes along `j`, `x` broadcast, two independent accumulators), at the `SimdLevel` in use. No
+//! loads beyond L1, no bookkeeping: what the engine's throughput on the same kernel is compared
+//! with.
+//!
+//! Not part of the library: examples/bench.rs and benches/engine.rs include this file (`#[path]`),
+//! tests/simd.rs checks its sum.
+
+#![allow(dead_code)] // each includer uses part of it
 
 use std::hint::black_box;
 use std::time::Instant;
 
+use keops::simd::math as m;
+use keops::{simd_level, Real, SimdLevel};
 use pulp::{Simd, WithSimd};
 use rayon::prelude::*;
-
-use super::math as m;
-use crate::{simd_level, Real, SimdLevel};
 
 const YS: usize = 1024;
 const XS: usize = 64;
 
 /// The ceiling loop's data: 64 values of `x`, 1024 pairs `(y_j, v_j)`, `c = 1 / (2 * 0.1^2)`.
 pub struct Ceiling<T> {
-    x: Vec<T>,
-    y: Vec<T>,
-    v: Vec<T>,
-    c: T,
+    /// The 64 values of `x`.
+    pub x: Vec<T>,
+    /// The 1024 values of `y_j`.
+    pub y: Vec<T>,
+    /// The 1024 weights `v_j`.
+    pub v: Vec<T>,
+    /// `1 / (2 s^2)`, `s = 0.1`.
+    pub c: T,
 }
 
 impl<T: CeilingReal> Default for Ceiling<T> {
@@ -37,6 +46,7 @@ impl<T: CeilingReal> Ceiling<T> {
     /// Kernel evaluations per [`pass`](Self::pass).
     pub const EVALS: usize = XS * YS;
 
+    /// The data (deterministic).
     pub fn new() -> Self {
         Ceiling {
             x: (0..XS).map(|i| T::from_f64(i as f64 / XS as f64)).collect(),
@@ -153,7 +163,7 @@ impl WithSimd for Pass<'_, f32> {
     }
 }
 
-/// `exp` on f32 vectors, as [`super::math::exp_f32`] (its constants, splat once).
+/// `exp` on f32 vectors, as `keops::simd::math::exp_f32` (its constants, splat once).
 struct Exp32<S: Simd> {
     lo: S::f32s,
     hi: S::f32s,
@@ -239,7 +249,7 @@ impl WithSimd for Pass<'_, f64> {
     }
 }
 
-/// `exp` on f64 vectors, as [`super::math::exp_f64`].
+/// `exp` on f64 vectors, as `keops::simd::math::exp_f64`.
 struct Exp64<S: Simd> {
     lo: S::f64s,
     hi: S::f64s,
@@ -298,43 +308,5 @@ impl<S: Simd> Exp64<S> {
             s.mul_f64s(p, s.transmute_f64s_u64s(e1)),
             s.transmute_f64s_u64s(e2),
         )
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The ceiling computes the sum it claims: against f64 with std's exp, at every level.
-    #[test]
-    fn ceiling_pass_is_the_gaussian_sum() {
-        fn check<T: CeilingReal>(tol: f64) {
-            let c = Ceiling::<T>::new();
-            let (x, y, v) = (&c.x, &c.y, &c.v);
-            let cc = c.c.to_f64();
-            let (mut want, mut scale) = (0.0, 0.0);
-            for xi in x {
-                for (yj, vj) in y.iter().zip(v) {
-                    let d = xi.to_f64() - yj.to_f64();
-                    let t = (-d * d * cc).exp() * vj.to_f64();
-                    want += t;
-                    scale += t.abs();
-                }
-            }
-            let got = c.pass();
-            assert!(
-                (got - want).abs() <= tol * scale,
-                "{} at {}: {got} vs {want}",
-                T::NAME,
-                crate::simd_level()
-            );
-        }
-        for level in SimdLevel::ALL.into_iter().filter(|l| l.is_available()) {
-            // Process-wide; this crate's other unit tests do not depend on the level.
-            crate::set_simd_level(Some(level)).unwrap();
-            check::<f32>(1e-5);
-            check::<f64>(1e-13);
-        }
-        crate::set_simd_level(None).unwrap();
     }
 }

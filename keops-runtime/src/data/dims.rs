@@ -20,13 +20,16 @@ pub struct ClassSpec {
 /// A variable or parameter and its class (`None`: scalar).
 #[derive(Debug, Clone, Copy)]
 pub struct OperandSpec {
+    /// Its name in the formula.
     pub name: &'static str,
+    /// Its dimension class (`None`: a scalar).
     pub class: Option<usize>,
 }
 
 /// An `elem(f, index)` (or `extract(f, M, D)`) whose operand is in `class`.
 #[derive(Debug, Clone, Copy)]
 pub struct ElemSpec {
+    /// The dimension class of the operand.
     pub class: usize,
     /// The largest index read.
     pub index: usize,
@@ -37,9 +40,13 @@ pub struct ElemSpec {
 /// Everything the runtime needs to know about a formula's dimensions.
 #[derive(Debug, Clone, Copy)]
 pub struct DimSpec {
+    /// The dimension classes.
     pub classes: &'static [ClassSpec],
+    /// The variables, in the formula's order.
     pub vars: &'static [OperandSpec],
+    /// The parameters, in the formula's order.
     pub params: &'static [OperandSpec],
+    /// The `elem` and `extract` reads, whose indices the dimensions must cover.
     pub elems: &'static [ElemSpec],
 }
 
@@ -74,6 +81,22 @@ impl DimSpec {
                 None => String::new(),
             })
             .collect();
+        self.bind_vars(var_dims, &mut dims, &mut source)?;
+        self.bind_concats(&mut dims, &mut source)?;
+        self.check_params(param_dims, &dims, &source)?;
+        let dims: Vec<usize> = dims.into_iter().map(|d| d.unwrap_or(1)).collect();
+        self.check_elems(&dims)?;
+        Ok(dims)
+    }
+
+    /// The classes of the variables take their data's dimensions (the first variable of a class
+    /// fixes it, the others must agree).
+    fn bind_vars(
+        &self,
+        var_dims: &[usize],
+        dims: &mut [Option<usize>],
+        source: &mut [String],
+    ) -> Result<(), KeopsError> {
         for (v, &d) in self.vars.iter().zip(var_dims) {
             match v.class {
                 None if d != 1 => {
@@ -117,7 +140,15 @@ impl DimSpec {
                 },
             }
         }
-        // concat classes: dim = dim(a) + dim(b), to a fixed point.
+        Ok(())
+    }
+
+    /// `concat` classes: `dim = dim(a) + dim(b)`, to a fixed point.
+    fn bind_concats(
+        &self,
+        dims: &mut [Option<usize>],
+        source: &mut [String],
+    ) -> Result<(), KeopsError> {
         loop {
             let mut progress = false;
             for (c, spec) in self.classes.iter().enumerate() {
@@ -147,9 +178,18 @@ impl DimSpec {
                 }
             }
             if !progress {
-                break;
+                return Ok(());
             }
         }
+    }
+
+    /// A parameter is a scalar, or has its class's dimension.
+    fn check_params(
+        &self,
+        param_dims: &[usize],
+        dims: &[Option<usize>],
+        source: &[String],
+    ) -> Result<(), KeopsError> {
         for (p, &d) in self.params.iter().zip(param_dims) {
             if d == 0 {
                 // An empty `Vec` or slice: no value to use, whatever the class.
@@ -183,7 +223,11 @@ impl DimSpec {
                 }
             }
         }
-        let dims: Vec<usize> = dims.into_iter().map(|d| d.unwrap_or(1)).collect();
+        Ok(())
+    }
+
+    /// Every `elem` and `extract` reads within its operand.
+    fn check_elems(&self, dims: &[usize]) -> Result<(), KeopsError> {
         for e in self.elems {
             if e.index >= dims[e.class] {
                 let var = self.classes[e.class].label.to_string();
@@ -203,6 +247,6 @@ impl DimSpec {
                 });
             }
         }
-        Ok(dims)
+        Ok(())
     }
 }

@@ -1,0 +1,179 @@
+//! The shared conjugate-gradient iteration seen through its vectors: which operations it asks
+//! for, in which order. The CUDA backend maps each operation to fixed kernel launches, so this
+//! order is its launch order (which cannot be run without a GPU).
+
+use super::cg::{conjugate_gradient, CgVectors};
+use super::ConjugateGradient;
+use crate::KeopsError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Curvatures,
+    Step,
+    Direction,
+    RestartDirection,
+    TrueResidual,
+}
+
+/// One column of a dense SPD system `(alpha I + A) x = b` in exact f64, recording each
+/// operation; `claim_converged` makes the first step report `r^T r = 0` (a recurrence that
+/// drifted from the true residual).
+struct Recorder {
+    a: Vec<f64>,
+    alpha: f64,
+    b: Vec<f64>,
+    x: Vec<f64>,
+    r: Vec<f64>,
+    p: Vec<f64>,
+    ap: Vec<f64>,
+    claim_converged: bool,
+    ops: Vec<Op>,
+}
+
+impl Recorder {
+    fn new(n: usize, claim_converged: bool) -> Self {
+        // A_ij = exp(-(i - j)^2 / 8): a Gaussian kernel matrix, symmetric positive definite.
+        let a = (0..n * n)
+            .map(|e| {
+                let d = (e / n) as f64 - (e % n) as f64;
+                (-d * d / 8.0).exp()
+            })
+            .collect();
+        let b: Vec<f64> = (0..n).map(|i| (i as f64 * 0.7).sin() + 0.1).collect();
+        Recorder {
+            a,
+            alpha: 0.5,
+            x: vec![0.0; n],
+            r: b.clone(),
+            p: b.clone(),
+            ap: vec![0.0; n],
+            b,
+            claim_converged,
+            ops: Vec::new(),
+        }
+    }
+
+    /// `(alpha I + A) v`.
+    fn apply(&self, v: &[f64]) -> Vec<f64> {
+        let n = v.len();
+        (0..n)
+            .map(|i| self.alpha * v[i] + (0..n).map(|j| self.a[i * n + j] * v[j]).sum::<f64>())
+            .collect()
+    }
+
+    fn b_squares(&self) -> [f64; 1] {
+        [self.b.iter().map(|v| v * v).sum()]
+    }
+}
+
+fn dot(u: &[f64], v: &[f64]) -> f64 {
+    u.iter().zip(v).map(|(a, b)| a * b).sum()
+}
+
+impl CgVectors for Recorder {
+    fn preconditioned(&self) -> bool {
+        false
+    }
+    fn curvatures(&mut self, active: &[usize], curvature: &mut [f64]) -> Result<(), KeopsError> {
+        assert_eq!(active, [0]);
+        self.ops.push(Op::Curvatures);
+        self.ap = self.apply(&self.p);
+        curvature[0] = dot(&self.p, &self.ap);
+        Ok(())
+    }
+    fn step(&mut self, c: usize, step: f64) -> Result<f64, KeopsError> {
+        assert_eq!(c, 0);
+        self.ops.push(Op::Step);
+        for i in 0..self.x.len() {
+            self.x[i] += step * self.p[i];
+            self.r[i] -= step * self.ap[i];
+        }
+        if std::mem::take(&mut self.claim_converged) {
+            return Ok(0.0);
+        }
+        Ok(dot(&self.r, &self.r))
+    }
+    fn precondition(&mut self, _: &[usize], _: &mut [f64]) -> Result<(), KeopsError> {
+        unreachable!("not preconditioned")
+    }
+    fn direction(&mut self, c: usize, beta: f64) -> Result<(), KeopsError> {
+        assert_eq!(c, 0);
+        self.ops.push(Op::Direction);
+        for (p, r) in self.p.iter_mut().zip(&self.r) {
+            *p = r + beta * *p;
+        }
+        Ok(())
+    }
+    fn restart_direction(&mut self, c: usize) -> Result<(), KeopsError> {
+        assert_eq!(c, 0);
+        self.ops.push(Op::RestartDirection);
+        self.p.clone_from(&self.r);
+        Ok(())
+    }
+    fn true_residual(&mut self, rr: &mut [f64]) -> Result<(), KeopsError> {
+        self.ops.push(Op::TrueResidual);
+        let ax = self.apply(&self.x);
+        for ((r, b), ax) in self.r.iter_mut().zip(&self.b).zip(&ax) {
+            *r = b - ax;
+        }
+        rr[0] = dot(&self.r, &self.r);
+        Ok(())
+    }
+}
+
+/// `m` iterations: curvature, step and new direction, but no direction after the last step.
+fn iterations(m: usize) -> Vec<Op> {
+    let mut ops = Vec::new();
+    for k in 0..m {
+        ops.extend([Op::Curvatures, Op::Step]);
+        if k + 1 < m {
+            ops.push(Op::Direction);
+        }
+    }
+    ops
+}
+
+#[test]
+fn one_column_iterates_in_the_device_order() {
+    let mut v = Recorder::new(40, false);
+    let cg = ConjugateGradient::new().tolerance(1e-10);
+    let bb = v.b_squares();
+    let out = conjugate_gradient(&mut v, &cg, &bb).unwrap();
+    let m = out.iterations[0];
+    assert!(m > 3 && out.residuals[0] <= 1e-10 && !out.stagnated);
+    let mut want = vec![Op::RestartDirection];
+    want.extend(iterations(m));
+    want.push(Op::TrueResidual);
+    assert_eq!(v.ops, want);
+}
+
+#[test]
+fn a_drifted_recurrence_restarts_from_the_true_residual() {
+    let mut v = Recorder::new(40, true);
+    let cg = ConjugateGradient::new().tolerance(1e-10);
+    let bb = v.b_squares();
+    let out = conjugate_gradient(&mut v, &cg, &bb).unwrap();
+    assert!(out.residuals[0] <= 1e-10 && !out.stagnated);
+    // The first step claims convergence; the true residual disagrees: restart from it.
+    let mut want = vec![
+        Op::RestartDirection,
+        Op::Curvatures,
+        Op::Step,
+        Op::TrueResidual,
+    ];
+    want.push(Op::RestartDirection);
+    want.extend(iterations(out.iterations[0] - 1));
+    want.push(Op::TrueResidual);
+    assert_eq!(v.ops, want);
+}
+
+#[test]
+fn no_iteration_allowed_checks_the_start() {
+    let mut v = Recorder::new(10, false);
+    let cg = ConjugateGradient::new().max_iterations(0);
+    let bb = v.b_squares();
+    let out = conjugate_gradient(&mut v, &cg, &bb).unwrap();
+    assert_eq!(out.iterations, [0]);
+    assert!((out.residuals[0] - 1.0).abs() < 1e-15);
+    assert_eq!(v.ops, [Op::RestartDirection, Op::TrueResidual]);
+}
