@@ -1,5 +1,5 @@
 //! Running nvcc: one process per formula's module, in parallel, each skipped when its PTX is up to
-//! date ([`crate::cache`]); and what a failure means for the build ([`resolve`]).
+//! date (`cache.rs`); and what a failure means for the build ([`resolve`]).
 
 use std::fs;
 use std::path::Path;
@@ -115,7 +115,7 @@ pub(crate) fn remove_ptx(dir: &Path) {
 
 /// Compiles `out_dir/<stem>.cu` to `out_dir/<stem>.ptx`, unless the PTX there, or in the shared
 /// cache, was made from the same module by the same compiler with the same flags (see
-/// [`crate::cache`]). On error no `<stem>.ptx` is left.
+/// `cache.rs`). On error no `<stem>.ptx` is left.
 pub fn compile_unit(
     env: &GpuEnv,
     tool: &Nvcc,
