@@ -15,9 +15,7 @@
 
 use std::ops::Range;
 
-use rayon::prelude::*;
-
-use super::plan::{part, splits, tiles, BLOCK, TILE};
+use super::plan::{par_chunks, part, splits, tiles, BLOCK, TILE};
 use super::scalar::{RowKernel, Value};
 use super::work::{kernel_work_scalar, zeroed, MatvecWorkspace};
 use crate::simd::LaneOp;
@@ -116,7 +114,7 @@ fn matvec_lanes<T, K>(
     let splits = splits(blocks, n_red);
     let chunk = BLOCK * nv;
     let sums = zeroed(&mut ws.sums, blocks * splits * chunk, 0.0);
-    sums.par_chunks_mut(chunk).enumerate().for_each(|(t, st)| {
+    par_chunks(sums, chunk, &|t, st| {
         let (b, s) = (t / splits, t % splits);
         let o0 = b * BLOCK;
         run_at(
@@ -136,12 +134,7 @@ fn matvec_lanes<T, K>(
         );
     });
     let sums = &ws.sums[..];
-    write_rows(out, v, nv, |o, c| {
-        let (b, e) = (o / BLOCK, (o % BLOCK) * nv + c);
-        (0..splits)
-            .map(|s| sums[(b * splits + s) * chunk + e])
-            .sum()
-    });
+    write_rows(out, v, nv, PartialSums::Split { sums, splits, nv });
 }
 
 /// [`matvec_lanes`] for a symmetric kernel `K(x_i, x_j) = K(x_j, x_i)` whose two point sets
@@ -171,7 +164,7 @@ fn matvec_symmetric<T, K>(
     // sums: its blocks' rows and the columns its pairs reach.
     let tasks = (2 * rayon::current_num_threads().max(1)).min(blocks);
     let sums = zeroed(&mut ws.sums, tasks * n, 0.0);
-    sums.par_chunks_mut(n).enumerate().for_each(|(t, buf)| {
+    par_chunks(sums, n, &|t, buf| {
         let mut b = t;
         let mut step = 0;
         while b < blocks {
@@ -203,37 +196,61 @@ fn matvec_symmetric<T, K>(
         }
     });
     let sums = &ws.sums[..];
-    write_rows(out, v, 1, |o, _| (0..tasks).map(|t| sums[t * n + o]).sum())
+    write_rows(out, v, 1, PartialSums::PerTask { sums, tasks, n })
+}
+
+/// Where a product left the f64 partial sums of its output entries.
+#[derive(Clone, Copy)]
+enum PartialSums<'a> {
+    /// [`matvec_lanes`]: for each block of rows, `splits` parts of the reduction range, each
+    /// `(BLOCK, nv)`.
+    Split {
+        sums: &'a [f64],
+        splits: usize,
+        nv: usize,
+    },
+    /// [`matvec_symmetric`]: `tasks` buffers of `n` sums (one column).
+    PerTask {
+        sums: &'a [f64],
+        tasks: usize,
+        n: usize,
+    },
+}
+
+impl PartialSums<'_> {
+    /// The sum of output row `o`, column `c`: its parts added in order.
+    #[inline]
+    fn at(self, o: usize, c: usize) -> f64 {
+        match self {
+            PartialSums::Split { sums, splits, nv } => {
+                let chunk = BLOCK * nv;
+                let (b, e) = (o / BLOCK, (o % BLOCK) * nv + c);
+                (0..splits)
+                    .map(|s| sums[(b * splits + s) * chunk + e])
+                    .sum()
+            }
+            PartialSums::PerTask { sums, tasks, n } => (0..tasks).map(|t| sums[t * n + o]).sum(),
+        }
+    }
 }
 
 /// Writes each output row `(o, c)` from its f64 sum, rounding to `T` or adding the shift.
-fn write_rows<T: Real>(
-    out: ProductOut<'_, T>,
-    v: &[T],
-    nv: usize,
-    sum: impl Fn(usize, usize) -> f64 + Sync,
-) {
+/// Generic over the precision only (not the formula), as the sums' layout is data.
+fn write_rows<T: Real>(out: ProductOut<'_, T>, v: &[T], nv: usize, sums: PartialSums<'_>) {
+    let sum = |o, c| sums.at(o, c);
     match out {
-        ProductOut::Real(out) => {
-            out.par_chunks_mut(BLOCK * nv)
-                .enumerate()
-                .for_each(|(b, rows)| {
-                    for (e, o) in rows.iter_mut().enumerate() {
-                        let i = b * BLOCK * nv + e;
-                        *o = T::from_f64(sum(i / nv, i % nv));
-                    }
-                })
-        }
-        ProductOut::Shifted { out, alpha } => {
-            out.par_chunks_mut(BLOCK * nv)
-                .enumerate()
-                .for_each(|(b, rows)| {
-                    for (e, o) in rows.iter_mut().enumerate() {
-                        let i = b * BLOCK * nv + e;
-                        *o = alpha * v[i].to_f64() + sum(i / nv, i % nv);
-                    }
-                })
-        }
+        ProductOut::Real(out) => par_chunks(out, BLOCK * nv, &|b, rows| {
+            for (e, o) in rows.iter_mut().enumerate() {
+                let i = b * BLOCK * nv + e;
+                *o = T::from_f64(sum(i / nv, i % nv));
+            }
+        }),
+        ProductOut::Shifted { out, alpha } => par_chunks(out, BLOCK * nv, &|b, rows| {
+            for (e, o) in rows.iter_mut().enumerate() {
+                let i = b * BLOCK * nv + e;
+                *o = alpha * v[i].to_f64() + sum(i / nv, i % nv);
+            }
+        }),
     }
 }
 
@@ -418,7 +435,7 @@ where
     let splits = splits(blocks, n_red);
     let chunk = BLOCK * dim;
     let mut sums = vec![0.0; blocks * splits * chunk];
-    sums.par_chunks_mut(chunk).enumerate().for_each(|(t, st)| {
+    par_chunks(&mut sums, chunk, &|t, st| {
         let (b, s) = (t / splits, t % splits);
         let o0 = b * BLOCK;
         run_at(
@@ -434,7 +451,7 @@ where
             },
         );
     });
-    out.par_chunks_mut(chunk).enumerate().for_each(|(b, rows)| {
+    par_chunks(out, chunk, &|b, rows| {
         for (e, o) in rows.iter_mut().enumerate() {
             let s: f64 = (0..splits)
                 .map(|s| sums[(b * splits + s) * chunk + e])

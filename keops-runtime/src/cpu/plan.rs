@@ -5,6 +5,8 @@
 
 use std::ops::Range;
 
+use rayon::prelude::*;
+
 /// Output rows per parallel task (keops-abi's CPU `ROW_BLOCK`).
 pub use keops_abi::cpu::ROW_BLOCK as BLOCK;
 /// Reduction indices per tile (keops-abi's CPU `TILE`): the unit of block summation and of cache
@@ -33,4 +35,19 @@ pub(super) fn splits(blocks: usize, n_red: usize) -> usize {
 pub(super) fn part(s: usize, splits: usize, n_red: usize) -> Range<usize> {
     let per = n_red.div_ceil(TILE).max(1).div_ceil(splits) * TILE;
     (s * per).min(n_red)..((s + 1) * per).min(n_red)
+}
+
+/// `task(t, piece)` for every `chunk`-long piece `t` of `buf` (the last one shorter), in
+/// parallel. Generic only over the element type: each formula's dimension arm hands its block of
+/// work in as `task`, and rayon's machinery (job queues, joins, unwinding) is compiled a few times
+/// in all instead of once per arm, precision and SIMD level, which was half of the code the
+/// engines generated. The virtual call per task is nothing beside a block's work.
+pub(super) fn par_chunks<U: Send>(
+    buf: &mut [U],
+    chunk: usize,
+    task: &(dyn Fn(usize, &mut [U]) + Sync),
+) {
+    buf.par_chunks_mut(chunk)
+        .enumerate()
+        .for_each(|(t, piece)| task(t, piece));
 }
