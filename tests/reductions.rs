@@ -440,7 +440,7 @@ fn extrema_scalar<T: Prec>() {
         let what = |r: &str| format!("{r}(sqdist(x, y) + a b) at ({n}, {m})");
         let fj = scalar_f(&s, false);
         let fi = scalar_f(&s, true);
-        let red = kernel!(min_j(sqdist(x_i, y_j) + a_i * b_j));
+        let red = kernel!(a_i: 1, b_j: 1 => min_j(sqdist(x_i, y_j) + a_i * b_j));
         selection(
             &what("min_j"),
             red.x_i(&x).y_j(&y).a_i(a).b_j(b).bind().unwrap(),
@@ -449,7 +449,7 @@ fn extrema_scalar<T: Prec>() {
             false,
             false,
         );
-        let red = kernel!(max_j(sqdist(x_i, y_j) + a_i * b_j));
+        let red = kernel!(a_i: 1, b_j: 1 => max_j(sqdist(x_i, y_j) + a_i * b_j));
         selection(
             &what("max_j"),
             red.x_i(&x).y_j(&y).a_i(a).b_j(b).bind().unwrap(),
@@ -458,7 +458,7 @@ fn extrema_scalar<T: Prec>() {
             true,
             false,
         );
-        let red = kernel!(argmin_j(sqdist(x_i, y_j) + a_i * b_j));
+        let red = kernel!(a_i: 1, b_j: 1 => argmin_j(sqdist(x_i, y_j) + a_i * b_j));
         selection(
             &what("argmin_j"),
             red.x_i(&x).y_j(&y).a_i(a).b_j(b).bind().unwrap(),
@@ -467,7 +467,7 @@ fn extrema_scalar<T: Prec>() {
             false,
             false,
         );
-        let red = kernel!(argmax_j(sqdist(x_i, y_j) + a_i * b_j));
+        let red = kernel!(a_i: 1, b_j: 1 => argmax_j(sqdist(x_i, y_j) + a_i * b_j));
         selection(
             &what("argmax_j"),
             red.x_i(&x).y_j(&y).a_i(a).b_j(b).bind().unwrap(),
@@ -476,7 +476,7 @@ fn extrema_scalar<T: Prec>() {
             true,
             false,
         );
-        let red = kernel!(min_argmin_j(sqdist(x_i, y_j) + a_i * b_j));
+        let red = kernel!(a_i: 1, b_j: 1 => min_argmin_j(sqdist(x_i, y_j) + a_i * b_j));
         selection(
             &what("min_argmin_j"),
             red.x_i(&x).y_j(&y).a_i(a).b_j(b).bind().unwrap(),
@@ -485,7 +485,7 @@ fn extrema_scalar<T: Prec>() {
             false,
             false,
         );
-        let red = kernel!(max_argmax_j(sqdist(x_i, y_j) + a_i * b_j));
+        let red = kernel!(a_i: 1, b_j: 1 => max_argmax_j(sqdist(x_i, y_j) + a_i * b_j));
         selection(
             &what("max_argmax_j"),
             red.x_i(&x).y_j(&y).a_i(a).b_j(b).bind().unwrap(),
@@ -494,7 +494,7 @@ fn extrema_scalar<T: Prec>() {
             true,
             false,
         );
-        let red = kernel!(min_i(sqdist(x_i, y_j) + a_i * b_j));
+        let red = kernel!(a_i: 1, b_j: 1 => min_i(sqdist(x_i, y_j) + a_i * b_j));
         selection(
             &what("min_i"),
             red.x_i(&x).y_j(&y).a_i(a).b_j(b).bind().unwrap(),
@@ -503,7 +503,7 @@ fn extrema_scalar<T: Prec>() {
             false,
             false,
         );
-        let red = kernel!(max_i(sqdist(x_i, y_j) + a_i * b_j));
+        let red = kernel!(a_i: 1, b_j: 1 => max_i(sqdist(x_i, y_j) + a_i * b_j));
         selection(
             &what("max_i"),
             red.x_i(&x).y_j(&y).a_i(a).b_j(b).bind().unwrap(),
@@ -512,7 +512,7 @@ fn extrema_scalar<T: Prec>() {
             true,
             false,
         );
-        let red = kernel!(argmin_i(sqdist(x_i, y_j) + a_i * b_j));
+        let red = kernel!(a_i: 1, b_j: 1 => argmin_i(sqdist(x_i, y_j) + a_i * b_j));
         selection(
             &what("argmin_i"),
             red.x_i(&x).y_j(&y).a_i(a).b_j(b).bind().unwrap(),
@@ -521,7 +521,7 @@ fn extrema_scalar<T: Prec>() {
             false,
             false,
         );
-        let red = kernel!(argmax_i(sqdist(x_i, y_j) + a_i * b_j));
+        let red = kernel!(a_i: 1, b_j: 1 => argmax_i(sqdist(x_i, y_j) + a_i * b_j));
         selection(
             &what("argmax_i"),
             red.x_i(&x).y_j(&y).a_i(a).b_j(b).bind().unwrap(),
@@ -530,7 +530,7 @@ fn extrema_scalar<T: Prec>() {
             true,
             false,
         );
-        let red = kernel!(min_argmin_i(sqdist(x_i, y_j) + a_i * b_j));
+        let red = kernel!(a_i: 1, b_j: 1 => min_argmin_i(sqdist(x_i, y_j) + a_i * b_j));
         selection(
             &what("min_argmin_i"),
             red.x_i(&x).y_j(&y).a_i(a).b_j(b).bind().unwrap(),
@@ -539,7 +539,7 @@ fn extrema_scalar<T: Prec>() {
             false,
             false,
         );
-        let red = kernel!(max_argmax_i(sqdist(x_i, y_j) + a_i * b_j));
+        let red = kernel!(a_i: 1, b_j: 1 => max_argmax_i(sqdist(x_i, y_j) + a_i * b_j));
         selection(
             &what("max_argmax_i"),
             red.x_i(&x).y_j(&y).a_i(a).b_j(b).bind().unwrap(),
@@ -655,7 +655,7 @@ fn kmin_family<T: Prec>() {
         let (a, b) = (&s.a, &s.b);
         let what = |r: &str| format!("{r}(sqdist(x, y) + a b, 4) at ({n}, {m})");
         let (fj, fi) = (scalar_f(&s, false), scalar_f(&s, true));
-        let red = kernel!(kmin_j(sqdist(x_i, y_j) + a_i * b_j, 4));
+        let red = kernel!(a_i: 1, b_j: 1 => kmin_j(sqdist(x_i, y_j) + a_i * b_j, 4));
         selection(
             &what("kmin_j"),
             red.x_i(&x).y_j(&y).a_i(a).b_j(b).bind().unwrap(),
@@ -664,7 +664,7 @@ fn kmin_family<T: Prec>() {
             false,
             false,
         );
-        let red = kernel!(argkmin_j(sqdist(x_i, y_j) + a_i * b_j, 4));
+        let red = kernel!(a_i: 1, b_j: 1 => argkmin_j(sqdist(x_i, y_j) + a_i * b_j, 4));
         selection(
             &what("argkmin_j"),
             red.x_i(&x).y_j(&y).a_i(a).b_j(b).bind().unwrap(),
@@ -673,7 +673,7 @@ fn kmin_family<T: Prec>() {
             false,
             false,
         );
-        let red = kernel!(kmin_argkmin_j(sqdist(x_i, y_j) + a_i * b_j, 4));
+        let red = kernel!(a_i: 1, b_j: 1 => kmin_argkmin_j(sqdist(x_i, y_j) + a_i * b_j, 4));
         selection(
             &what("kmin_argkmin_j"),
             red.x_i(&x).y_j(&y).a_i(a).b_j(b).bind().unwrap(),
@@ -682,7 +682,7 @@ fn kmin_family<T: Prec>() {
             false,
             false,
         );
-        let red = kernel!(kmin_i(sqdist(x_i, y_j) + a_i * b_j, 4));
+        let red = kernel!(a_i: 1, b_j: 1 => kmin_i(sqdist(x_i, y_j) + a_i * b_j, 4));
         selection(
             &what("kmin_i"),
             red.x_i(&x).y_j(&y).a_i(a).b_j(b).bind().unwrap(),
@@ -691,7 +691,7 @@ fn kmin_family<T: Prec>() {
             false,
             false,
         );
-        let red = kernel!(argkmin_i(sqdist(x_i, y_j) + a_i * b_j, 4));
+        let red = kernel!(a_i: 1, b_j: 1 => argkmin_i(sqdist(x_i, y_j) + a_i * b_j, 4));
         selection(
             &what("argkmin_i"),
             red.x_i(&x).y_j(&y).a_i(a).b_j(b).bind().unwrap(),
@@ -700,7 +700,7 @@ fn kmin_family<T: Prec>() {
             false,
             false,
         );
-        let red = kernel!(kmin_argkmin_i(sqdist(x_i, y_j) + a_i * b_j, 4));
+        let red = kernel!(a_i: 1, b_j: 1 => kmin_argkmin_i(sqdist(x_i, y_j) + a_i * b_j, 4));
         selection(
             &what("kmin_argkmin_i"),
             red.x_i(&x).y_j(&y).a_i(a).b_j(b).bind().unwrap(),

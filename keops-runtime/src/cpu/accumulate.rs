@@ -115,7 +115,11 @@ pub(super) fn run<T, K, S, F>(
 {
     let width = acc.init.len();
     let block = |o0: usize, rows: usize, rs: Range<usize>, state: &mut [S]| {
-        let prepared: Vec<K::Prepared> = (o0..o0 + rows).map(|o| k.prepare(o)).collect();
+        // A plain loop, not an iterator chain: this is compiled for every arm of every formula.
+        let mut prepared = Vec::with_capacity(rows);
+        for o in o0..o0 + rows {
+            prepared.push(k.prepare(o));
+        }
         let mut scratch = vec![T::ZERO; scratch_dim];
         for t in tiles(rs) {
             for (p, st) in prepared.iter().zip(state.chunks_exact_mut(width)) {

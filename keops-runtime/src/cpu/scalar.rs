@@ -184,13 +184,36 @@ pub fn extremum_reduce<const MAX: bool, T: Real, K: RowKernel<T>>(
             }
         }
     };
+    let acc = extremum_acc::<MAX, T>(dim);
+    let out = Out {
+        vdim: if vals.is_empty() { 0 } else { dim },
+        idim: if idx.is_empty() { 0 } else { dim },
+        vals,
+        idx,
+    };
+    run(k, n_out, n_red, &acc, 0, tile, out);
+}
+
+#[inline(always)]
+fn better<const MAX: bool, T: Real>(x: T, than: T) -> bool {
+    if MAX {
+        x > than
+    } else {
+        x < than
+    }
+}
+
+/// The extremum's accumulator: `(value, index)` per entry, starting at `(+inf, 0)` (`(-inf, 0)`
+/// for a maximum); a later part of the reduction range wins only when strictly better. Built
+/// outside [`extremum_reduce`] so that it is compiled per precision, not per formula.
+fn extremum_acc<const MAX: bool, T: Real>(dim: usize) -> Acc<'static, T, (T, usize)> {
     let start = T::from_f64(if MAX {
         f64::NEG_INFINITY
     } else {
         f64::INFINITY
     });
     let init = vec![(start, 0usize); dim];
-    let acc = Acc {
+    Acc {
         init,
         merge: Box::new(|into: &mut [(T, usize)], from: &[(T, usize)]| {
             for (a, b) in into.iter_mut().zip(from) {
@@ -207,22 +230,6 @@ pub fn extremum_reduce<const MAX: bool, T: Real, K: RowKernel<T>>(
                 *i = s.1;
             }
         }),
-    };
-    let out = Out {
-        vdim: if vals.is_empty() { 0 } else { dim },
-        idim: if idx.is_empty() { 0 } else { dim },
-        vals,
-        idx,
-    };
-    run(k, n_out, n_red, &acc, 0, tile, out);
-}
-
-#[inline(always)]
-fn better<const MAX: bool, T: Real>(x: T, than: T) -> bool {
-    if MAX {
-        x > than
-    } else {
-        x < than
     }
 }
 
@@ -254,10 +261,24 @@ pub fn kmin_reduce<T: Real, K: RowKernel<T>>(
             }
         }
     };
+    let acc = kmin_acc::<T>(dim, kk);
+    let out = Out {
+        vdim: if vals.is_empty() { 0 } else { dim * kk },
+        idim: if idx.is_empty() { 0 } else { dim * kk },
+        vals,
+        idx,
+    };
+    run(k, n_out, n_red, &acc, 0, tile, out);
+}
+
+/// The k smallest's accumulator: per entry `kk` sorted `(value, index)` pairs starting at
+/// `(+inf, 0)`; a later part's pairs enter in order (ties keep index order); the result is written
+/// rank-major. Built outside [`kmin_reduce`] so that it is compiled per precision, not per formula.
+fn kmin_acc<T: Real>(dim: usize, kk: usize) -> Acc<'static, T, (T, usize)> {
     let init = vec![(T::from_f64(f64::INFINITY), 0usize); dim * kk];
-    let acc = Acc {
+    Acc {
         init,
-        merge: Box::new(|into: &mut [(T, usize)], from: &[(T, usize)]| {
+        merge: Box::new(move |into: &mut [(T, usize)], from: &[(T, usize)]| {
             for (a, b) in into.chunks_exact_mut(kk).zip(from.chunks_exact(kk)) {
                 // `b` is sorted: once one of its values does not enter, none after it does.
                 for &e in b {
@@ -269,7 +290,7 @@ pub fn kmin_reduce<T: Real, K: RowKernel<T>>(
                 }
             }
         }),
-        finish: Box::new(|st: &[(T, usize)], v: &mut [T], i: &mut [usize]| {
+        finish: Box::new(move |st: &[(T, usize)], v: &mut [T], i: &mut [usize]| {
             for (d, buf) in st.chunks_exact(kk).enumerate() {
                 for (q, e) in buf.iter().enumerate() {
                     if let Some(v) = v.get_mut(q * dim + d) {
@@ -281,14 +302,7 @@ pub fn kmin_reduce<T: Real, K: RowKernel<T>>(
                 }
             }
         }),
-    };
-    let out = Out {
-        vdim: if vals.is_empty() { 0 } else { dim * kk },
-        idim: if idx.is_empty() { 0 } else { dim * kk },
-        vals,
-        idx,
-    };
-    run(k, n_out, n_red, &acc, 0, tile, out);
+    }
 }
 
 /// Inserts `e` into the ascending `buf`, dropping its last pair; `e.0 < buf[last].0`. Equal values
