@@ -3,7 +3,7 @@
 // Built by tests/common/gpu_host.rs, once per content hash, in a cache directory holding copies of
 // this file, test_kernels.h, keops_host.h and the module (OUT_DIR/keops.cu, or the formulas the
 // tests register) as module.cu:
-//   g++ -std=c++20 -DKEOPS_HOST -O1 -pthread -DKEOPS_MODULE='"module.cu"' driver.cpp -o driver
+//   g++ -std=c++20 -DKEOPS_HOST -O0 -pthread -DKEOPS_MODULE='"module.cu"' driver.cpp -o driver
 // Usage: driver REQUEST RESPONSE. The request (little-endian, written by gpu_host.rs) holds the
 // data buffers once and a list of jobs; a job is one output buffer and the launches that fill it,
 // each with its kernel's name, grid, shared memory and `KeopsArgs` as keops-runtime's `KernelArgs`

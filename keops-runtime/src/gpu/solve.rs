@@ -110,7 +110,19 @@ impl<T: Real> GpuKernelMatrix<T> {
                 continue;
             }
             let mut vectors = DeviceVectors::load(self, &kernels, &mut bufs, grid, alpha, &col)?;
-            let column = conjugate_gradient(&mut vectors, cg, &b_squares)?;
+            // Each column is a one-column solve: its breakdown names the column of `b`.
+            let column = conjugate_gradient(&mut vectors, cg, &b_squares).map_err(|e| match e {
+                KeopsError::NotPositiveDefinite {
+                    iteration,
+                    curvature,
+                    ..
+                } => KeopsError::NotPositiveDefinite {
+                    iteration,
+                    column: c,
+                    curvature,
+                },
+                e => e,
+            })?;
             outcome.iterations[c] = column.iterations[0];
             outcome.residuals[c] = column.residuals[0];
             outcome.stagnated |= column.stagnated;

@@ -4,7 +4,7 @@
 //! rustc's output changes between releases, so the `.stderr` files hold for the toolchain that
 //! generated them, [`UI_RUSTC`]; with another toolchain the test is skipped (with a message).
 //! To regenerate them after a toolchain update: update [`UI_RUSTC`], run
-//! `TRYBUILD=overwrite cargo test --test ui`, and review every `.stderr` diff.
+//! `TRYBUILD=overwrite cargo test -p keops-ui-tests`, and review every `.stderr` diff.
 
 /// The `rustc -V` prefix of the toolchain that generated the `.stderr` files (stable releases
 /// only: the trailing space excludes `-beta`/`-nightly` builds of the same version).
