@@ -36,7 +36,7 @@ fn row_counts_of_two_i_variables_differ() {
     let x = pts::<2>(10);
     let a = line(9);
     let y = pts::<2>(7);
-    let e = err(kernel!(sum_j(sqdist(x_i, y_j) * a_i))
+    let e = err(kernel!(a_i: 1 => sum_j(sqdist(x_i, y_j) * a_i))
         .x_i(&x)
         .y_j(&y)
         .a_i(&a)
@@ -59,7 +59,7 @@ fn row_counts_of_two_j_variables_differ() {
     let x = pts::<3>(4);
     let y = pts::<3>(20);
     let b = pts::<2>(21);
-    let f = kernel!(sum_j(exp(-sqdist(x_i, y_j)) * b_j));
+    let f = kernel!(b_j: 2 => sum_j(exp(-sqdist(x_i, y_j)) * b_j));
     let e = err(f.x_i(&x).y_j(&y).b_j(&b).eval());
     assert_eq!(
         e,
@@ -73,7 +73,7 @@ fn row_counts_of_two_j_variables_differ() {
     );
     says(&e, &["y_j", "b_j", "20", "21"]);
     // Also through a kernel matrix.
-    let k = kernel!(exp(-sqdist(x_i, y_j)) * sum(c_j));
+    let k = kernel!(c_j: 2 => exp(-sqdist(x_i, y_j)) * sum(c_j));
     let e = err(k.x_i(&x).y_j(&y).c_j(&b[..19]).matrix());
     assert!(
         matches!(&e, KeopsError::LengthMismatch { index: 'j', first, first_rows: 20, var, rows: 19 }
@@ -287,7 +287,7 @@ fn non_finite_data_is_rejected() {
     let y = pts::<2>(7);
     let mut b = line(7);
     x[3][1] = f64::NAN;
-    let f = kernel!(sum_j(exp(-sqdist(x_i, y_j)) * b_j));
+    let f = kernel!(b_j: 1 => sum_j(exp(-sqdist(x_i, y_j)) * b_j));
     let e = err(f.x_i(&x).y_j(&y).b_j(&b).eval());
     assert!(
         matches!(&e, KeopsError::NonFinite { var, row: 3, col: 1, value } if var == "x_i" && value.is_nan()),
@@ -430,7 +430,7 @@ fn output_buffers_of_wrong_length() {
     let x = pts::<3>(5);
     let y = pts::<3>(6);
     let b = pts::<2>(6);
-    let f = kernel!(sum_j(exp(-sqdist(x_i, y_j)) * b_j));
+    let f = kernel!(b_j: 2 => sum_j(exp(-sqdist(x_i, y_j)) * b_j));
     let mut short = vec![0.0; 9];
     let e = err(f.x_i(&x).y_j(&y).b_j(&b).eval_into(&mut short));
     assert_eq!(
