@@ -1,6 +1,6 @@
 //! The GPU path without a GPU: the CUDA kernels generated for a formula, compiled as host C++ and
 //! run under keops_host.h's emulation of blocks, threads and `__syncthreads` (see
-//! tests/common/gpu_host.rs), launched as the CUDA backend launches them, against dense f64
+//! tests/common/gpu_host/), launched as the CUDA backend launches them, against dense f64
 //! references written with plain loops.
 //!
 //! Covered: the tutorial's Gaussian and Laplacian kernel matrices times v of 1, 3, 9 and 17 columns
@@ -12,7 +12,7 @@
 //! a `__syncthreads` is reported as a timeout, a write past the output is caught, and wrong results
 //! (a term dropped from the reference, or from the launch) fail the comparison.
 //!
-//! Tolerances, norm-wise per output entry as in tests/operations.rs: `|got - want| <= tol *
+//! Tolerances, norm-wise per output entry as in tests/operations/: `|got - want| <= tol *
 //! sum_terms |term|` with tol 1e-12 in f64 and 1e-4 in f32. The kernels accumulate like the CPU
 //! engine (a tile of at most 256 terms summed in T, tile sums and split partial sums in f64), so the
 //! same bounds hold: f64 255 * 1.1e-16 = 2.8e-14 per tile, f32 255 * 6e-8 = 1.5e-5. Dropping one

@@ -4,8 +4,8 @@
 //! doc/api/math-operations.rst and keopscore's math_functions.py), in f32 and f64, through a
 //! `sum_j` and a kernel matrix's matvec each; plus formulas the simplifier reshapes.
 //!
-//! As in tests/operations.rs, every evaluation also runs the generated CUDA kernel as host C++
-//! (tests/common/gpu_host.rs), compared to the same reference with the same tolerance.
+//! As in tests/operations/, every evaluation also runs the generated CUDA kernel as host C++
+//! (tests/common/gpu_host/), compared to the same reference with the same tolerance.
 //!
 //! Inputs: uniform in a range, and for about half of the entries snapped to a multiple of 1/4, so
 //! that the special points occur often: exact zeros (`xlogx(0) = 0`, `sinxdivx(0) = 1`, `atan2` of
@@ -17,12 +17,12 @@
 //! the reference.
 //!
 //! Tolerances (per output entry, `|got - want| <= tol * sum_terms |term|`): f32 1e-4, f64 1e-12, as
-//! in tests/operations.rs (terms to a few ulps, tiles of 256 summed in T, tiles in f64). Observed
+//! in tests/operations/ (terms to a few ulps, tiles of 256 summed in T, tiles in f64). Observed
 //! worst `|got - want| / sum |term|`: printed per case (`cargo test --test ops_extra --
 //! --nocapture`); see the report of the change for the values.
 //!
 //! Sizes: (7, 13), (65, 257) (crosses a row block and a reduction tile), (300, 1037); the host
-//! emulation runs the largest size in f64 only (as tests/operations.rs does).
+//! emulation runs the largest size in f64 only (as tests/operations/ does).
 
 #![allow(clippy::needless_range_loop)] // the references are plain index loops, on purpose
 

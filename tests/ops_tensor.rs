@@ -3,10 +3,10 @@
 //! and the weighted squared norms `weightedsqnorm(s, f)`, `weightedsqdist(s, f, g)` (isotropic,
 //! diagonal, full), against dense f64 references written here with plain index loops (row-major,
 //! KeOps' `C_CONTIGUOUS`; independent of keops-formula's `TensorSpec`), in f32 and f64, on the
-//! CPU engine and as host-emulated CUDA (tests/common/gpu_host.rs).
+//! CPU engine and as host-emulated CUDA (tests/common/gpu_host/).
 //!
 //! Tolerances (per output entry, `|got - want| <= tol * sum_terms |term|`): f32 1e-4, f64 1e-12,
-//! as in tests/operations.rs. Observed worst `|got - want| / sum |term|`: printed per case
+//! as in tests/operations/. Observed worst `|got - want| / sum |term|`: printed per case
 //! (`cargo test --test ops_tensor -- --nocapture`).
 //!
 //! Sizes: (7, 13), (65, 257) (crosses a row block and a reduction tile), (300, 1037); the host

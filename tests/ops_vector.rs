@@ -4,7 +4,7 @@
 //! (keopscore's Min, Max, ArgMin, ArgMax, OneHot, Extract, ExtractT, ElemT, Zero), in f32 and
 //! f64, with fixed (annotated) and run-time dimensions, through `sum_j` and a kernel matrix's
 //! matvec. Every evaluation also runs the generated CUDA kernels as host C++
-//! (tests/common/gpu_host.rs), compared with the same reference and tolerance.
+//! (tests/common/gpu_host/), compared with the same reference and tolerance.
 //!
 //! Definitions (KeOps'): `min(f)` starts from entry 0 and takes an entry that is strictly smaller
 //! (so the first index among ties for `argmin`, and a NaN is kept at entry 0, skipped after it);
@@ -17,7 +17,7 @@
 //! jumps (`rt`) as the library computes it.
 //!
 //! Tolerances (per output entry, `|got - want| <= tol * sum_terms |term|`): f32 1e-4, f64 1e-12,
-//! as in tests/operations.rs. Observed worst `|got - want| / sum |term|`: printed per case
+//! as in tests/operations/. Observed worst `|got - want| / sum |term|`: printed per case
 //! (`cargo test --test ops_vector -- --nocapture`).
 //!
 //! The `__*_like` / `__*_tail` forms are the doc-hidden hooks of keops-formula's lowering that

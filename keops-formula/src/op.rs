@@ -36,15 +36,15 @@
 //!     helper in the prelude (`keops-formula/src/emit/cuda/prelude.cuh`, e.g. `keops_xlogx`) if it
 //!     needs one.
 //! 12. **The runtime**, if the Rust code calls a new method: `Num` and `Real` in
-//!     `keops-runtime/src/real.rs` (f32, f64), the SIMD lane packs in
-//!     `keops-runtime/src/simd/mod.rs` and, for a new elementary function, its branch-free form in
+//!     `keops-runtime/src/data/real.rs` (f32, f64), the SIMD lane packs in
+//!     `keops-runtime/src/simd/pack.rs` and, for a new elementary function, its branch-free form in
 //!     `keops-runtime/src/simd/math.rs`.
-//! 13. **Tests**: a dense f64 reference in the facade's tests (`tests/operations.rs`,
+//! 13. **Tests**: a dense f64 reference in the facade's tests (`tests/operations/`,
 //!     `tests/ops_extra.rs`, `tests/ops_vector.rs`: f32 and f64, special points), its gradient
-//!     against finite differences (`tests/gradients.rs`), a ui test of its misuse
-//!     (`tests/ui/*.rs` with its `.stderr`), a diagnostics test
-//!     (`keops-formula/tests/diagnostics.rs`), the simplifier's (`keops-formula/tests/simplify.rs`)
-//!     for its identities and folding, and `tests/cuda.rs` on a machine with a GPU.
+//!     against finite differences (`tests/gradients/`), a ui test of its misuse
+//!     (`keops-ui-tests/tests/ui/*.rs` with its `.stderr`), a diagnostics test
+//!     (`keops-formula/tests/diagnostics/`), the simplifier's (`keops-formula/tests/simplify.rs`)
+//!     for its identities and folding, and `tests/cuda/` on a machine with a GPU.
 //! 14. **The documentation**: the README's table of operations, `docs/keops-parity.md`.
 
 /// A constant, compared and hashed by its bits so that equal constants share one node.

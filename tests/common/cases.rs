@@ -1,4 +1,4 @@
-//! The operation tests' plumbing (tests/operations.rs, tests/ops_extra.rs, tests/ops_vector.rs,
+//! The operation tests' plumbing (tests/operations/, tests/ops_extra.rs, tests/ops_vector.rs,
 //! tests/ops_tensor.rs):
 //! random inputs `x_i`, `a_i` (N rows), `y_j`, `b_j` (M rows) and parameters in f32 or f64, the
 //! same numbers in f64, a dense f64 reference `out[o] = sum_r term(o, r)` written with plain loops,
@@ -6,7 +6,7 @@
 //! by the test's evaluation, see [`gpu_host::record_reduction`]) with it.
 //!
 //! Tolerances are norm-wise, per output entry: `|got - want| <= tol * sum_terms |term|` (see
-//! tests/operations.rs for the bounds behind [`TOL_F32`] and [`TOL_F64`]).
+//! tests/operations/ for the bounds behind [`TOL_F32`] and [`TOL_F64`]).
 
 use keops::prelude::*;
 use keops_runtime::{BoundKernel, BoundReduction};

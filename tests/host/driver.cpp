@@ -1,6 +1,6 @@
 // keops tests: runs the generated CUDA kernels as host C++ (keops_host.h), one request per process.
 //
-// Built by tests/common/gpu_host.rs, once per content hash, in a cache directory holding copies of
+// Built by tests/common/gpu_host/, once per content hash, in a cache directory holding copies of
 // this file, test_kernels.h, keops_host.h and the module (OUT_DIR/keops.cu, or the formulas the
 // tests register) as module.cu:
 //   g++ -std=c++20 -DKEOPS_HOST -O0 -pthread -DKEOPS_MODULE='"module.cu"' driver.cpp -o driver
