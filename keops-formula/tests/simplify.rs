@@ -3,7 +3,7 @@
 //! simplified IR computes exactly what the formula as written computes (evaluated node by node in
 //! f64 with the operations' own definitions, on inputs that include 0, ties and negatives).
 
-use keops_formula::ir::{Formula, Shape};
+use keops_formula::ir::{reachable, Formula, Shape};
 use keops_formula::op::{Const, Op, Typing};
 use keops_formula::{analyze, analyze_unsimplified, simplify};
 use proc_macro2::TokenStream;
@@ -120,16 +120,9 @@ fn let_and_rules_snapshot() {
     insta::assert_snapshot!(format!("before:\n{}\nafter:\n{}", render(&b), render(&a)));
 }
 
+/// The operations of the nodes reachable from the root.
 fn live_ops(f: &Formula) -> Vec<Op> {
-    let mut live = vec![false; f.nodes.len()];
-    live[f.root] = true;
-    for i in (0..f.nodes.len()).rev() {
-        if live[i] {
-            for &a in &f.nodes[i].args {
-                live[a] = true;
-            }
-        }
-    }
+    let live = reachable(&f.nodes, [f.root]);
     (0..f.nodes.len())
         .filter(|&i| live[i])
         .map(|i| f.nodes[i].op)

@@ -14,7 +14,7 @@ use std::collections::HashSet;
 
 use common::{assert_errors, errors, ok};
 use keops_formula::analyze;
-use keops_formula::ir::{Formula, Reduction, Role, Shape, DEP_I, DEP_J};
+use keops_formula::ir::{reachable, Formula, Reduction, Role, Shape, DEP_I, DEP_J};
 use keops_formula::op::{Const, Op};
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -28,15 +28,7 @@ mod vector_ops;
 
 /// The nodes reachable from the root (what the emitters generate code for).
 fn live(f: &Formula) -> Vec<usize> {
-    let mut live = vec![false; f.nodes.len()];
-    live[f.root] = true;
-    for i in (0..f.nodes.len()).rev() {
-        if live[i] {
-            for &a in &f.nodes[i].args {
-                live[a] = true;
-            }
-        }
-    }
+    let live = reachable(&f.nodes, [f.root]);
     (0..f.nodes.len()).filter(|&i| live[i]).collect()
 }
 
