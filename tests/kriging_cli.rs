@@ -385,3 +385,40 @@ fn the_demo_runs_on_a_few_points() {
     assert!(dir.join("figures/kriging_1d.png").is_file());
     assert!(text(&out.stderr).is_empty(), "{}", text(&out.stderr));
 }
+
+#[test]
+fn the_old_spellings_still_work() {
+    let dir = folder("spellings");
+    let args = [
+        "--n",
+        "1_00",
+        "--max-iter",
+        "1,000",
+        "--dim",
+        "1",
+        "--kernel",
+        "Gauss",
+        "--precond",
+        "jacobi",
+        "--sigma",
+        "1_0e-2",
+        "--out",
+        "figures",
+    ];
+    let out = run(&dir, &args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("100 samples in 1D"));
+    assert!(text(&out.stdout).contains("Preconditioner: jacobi"));
+}
+
+#[test]
+fn a_figure_folder_that_cannot_be_made_exits_1() {
+    let dir = folder("figures");
+    fs::write(dir.join("taken"), b"a file").expect("taken");
+    refused(
+        &dir,
+        &["--n", "10", "--out", "taken"],
+        1,
+        "cannot create taken",
+    );
+}
