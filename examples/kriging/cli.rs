@@ -1,0 +1,277 @@
+//! The command line: flags, value enums and `--help`, derived by clap; number parsers that refuse
+//! ambiguous input (`0,5`), and the rules between flags that clap's attributes cannot say clearly.
+
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+use crate::Failure;
+
+/// The exit codes, shown at the end of `--help`.
+const EXIT_CODES: &str = "\
+EXIT CODES:
+    0  success (also a solve stopped short of --tol with --accept-unconverged: a warning on stderr)
+    1  a result could not be written (figures, --save-a, --save-pred)
+    2  invalid flags or input data (files, shapes, NaN or infinite values, paths that clash)
+    3  the conjugate gradient stopped short of --tol (iteration cap or stagnation): nothing written
+    4  the run needs more memory than the machine has available (the message says how much)
+    5  the solve broke down numerically (the operator or the preconditioner lost positivity)";
+
+/// Kernel interpolation (kriging): solve (alpha I + K_xx) a = b by conjugate gradient, predict
+/// K_tx a.
+///
+/// Without --x: the KeOps tutorial on random data, 1D with a Gaussian kernel (alpha 1) and 2D
+/// with a Laplacian kernel (alpha 10); writes DIR/kriging_1d.png and DIR/kriging_2d.png.
+///
+/// With --x X.npy --b B.npy [--t T.npy] --save-a A.npy [--save-pred P.npy]: your data, X (n, d)
+/// or (n,), B (n, k) or (n,), T (m, d); float32 or float64 .npy files (little-endian, C order).
+/// The solve runs in X's precision and writes A (n, k) = the coefficients, then P (m, k) = K_tx a,
+/// in that precision.
+#[derive(Debug, Parser)]
+#[command(name = "kriging", after_help = EXIT_CODES, after_long_help = EXIT_CODES)]
+pub struct Args {
+    /// Number of samples [default: 10000]
+    #[arg(long, value_name = "N", value_parser = at_least_one, allow_negative_numbers = true, help_heading = "Demo")]
+    pub n: Option<usize>,
+    /// Run only the 1D or the 2D problem [default: both]
+    #[arg(long, value_enum, value_name = "1|2", help_heading = "Demo")]
+    pub dim: Option<Dim>,
+    /// Compute in f64 instead of f32
+    #[arg(long, help_heading = "Demo")]
+    pub f64: bool,
+    /// Where the PNGs go (created) [default: target/kriging]
+    #[arg(long, value_name = "DIR", help_heading = "Demo")]
+    pub out: Option<PathBuf>,
+    /// The points, shape (n, d) or (n,)
+    #[arg(long, value_name = "X.npy", help_heading = "Your data")]
+    pub x: Option<PathBuf>,
+    /// The values at the points, shape (n, k) or (n,)
+    #[arg(long, value_name = "B.npy", help_heading = "Your data")]
+    pub b: Option<PathBuf>,
+    /// The points to predict at, shape (m, d) or (m,)
+    #[arg(long, value_name = "T.npy", help_heading = "Your data")]
+    pub t: Option<PathBuf>,
+    /// Where to write the coefficients a, shape (n, k)
+    #[arg(long, value_name = "A.npy", help_heading = "Your data")]
+    pub save_a: Option<PathBuf>,
+    /// Where to write the prediction K_tx a, shape (m, k)
+    #[arg(long, value_name = "P.npy", help_heading = "Your data")]
+    pub save_pred: Option<PathBuf>,
+    /// The kernel [default: gaussian; the demo's 2D problem: laplacian]
+    #[arg(long, value_enum, ignore_case = true)]
+    pub kernel: Option<Kernel>,
+    /// Kernel width, > 0 [default: 0.1]
+    #[arg(long, value_name = "S", value_parser = positive, allow_negative_numbers = true)]
+    pub sigma: Option<f64>,
+    /// Ridge regularisation, >= 0 [default: 1; the demo's 2D problem: 10]
+    #[arg(long, value_name = "A", value_parser = non_negative, allow_negative_numbers = true)]
+    pub alpha: Option<f64>,
+    /// Conjugate gradient: relative residual to reach, > 0 [default: 1e-6]
+    #[arg(long, value_name = "TOL", value_parser = positive, allow_negative_numbers = true)]
+    pub tol: Option<f64>,
+    /// Conjugate gradient: iteration cap, >= 1 [default: 1000]
+    #[arg(long, value_name = "N", value_parser = at_least_one, allow_negative_numbers = true)]
+    pub max_iter: Option<usize>,
+    /// Keep the last iterate of a solve that stops short of --tol (exit 0 with a warning)
+    /// instead of failing with exit code 3
+    #[arg(long)]
+    pub accept_unconverged: bool,
+    /// Preconditioner [default: auto]
+    #[arg(long, value_enum, value_name = "P")]
+    pub precond: Option<Precond>,
+    /// With greedy or uniform: number of landmarks, >= 1 [default: chosen from n]
+    #[arg(long, value_name = "M", value_parser = at_least_one, allow_negative_numbers = true)]
+    pub rank: Option<usize>,
+}
+
+/// The demo's problems.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Dim {
+    /// The 1D problem only
+    #[value(name = "1")]
+    One,
+    /// The 2D problem only
+    #[value(name = "2")]
+    Two,
+}
+
+impl Dim {
+    /// The dimension as a number.
+    pub fn get(self) -> usize {
+        match self {
+            Dim::One => 1,
+            Dim::Two => 2,
+        }
+    }
+}
+
+/// The kernels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Kernel {
+    /// exp(-|x-y|^2 / (2 sigma^2))
+    #[value(alias = "gauss")]
+    Gaussian,
+    /// exp(-|x-y| / sigma)
+    #[value(aliases = ["laplace", "exponential"])]
+    Laplacian,
+}
+
+/// The preconditioners.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Precond {
+    /// Nyström with greedy landmarks and an automatic rank, or none when it would not pay
+    Auto,
+    /// None: plain conjugate gradient
+    Off,
+    /// alpha I + diag(K)
+    Jacobi,
+    /// Nyström, greedy pivoted Cholesky landmarks
+    Greedy,
+    /// Nyström, landmarks drawn uniformly (seed 0)
+    Uniform,
+}
+
+/// A float: `0.5`, `1e-6`, `1_000.5`. A comma is refused: `0,5` is a decimal comma in much of the
+/// world and a thousands separator elsewhere, and guessing gives a silently wrong answer.
+fn float(v: &str) -> Result<f64, String> {
+    if v.contains(',') {
+        return Err(format!(
+            "'{v}' has a comma: write decimals with a point (0.5) and no thousands separators"
+        ));
+    }
+    v.replace('_', "")
+        .parse()
+        .map_err(|_| format!("cannot read '{v}' as a number"))
+}
+
+fn positive(v: &str) -> Result<f64, String> {
+    match float(v)? {
+        x if x.is_finite() && x > 0.0 => Ok(x),
+        x => Err(format!("must be a positive number, not {x}")),
+    }
+}
+
+fn non_negative(v: &str) -> Result<f64, String> {
+    match float(v)? {
+        x if x.is_finite() && x >= 0.0 => Ok(x),
+        x => Err(format!("must be a number >= 0, not {x}")),
+    }
+}
+
+/// A count: `10000`, `10_000`, `10,000` (commas between groups of three digits), or `1e4` (an
+/// exact integer). Too large for this machine's `usize` is an error, not a wrap.
+fn count(v: &str) -> Result<usize, String> {
+    let plain = v.replace('_', "");
+    if plain.contains(['e', 'E']) {
+        return scientific(v, &plain);
+    }
+    let digits = thousands_free(v, &plain)?;
+    if digits.is_empty() || !digits.bytes().all(|c| c.is_ascii_digit()) {
+        return Err(format!("cannot read '{v}' as a whole number"));
+    }
+    digits
+        .parse()
+        .map_err(|_| format!("'{v}' is too large (at most {})", usize::MAX))
+}
+
+/// `plain` without its commas, which must separate groups of three digits (`10,000`).
+fn thousands_free(v: &str, plain: &str) -> Result<String, String> {
+    let mut groups = plain.split(',');
+    let first = groups.next().unwrap_or_default();
+    let rest: Vec<&str> = groups.collect();
+    let grouped = (1..=3).contains(&first.len()) && rest.iter().all(|g| g.len() == 3);
+    if !rest.is_empty() && !grouped {
+        return Err(format!(
+            "cannot read '{v}' as a whole number: commas may only separate thousands (10,000)"
+        ));
+    }
+    Ok(plain.replace(',', ""))
+}
+
+/// `1e12`: a whole number written in scientific notation, exact in f64.
+fn scientific(v: &str, plain: &str) -> Result<usize, String> {
+    let x: f64 = plain
+        .parse()
+        .map_err(|_| format!("cannot read '{v}' as a whole number"))?;
+    if !(x.is_finite() && x >= 0.0 && x.fract() == 0.0) {
+        return Err(format!("'{v}' is not a whole number >= 0"));
+    }
+    if x >= 2f64.powi(53).min(usize::MAX as f64) {
+        return Err(format!(
+            "'{v}' is too large to write in scientific notation: write all its digits"
+        ));
+    }
+    Ok(x as usize)
+}
+
+fn at_least_one(v: &str) -> Result<usize, String> {
+    match count(v)? {
+        0 => Err("must be at least 1".to_string()),
+        n => Ok(n),
+    }
+}
+
+impl Args {
+    /// The flags from the command line; `--help` and clap's own errors exit here (code 2 for an
+    /// error), the rules between flags are checked by [`Args::check`].
+    pub fn parse_and_check() -> Result<Args, Failure> {
+        let args = Args::parse();
+        args.check()?;
+        Ok(args)
+    }
+
+    /// The rules between flags.
+    fn check(&self) -> Result<(), Failure> {
+        if self.rank.is_some() && !matches!(self.precond, Some(Precond::Greedy | Precond::Uniform))
+        {
+            return input("--rank needs --precond greedy or --precond uniform");
+        }
+        if self.x.is_some() {
+            self.check_data()
+        } else {
+            self.check_demo()
+        }
+    }
+
+    fn check_data(&self) -> Result<(), Failure> {
+        let demo = [
+            (self.n.is_some(), "--n"),
+            (self.dim.is_some(), "--dim"),
+            (self.out.is_some(), "--out"),
+            (self.f64, "--f64"),
+        ];
+        if let Some((_, flag)) = demo.iter().find(|(given, _)| *given) {
+            return input(format!(
+                "{flag} is for the demo; with --x the data's own size, dimension and precision \
+                 are used (convert X with x.astype(np.float64) to solve in f64)"
+            ));
+        }
+        if self.b.is_none() {
+            return input("--x needs --b B.npy, the values at the points");
+        }
+        if self.save_a.is_none() {
+            return input("--x needs --save-a A.npy, where to write the coefficients");
+        }
+        if self.save_pred.is_some() && self.t.is_none() {
+            return input("--save-pred needs --t T.npy, the points to predict at");
+        }
+        Ok(())
+    }
+
+    fn check_demo(&self) -> Result<(), Failure> {
+        let data = [
+            (self.b.is_some(), "--b"),
+            (self.t.is_some(), "--t"),
+            (self.save_a.is_some(), "--save-a"),
+            (self.save_pred.is_some(), "--save-pred"),
+        ];
+        match data.iter().find(|(given, _)| *given) {
+            Some((_, flag)) => input(format!("{flag} needs --x X.npy")),
+            None => Ok(()),
+        }
+    }
+}
+
+fn input<T>(msg: impl Into<String>) -> Result<T, Failure> {
+    Err(Failure::Input(msg.into()))
+}

@@ -1,0 +1,206 @@
+//! A run on the user's `.npy` files: every check first (paths, memory, shapes, finite values),
+//! then the solve, the coefficients written, the prediction, and its file.
+
+use std::path::Path;
+
+use keops::prelude::*;
+
+use crate::cli::{Args, Kernel};
+use crate::memory::{self, Need};
+use crate::{fit, npy, paths, report_prediction, report_solve, solver, Failure, Problem};
+
+/// Sizes of a run: `n` points of dimension `d`, `k` value columns, `m` prediction points.
+struct Shape {
+    n: usize,
+    d: usize,
+    k: usize,
+    m: usize,
+}
+
+/// Runs `--x X.npy --b B.npy [--t T.npy] --save-a A.npy [--save-pred P.npy]`.
+pub fn run(args: &Args) -> Result<(), Failure> {
+    paths::check(args)?;
+    let inputs = [("--x", &args.x), ("--b", &args.b), ("--t", &args.t)];
+    let files: Vec<(&str, &Path)> = inputs
+        .iter()
+        .filter_map(|&(flag, p)| p.as_deref().map(|p| (flag, p)))
+        .collect();
+    file_memory(&files)?;
+    let mut arrays = Vec::new();
+    for (flag, path) in files {
+        arrays.push(load(flag, path)?);
+    }
+    let (x, b, t) = (&arrays[0], &arrays[1], arrays.get(2));
+    let shape = check_shapes(x, b, t)?;
+    for (flag, name, a) in [
+        ("--x", "X", Some(x)),
+        ("--b", "B", Some(b)),
+        ("--t", "T", t),
+    ] {
+        if let Some(a) = a {
+            check_finite(flag, name, a)?;
+        }
+    }
+    match x.data {
+        npy::Data::F32(_) => solve::<f32>(args, x, b, t, &shape),
+        npy::Data::F64(_) => solve::<f64>(args, x, b, t, &shape),
+    }
+}
+
+/// Reading a file takes its bytes and its values: refuse files too large for that up front.
+fn file_memory(files: &[(&str, &Path)]) -> Result<(), Failure> {
+    let size: u64 = files
+        .iter()
+        .filter_map(|(_, p)| p.metadata().ok())
+        .map(|m| m.len())
+        .sum();
+    Need {
+        inputs: 2.0 * size as f64,
+        ..Need::default()
+    }
+    .check()
+}
+
+/// An array read from a user's file, with its name for messages.
+fn load(flag: &str, path: &Path) -> Result<npy::Array, Failure> {
+    npy::read(path).map_err(|e| Failure::Input(format!("{flag} {}: {e}", path.display())))
+}
+
+/// `(rows, columns)` of a 1D `(n,)` or 2D `(n, c)` array.
+fn matrix_shape(flag: &str, what: &str, a: &npy::Array) -> Result<(usize, usize), Failure> {
+    match a.shape[..] {
+        [n] => Ok((n, 1)),
+        [n, c] => Ok((n, c)),
+        _ => Err(Failure::Input(format!(
+            "{flag}: {what} must have shape (n,) or (n, {}), not {:?}",
+            if what == "B" { "k" } else { "d" },
+            a.shape
+        ))),
+    }
+}
+
+/// The run's sizes, with X, B and T consistent and non-empty.
+fn check_shapes(x: &npy::Array, b: &npy::Array, t: Option<&npy::Array>) -> Result<Shape, Failure> {
+    let fail = |m: String| Err(Failure::Input(m));
+    let (n, d) = matrix_shape("--x", "X", x)?;
+    let (nb, k) = matrix_shape("--b", "B", b)?;
+    if n == 0 || d == 0 {
+        return fail(format!("--x: X has shape {:?}: no points", x.shape));
+    }
+    if nb != n {
+        return fail(format!(
+            "--b: B has {nb} rows (shape {:?}) but X has {n} points (shape {:?})",
+            b.shape, x.shape
+        ));
+    }
+    if k == 0 {
+        return fail(format!("--b: B has shape {:?}: no columns", b.shape));
+    }
+    let Some(t) = t else {
+        return Ok(Shape { n, d, k, m: 0 });
+    };
+    let (m, dt) = matrix_shape("--t", "T", t)?;
+    if dt != d {
+        return fail(format!(
+            "--t: T has points of dimension {dt} (shape {:?}) but X's have dimension {d} \
+             (shape {:?})",
+            t.shape, x.shape
+        ));
+    }
+    if m == 0 {
+        return fail(format!("--t: T has shape {:?}: no points", t.shape));
+    }
+    Ok(Shape { n, d, k, m })
+}
+
+/// NaN or infinity anywhere would poison every result: name the first one.
+fn check_finite(flag: &str, name: &str, a: &npy::Array) -> Result<(), Failure> {
+    let bad = match &a.data {
+        npy::Data::F32(v) => v
+            .iter()
+            .position(|v| !v.is_finite())
+            .map(|k| (k, v[k] as f64)),
+        npy::Data::F64(v) => v.iter().position(|v| !v.is_finite()).map(|k| (k, v[k])),
+    };
+    let cols = a.shape.get(1).copied().unwrap_or(1).max(1);
+    match bad {
+        Some((k, v)) => Err(Failure::Input(format!(
+            "{flag}: {name} holds {v} at row {}, column {}: remove or fill such values first",
+            k / cols,
+            k % cols
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The memory of the whole run in precision `T`, the arrays as read included.
+fn need<T>(args: &Args, s: &Shape, read: &[&npy::Array]) -> Need {
+    let size = std::mem::size_of::<T>();
+    let as_read: f64 = read.iter().map(|a| a.data.len() as f64 * 8.0).sum();
+    let values = (s.n * s.d) as f64 + s.n as f64 * s.k as f64 + s.m as f64 * s.d as f64;
+    Need {
+        inputs: as_read + values * size as f64,
+        solver: memory::solver(s.n, s.k, size),
+        preconditioner: memory::preconditioner(args.precond, args.rank, s.n),
+        prediction: memory::prediction(s.m, s.k, size),
+    }
+}
+
+fn values<T: Real>(a: &npy::Array) -> Vec<T> {
+    match &a.data {
+        npy::Data::F32(v) => v.iter().map(|&x| T::from_f64(x as f64)).collect(),
+        npy::Data::F64(v) => v.iter().map(|&x| T::from_f64(x)).collect(),
+    }
+}
+
+/// Writes `rows` as a `.npy` file and says so.
+fn save<T: Real + npy::Element>(flag: &str, path: &Path, rows: &Rows<T>) -> Result<(), Failure> {
+    npy::write(path, &[rows.rows(), rows.dim()], rows.as_slice())
+        .map_err(|e| Failure::Output(format!("{flag} {}: {e}", path.display())))?;
+    println!(
+        "Wrote {} ({} x {}, {})",
+        path.display(),
+        rows.rows(),
+        rows.dim(),
+        T::NAME
+    );
+    Ok(())
+}
+
+fn solve<T: Real + npy::Element>(
+    args: &Args,
+    x: &npy::Array,
+    b: &npy::Array,
+    t: Option<&npy::Array>,
+    s: &Shape,
+) -> Result<(), Failure> {
+    let read: Vec<&npy::Array> = [Some(x), Some(b), t].into_iter().flatten().collect();
+    need::<T>(args, s, &read).check()?;
+    let (xv, bv) = (values::<T>(x), values::<T>(b));
+    let tv = t.map(values::<T>);
+    let problem = Problem {
+        kernel: args.kernel.unwrap_or(Kernel::Gaussian),
+        sigma: args.sigma.unwrap_or(0.1),
+        alpha: args.alpha.unwrap_or(1.0),
+        cg: solver(args),
+        accept_unconverged: args.accept_unconverged,
+        x: View::new(&xv, s.d)?,
+        b: View::new(&bv, s.k)?,
+        t: tv.as_ref().map(|t| View::new(t, s.d)).transpose()?,
+    };
+    let mut on_solved = |sol: &Solution<T>, seconds: f64| {
+        report_solve(sol, seconds, s.n, s.d);
+        match &args.save_a {
+            Some(p) => save("--save-a", p, &sol.coefficients),
+            None => Ok(()),
+        }
+    };
+    let Some((pred, seconds)) = fit(&problem, &mut on_solved)? else {
+        return Ok(());
+    };
+    report_prediction(s.m, seconds);
+    match &args.save_pred {
+        Some(p) => save("--save-pred", p, &pred),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,259 @@
+//! Kernel interpolation (kriging, Gaussian-process regression), after KeOps' tutorial "Kernel
+//! interpolation - PyTorch API": solve `(alpha I + K_xx) a = b` matrix-free by conjugate gradient,
+//! then predict `K_tx a` at new points. Memory stays linear in the number of points.
+//!
+//! ```text
+//! cargo run --release --example kriging                 # the tutorial: 1D and 2D, N = 10,000, f32
+//! cargo run --release --example kriging -- --dim 2 --n 50000 --f64 --out figures
+//! cargo run --release --example kriging -- --x X.npy --b B.npy --t T.npy --save-a A.npy --save-pred P.npy
+//! ```
+//! Run with `--help` for every flag and the exit codes. The demo writes `kriging_1d.png` and
+//! `kriging_2d.png`.
+
+#[allow(dead_code)] // best_of is for the benchmarks
+#[path = "../common/mod.rs"]
+mod common;
+#[path = "../common/npy.rs"]
+mod npy;
+#[path = "../common/plot.rs"]
+mod plot;
+
+mod cli;
+mod data;
+mod demo;
+mod memory;
+mod paths;
+mod progress;
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use keops::prelude::*;
+
+use cli::{Args, Kernel, Precond};
+use progress::Progress;
+
+/// Why the tool stopped; each kind has its exit code (listed in `--help`).
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// A result could not be written: exit code 1.
+    #[error("{0}")]
+    Output(String),
+    /// Invalid flags or input data: exit code 2.
+    #[error("{0}")]
+    Input(String),
+    /// The solve stopped short of the tolerance: exit code 3.
+    #[error("{0}")]
+    NotConverged(String),
+    /// The run needs more memory than there is: exit code 4.
+    #[error("{0}")]
+    Memory(String),
+    /// The solve broke down numerically: exit code 5.
+    #[error("{0}")]
+    Breakdown(String),
+}
+
+impl Failure {
+    fn exit_code(&self) -> u8 {
+        match self {
+            Failure::Output(_) => 1,
+            Failure::Input(_) => 2,
+            Failure::NotConverged(_) => 3,
+            Failure::Memory(_) => 4,
+            Failure::Breakdown(_) => 5,
+        }
+    }
+}
+
+impl From<KeopsError> for Failure {
+    fn from(e: KeopsError) -> Self {
+        match e {
+            KeopsError::NotPositiveDefinite { .. }
+            | KeopsError::PreconditionerNotPositive { .. }
+            | KeopsError::NystromFactorization { .. } => Failure::Breakdown(e.to_string()),
+            _ => Failure::Input(e.to_string()),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let result = Args::parse_and_check().and_then(|args| match args.x {
+        Some(_) => data::run(&args),
+        None => demo::run(&args),
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kriging: {e}");
+            if let Failure::Input(_) = e {
+                eprintln!("Run with --help for the usage.");
+            }
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// The conjugate gradient the flags ask for.
+pub fn solver(args: &Args) -> ConjugateGradient {
+    let mut cg = ConjugateGradient::new();
+    if let Some(tol) = args.tol {
+        cg = cg.tolerance(tol);
+    }
+    if let Some(max) = args.max_iter {
+        cg = cg.max_iterations(max);
+    }
+    let nystrom = |landmarks| {
+        let nys = Nystrom::new().landmarks(landmarks);
+        Preconditioning::Nystrom(match args.rank {
+            Some(m) => nys.rank(m),
+            None => nys,
+        })
+    };
+    cg.preconditioning(match args.precond {
+        None | Some(Precond::Auto) => Preconditioning::Auto,
+        Some(Precond::Off) => Preconditioning::Off,
+        Some(Precond::Jacobi) => Preconditioning::Jacobi,
+        Some(Precond::Greedy) => nystrom(Landmarks::Greedy),
+        Some(Precond::Uniform) => nystrom(Landmarks::Uniform { seed: 0 }),
+    })
+}
+
+/// `12345` as `12,345`, like Python's `{:,}`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (k, c) in digits.chars().enumerate() {
+        if k > 0 && (digits.len() - k).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A kernel solve and, where `t` is given, a prediction.
+pub struct Problem<'a, T: Real> {
+    /// The kernel.
+    pub kernel: Kernel,
+    /// The kernel's width.
+    pub sigma: f64,
+    /// The ridge: the system is `(alpha I + K_xx) a = b`.
+    pub alpha: f64,
+    /// The solver's settings.
+    pub cg: ConjugateGradient,
+    /// Keep the last iterate of a solve that stops short of the tolerance.
+    pub accept_unconverged: bool,
+    /// The points, `(n, d)`.
+    pub x: View<'a, T>,
+    /// The values, `(n, k)`.
+    pub b: View<'a, T>,
+    /// The points to predict at, `(m, d)`.
+    pub t: Option<View<'a, T>>,
+}
+
+/// The solution, or why there is none: a solve short of the tolerance is a failure unless the
+/// user accepts it.
+fn accepted<T: Real>(
+    result: Result<Solution<T>, SolveError<T>>,
+    accept: bool,
+) -> Result<Solution<T>, Failure> {
+    let (solution, tolerance, stagnated) = match result {
+        Ok(sol) => return Ok(sol),
+        Err(SolveError::Failed(e)) => return Err(e.into()),
+        Err(SolveError::NotConverged {
+            solution,
+            tolerance,
+            stagnated,
+        }) => (solution, tolerance, stagnated),
+    };
+    let what = format!(
+        "conjugate gradient stopped at relative residual {:.2e} after {} iterations, above the \
+         tolerance {tolerance:.1e}{}",
+        solution.residual,
+        solution.iterations,
+        if stagnated {
+            " (the residual stopped decreasing: the limit of the precision)"
+        } else {
+            ""
+        }
+    );
+    if accept {
+        eprintln!("warning: {what}; using that iterate (--accept-unconverged)");
+        Ok(*solution)
+    } else {
+        Err(Failure::NotConverged(format!(
+            "{what}; nothing written. Raise --max-iter, loosen --tol, try another --precond, or \
+             pass --accept-unconverged to keep the last iterate"
+        )))
+    }
+}
+
+/// What a caller does with a solution and the seconds it took, before the prediction.
+pub type OnSolved<'a, T> = dyn FnMut(&Solution<T>, f64) -> Result<(), Failure> + 'a;
+
+/// Solves `(alpha I + K_xx) a = b`, hands the solution and its seconds to `on_solved` (which
+/// reports it and writes the coefficients), then predicts `K_tx a`: the prediction and its
+/// seconds, `None` without `t`.
+pub fn fit<T: Real>(
+    p: &Problem<'_, T>,
+    on_solved: &mut OnSolved<'_, T>,
+) -> Result<Option<(Rows<T>, f64)>, Failure> {
+    let s = p.sigma;
+    // The two kernels are two types: the same steps for each.
+    macro_rules! steps {
+        ($k:expr) => {{
+            let start = Instant::now();
+            let progress = Progress::start("solving");
+            let kxx = $k.x_i(p.x.reborrow()).y_j(p.x.reborrow()).matrix()?;
+            let sol = accepted(
+                kxx.solve_with(&p.cg, p.b.reborrow(), p.alpha),
+                p.accept_unconverged,
+            );
+            drop(progress);
+            let sol = sol?;
+            on_solved(&sol, start.elapsed().as_secs_f64())?;
+            let Some(t) = &p.t else { return Ok(None) };
+            let start = Instant::now();
+            let _progress = Progress::start("predicting");
+            let kxt = $k.x_i(t.reborrow()).y_j(p.x.reborrow()).matrix()?;
+            let pred = kxt.matvec(&sol.coefficients)?;
+            Ok(Some((pred, start.elapsed().as_secs_f64())))
+        }};
+    }
+    match p.kernel {
+        Kernel::Gaussian => {
+            let gauss = kernel!(exp(-sqnorm(x_i - y_j) / (2 * s * s)));
+            steps!(gauss)
+        }
+        Kernel::Laplacian => {
+            let laplace = kernel!(exp(-norm(x_i - y_j) / s));
+            steps!(laplace)
+        }
+    }
+}
+
+/// Prints the solve's time, iterations, residual and preconditioner, as the tutorial does.
+pub fn report_solve<T>(sol: &Solution<T>, seconds: f64, n: usize, dim: usize) {
+    println!(
+        "Time to perform an RBF interpolation with {} samples in {dim}D: {seconds:.5}s",
+        thousands(n),
+    );
+    println!(
+        "Conjugate gradient: {} iterations, relative residual {:.2e}",
+        sol.iterations, sol.residual
+    );
+    let precond = match sol.preconditioner {
+        "nystrom" => format!("Nyström, m = {} landmarks", sol.rank),
+        other => other.to_string(),
+    };
+    println!(
+        "Preconditioner: {precond} (setup {:.4}s, iterations {:.4}s)",
+        sol.setup_time.as_secs_f64(),
+        sol.iteration_time.as_secs_f64()
+    );
+}
+
+/// Prints the prediction's time.
+pub fn report_prediction(m: usize, seconds: f64) {
+    println!("Time to predict at {} points: {seconds:.5}s", thousands(m));
+}

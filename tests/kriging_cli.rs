@@ -1,0 +1,424 @@
+//! The kriging tool (examples/kriging) run as a user runs it: each bad input ends with its exit
+//! code and a clear message, and leaves every file as it was (nothing created, nothing changed).
+//!
+//! `cargo test` builds the example next to this test's binary; `cargo test --test kriging_cli`
+//! alone does not (and may find an older one): `cargo build --example kriging` first.
+
+#[path = "../examples/common/npy.rs"]
+mod npy;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The example's binary: `target/<profile>/deps/<test>` -> `target/<profile>/examples/kriging`.
+fn binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test's own path");
+    let profile = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/<test>");
+    let bin = profile
+        .join("examples")
+        .join(format!("kriging{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.is_file(),
+        "{} is missing: build the example first (`cargo build --example kriging`, \
+         or plain `cargo test`)",
+        bin.display()
+    );
+    bin
+}
+
+/// A fresh, empty folder for one test.
+fn folder(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("kriging_cli")
+        .join(name);
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).expect("a temporary folder");
+    dir
+}
+
+/// Every file under `dir` with its bytes.
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in fs::read_dir(&d).expect("a readable folder").flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                files.insert(p.clone(), fs::read(&p).expect("a readable file"));
+            }
+        }
+    }
+    files
+}
+
+/// Runs the tool in `dir` with `args`.
+fn run(dir: &Path, args: &[&str]) -> Output {
+    Command::new(binary())
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the kriging binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Runs the tool and checks its exit code, that stderr holds `message`, that no solve started
+/// (nothing on stdout), and that no file under `dir` was created or changed.
+fn refused(dir: &Path, args: &[&str], code: i32, message: &str) -> String {
+    let before = snapshot(dir);
+    let out = run(dir, args);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "kriging {args:?}: exit code\nstdout: {stdout}\nstderr: {stderr}"
+    );
+    assert!(
+        stderr.contains(message),
+        "kriging {args:?}: stderr lacks {message:?}:\n{stderr}"
+    );
+    assert!(
+        !stdout.contains("Conjugate gradient"),
+        "kriging {args:?}: solved before refusing:\n{stdout}"
+    );
+    assert_eq!(
+        snapshot(dir),
+        before,
+        "kriging {args:?}: files created or changed"
+    );
+    stderr
+}
+
+/// `x` (n points in [0, 1], 1D) and `b = sin(6 x)`, as f32 files X.npy and B.npy in `dir`.
+fn data(dir: &Path, n: usize) {
+    let x: Vec<f32> = (0..n).map(|i| (i as f32 * 0.618).fract()).collect();
+    let b: Vec<f32> = x.iter().map(|x| (6.0 * x).sin()).collect();
+    npy::write(dir.join("X.npy"), &[n], &x).expect("X.npy");
+    npy::write(dir.join("B.npy"), &[n], &b).expect("B.npy");
+}
+
+/// Writes `values` with `shape` as an f32 .npy file.
+fn save(dir: &Path, name: &str, shape: &[usize], values: &[f32]) {
+    npy::write(dir.join(name), shape, values).expect("a .npy file");
+}
+
+const SOLVE: [&str; 6] = ["--x", "X.npy", "--b", "B.npy", "--save-a", "A.npy"];
+
+fn with<'a>(base: &[&'a str], more: &[&'a str]) -> Vec<&'a str> {
+    base.iter().chain(more).copied().collect()
+}
+
+#[test]
+fn help_lists_the_flags_and_the_exit_codes() {
+    let dir = folder("help");
+    let out = run(&dir, &["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    let help = text(&out.stdout);
+    for want in [
+        "--sigma",
+        "--save-pred",
+        "--accept-unconverged",
+        "gaussian",
+        "laplacian",
+        "jacobi",
+        "EXIT CODES",
+        "3  the conjugate gradient stopped short",
+        "4  the run needs more memory",
+    ] {
+        assert!(help.contains(want), "--help lacks {want:?}:\n{help}");
+    }
+    refused(&dir, &["--sigma"], 2, "a value is required");
+    refused(&dir, &["--frobnicate"], 2, "unexpected argument");
+    refused(&dir, &["--kernel", "cosine"], 2, "invalid value 'cosine'");
+    refused(&dir, &["--dim", "3"], 2, "invalid value '3'");
+    refused(&dir, &["--rank", "3"], 2, "--rank needs --precond greedy");
+    refused(&dir, &["--b", "B.npy"], 2, "--b needs --x X.npy");
+}
+
+#[test]
+fn a_comma_in_a_float_flag_is_refused() {
+    let dir = folder("comma");
+    for flag in ["--sigma", "--alpha", "--tol"] {
+        refused(
+            &dir,
+            &[flag, "0,5", "--n", "10", "--out", "."],
+            2,
+            "has a comma",
+        );
+    }
+    refused(
+        &dir,
+        &["--n", "1,5"],
+        2,
+        "commas may only separate thousands",
+    );
+    refused(&dir, &["--sigma", "-1"], 2, "must be a positive number");
+    refused(&dir, &["--n", "0"], 2, "must be at least 1");
+    refused(
+        &dir,
+        &["--n", "-5"],
+        2,
+        "cannot read '-5' as a whole number",
+    );
+}
+
+#[test]
+fn sizes_too_large_are_refused_with_the_memory_they_need() {
+    let dir = folder("sizes");
+    let out = ["--out", "figures"];
+    let e = refused(&dir, &with(&["--n", "1e12"], &out), 4, "would need about");
+    assert!(e.contains("TiB"), "{e}");
+    let huge = ["--n", "9223372036854775808", "--dim", "2"];
+    refused(&dir, &with(&huge, &out), 4, "would need about");
+    refused(
+        &dir,
+        &with(&["--n", "18446744073709551615"], &out),
+        4,
+        "would need about",
+    );
+    refused(&dir, &["--n", "18446744073709551616"], 2, "too large");
+    refused(&dir, &["--n", "1e30"], 2, "too large");
+}
+
+#[test]
+fn a_prediction_too_large_is_refused_before_the_solve() {
+    let dir = folder("prediction");
+    // 10 points, 100,000 columns of values, 1,000,000 prediction points: 10^11 values out.
+    let x: Vec<f32> = (0..10).map(|i| i as f32 / 10.0).collect();
+    save(&dir, "X.npy", &[10], &x);
+    save(&dir, "B.npy", &[10, 100_000], &vec![1.0; 1_000_000]);
+    save(&dir, "T.npy", &[1_000_000], &vec![0.5; 1_000_000]);
+    let args = with(&SOLVE, &["--t", "T.npy", "--save-pred", "P.npy"]);
+    let e = refused(&dir, &args, 4, "would need about");
+    assert!(e.contains("prediction"), "{e}");
+}
+
+#[test]
+fn outputs_that_clash_with_inputs_or_each_other_are_refused() {
+    let dir = folder("clash");
+    data(&dir, 20);
+    save(&dir, "T.npy", &[3], &[0.1, 0.5, 0.9]);
+    let base = ["--x", "X.npy", "--b", "B.npy", "--t", "T.npy"];
+    for (a, p) in [
+        ("A.npy", "A.npy"),
+        ("A.npy", "./A.npy"),
+        ("X.npy", "P.npy"),
+        ("B.npy", "P.npy"),
+        ("T.npy", "P.npy"),
+        ("A.npy", "X.npy"),
+        ("A.npy", "T.npy"),
+    ] {
+        let args = with(&base, &["--save-a", a, "--save-pred", p]);
+        refused(&dir, &args, 2, "is the same file as");
+    }
+}
+
+#[test]
+fn coefficients_are_written_before_the_prediction() {
+    let dir = folder("order");
+    data(&dir, 20);
+    save(&dir, "T.npy", &[3], &[0.1, 0.5, 0.9]);
+    let args = with(&SOLVE, &["--t", "T.npy", "--save-pred", "P.npy"]);
+    let out = run(&dir, &args);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    let wrote_a = stdout.find("Wrote A.npy").expect("A written");
+    let predicted = stdout.find("Time to predict").expect("predicted");
+    assert!(wrote_a < predicted, "{stdout}");
+    let a = npy::read(dir.join("A.npy")).expect("A.npy");
+    let p = npy::read(dir.join("P.npy")).expect("P.npy");
+    assert_eq!((a.shape, p.shape), (vec![20, 1], vec![3, 1]));
+}
+
+#[test]
+fn a_solve_short_of_the_tolerance_fails_unless_accepted() {
+    let dir = folder("unconverged");
+    data(&dir, 50);
+    let short = ["--precond", "off", "--alpha", "1e-3", "--max-iter", "1"];
+    let e = refused(&dir, &with(&SOLVE, &short), 3, "above the tolerance");
+    assert!(e.contains("--accept-unconverged"), "{e}");
+    let out = run(
+        &dir,
+        &with(&SOLVE, &with(&short, &["--accept-unconverged"])),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("warning: conjugate gradient stopped"));
+    assert!(dir.join("A.npy").is_file());
+}
+
+#[test]
+fn bad_prediction_points_are_refused_before_the_solve() {
+    let dir = folder("bad_t");
+    data(&dir, 20);
+    let args = with(&SOLVE, &["--t", "T.npy", "--save-pred", "P.npy"]);
+    save(&dir, "T.npy", &[3], &[0.1, f32::NAN, 0.9]);
+    refused(&dir, &args, 2, "--t: T holds NaN at row 1, column 0");
+    save(&dir, "T.npy", &[2, 2], &[0.1, 0.2, 0.3, 0.4]);
+    refused(&dir, &args, 2, "T has points of dimension 2");
+    save(&dir, "T.npy", &[1, 1, 2], &[0.1, 0.2]);
+    refused(&dir, &args, 2, "--t: T must have shape");
+    save(&dir, "T.npy", &[0], &[]);
+    refused(&dir, &args, 2, "no points");
+}
+
+/// `bytes` with the first `from` replaced by `to` (of the same length).
+fn replaced(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let at = bytes
+        .windows(from.len())
+        .position(|w| w == from)
+        .expect("the pattern");
+    let mut out = bytes.to_vec();
+    out[at..at + to.len()].copy_from_slice(to);
+    out
+}
+
+#[test]
+fn malformed_npy_files_are_refused() {
+    let dir = folder("malformed");
+    data(&dir, 20);
+    let good = fs::read(dir.join("X.npy")).expect("X.npy");
+    let cases: [(&str, Vec<u8>); 4] = [
+        ("truncated .npy header", good[..30].to_vec()),
+        ("announces shape [20]", good[..good.len() - 4].to_vec()),
+        ("not a .npy file", b"x,y\n1,2\n".to_vec()),
+        ("unsupported dtype '<i4'", replaced(&good, b"<f4", b"<i4")),
+    ];
+    for (message, bytes) in cases {
+        fs::write(dir.join("bad.npy"), bytes).expect("bad.npy");
+        for flag in [1, 3] {
+            let mut args = SOLVE.to_vec();
+            args[flag] = "bad.npy";
+            refused(&dir, &args, 2, message);
+        }
+    }
+    let mut args = SOLVE.to_vec();
+    args[1] = "missing.npy";
+    refused(&dir, &args, 2, "--x missing.npy");
+}
+
+#[test]
+fn bad_values_and_shapes_are_refused() {
+    let dir = folder("values");
+    data(&dir, 20);
+    save(
+        &dir,
+        "NaN.npy",
+        &[20],
+        &[[0.5; 19].as_slice(), &[f32::NAN]].concat(),
+    );
+    save(
+        &dir,
+        "Inf.npy",
+        &[10, 2],
+        &[[0.5; 19].as_slice(), &[f32::INFINITY]].concat(),
+    );
+    save(&dir, "B10.npy", &[10], &[0.5; 10]);
+    save(&dir, "Short.npy", &[19], &[0.5; 19]);
+    save(&dir, "Empty.npy", &[20, 0], &[]);
+    let cases = [
+        (1, "NaN.npy", "--x: X holds NaN at row 19, column 0"),
+        (3, "NaN.npy", "--b: B holds NaN at row 19"),
+        (3, "Short.npy", "B has 19 rows"),
+        (3, "Empty.npy", "no columns"),
+        (1, "Empty.npy", "no points"),
+    ];
+    for (at, file, message) in cases {
+        let mut args = SOLVE.to_vec();
+        args[at] = file;
+        refused(&dir, &args, 2, message);
+    }
+    let inf = ["--x", "Inf.npy", "--b", "B10.npy", "--save-a", "A.npy"];
+    refused(&dir, &inf, 2, "--x: X holds inf at row 9, column 1");
+}
+
+#[test]
+fn unwritable_outputs_are_refused_before_the_solve() {
+    let dir = folder("unwritable");
+    data(&dir, 20);
+    fs::create_dir(dir.join("sub")).expect("sub");
+    let mut args = SOLVE.to_vec();
+    for (out, message) in [
+        ("nowhere/A.npy", "no folder nowhere"),
+        ("sub", "is a folder"),
+        ("X.npy/A.npy", "is not a folder"),
+    ] {
+        args[5] = out;
+        refused(&dir, &args, 2, message);
+    }
+    read_only(&dir);
+}
+
+/// A read-only folder and a read-only file (by their permissions, which root could ignore).
+#[cfg(unix)]
+fn read_only(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let locked = dir.join("locked");
+    fs::create_dir(&locked).expect("locked");
+    fs::set_permissions(&locked, fs::Permissions::from_mode(0o555)).expect("chmod");
+    let mut args = SOLVE.to_vec();
+    args[5] = "locked/A.npy";
+    refused(dir, &args, 2, "is read-only");
+    fs::set_permissions(&locked, fs::Permissions::from_mode(0o755)).expect("chmod");
+    fs::write(dir.join("A.npy"), b"keep").expect("A.npy");
+    fs::set_permissions(dir.join("A.npy"), fs::Permissions::from_mode(0o444)).expect("chmod");
+    refused(dir, &SOLVE, 2, "the file is read-only");
+}
+
+#[cfg(not(unix))]
+fn read_only(_: &Path) {}
+
+#[test]
+fn the_demo_runs_on_a_few_points() {
+    let dir = folder("demo");
+    let out = run(&dir, &["--n", "50", "--dim", "1", "--out", "figures"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("Conjugate gradient"));
+    assert!(dir.join("figures/kriging_1d.png").is_file());
+    assert!(text(&out.stderr).is_empty(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn the_old_spellings_still_work() {
+    let dir = folder("spellings");
+    let args = [
+        "--n",
+        "1_00",
+        "--max-iter",
+        "1,000",
+        "--dim",
+        "1",
+        "--kernel",
+        "Gauss",
+        "--precond",
+        "jacobi",
+        "--sigma",
+        "1_0e-2",
+        "--out",
+        "figures",
+    ];
+    let out = run(&dir, &args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("100 samples in 1D"));
+    assert!(text(&out.stdout).contains("Preconditioner: jacobi"));
+}
+
+#[test]
+fn a_figure_folder_that_cannot_be_made_exits_1() {
+    let dir = folder("figures");
+    fs::write(dir.join("taken"), b"a file").expect("taken");
+    refused(
+        &dir,
+        &["--n", "10", "--out", "taken"],
+        1,
+        "cannot create taken",
+    );
+}
