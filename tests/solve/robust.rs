@@ -165,12 +165,12 @@ fn huge_right_hand_sides_solve_f32() {
 /// preconditioner never does worse than none: it falls back to plain CG and says so; whatever
 /// the outcome, it is a converged solution (checked densely), or a typed error naming alpha as
 /// the cause, never a spurious "not positive definite" nor a residual of 1.
-fn tiny_alpha<T: Real>(n: usize) {
+fn tiny_alpha<T: Real>(n: usize, alphas: &[f64]) {
     let (x, b) = points_1d("tiny_alpha", n);
     let (xt, bt) = (to_t::<T>(&x), to_t::<T>(&b));
     let (xr, br) = (round::<T>(&x), round::<T>(&b));
     let k = gaussian_matrix(&xt, 0.1);
-    for alpha in [1e-20, 1e-100, 1e-200] {
+    for &alpha in alphas {
         let a = dense(&xr, 1, alpha, gaussian, 0.1);
         let mut outcomes = Vec::new();
         for pre in [Preconditioning::Auto, Preconditioning::Off] {
@@ -229,22 +229,22 @@ fn tiny_alpha<T: Real>(n: usize) {
 
 #[test]
 fn tiny_alpha_50_points_f64() {
-    tiny_alpha::<f64>(50);
+    tiny_alpha::<f64>(50, &[1e-20, 1e-100, 1e-200]);
 }
 
 #[test]
 fn tiny_alpha_1000_points_f64() {
-    tiny_alpha::<f64>(1000);
+    tiny_alpha::<f64>(1000, &[1e-20, 1e-200]);
 }
 
 #[test]
 fn tiny_alpha_50_points_f32() {
-    tiny_alpha::<f32>(50);
+    tiny_alpha::<f32>(50, &[1e-20, 1e-100, 1e-200]);
 }
 
 #[test]
 fn tiny_alpha_333_points_f32() {
-    tiny_alpha::<f32>(333);
+    tiny_alpha::<f32>(333, &[1e-20, 1e-200]);
 }
 
 /// Defect 5 with the Nyström preconditioner asked for explicitly at a tiny alpha (1000 points):
@@ -441,4 +441,53 @@ fn callback_f32() {
 #[test]
 fn callback_f64() {
     callback::<f64>();
+}
+
+/// Defect 5 over a range of small alphas (600 points, sigma 0.1): wherever plain CG converges,
+/// the automatic choice converges too (to the dense solution's residual), with or without its
+/// Nyström factor.
+fn auto_solves_what_plain_solves<T: Real>(alphas: &[f64]) {
+    let n = 600;
+    let (x, b) = points_1d("auto_vs_plain", n);
+    let (xt, bt) = (to_t::<T>(&x), to_t::<T>(&b));
+    let (xr, br) = (round::<T>(&x), round::<T>(&b));
+    let k = gaussian_matrix(&xt, 0.1);
+    let tol = if T::NAME == "f32" { 1e-4 } else { 1e-6 };
+    for &alpha in alphas {
+        let solve = |pre| {
+            let cg = ConjugateGradient::new()
+                .tolerance(tol)
+                .max_iterations(300)
+                .preconditioning(pre);
+            k.solve_with(&cg, &bt, alpha)
+        };
+        let auto = solve(Preconditioning::Auto);
+        let plain = solve(Preconditioning::Off);
+        let show = |r: &Result<Solution<T>, SolveError<T>>| match r {
+            Ok(s) => format!("ok, {} iterations, {:?}", s.iterations, s.fallback),
+            Err(e) => format!("{e}"),
+        };
+        eprintln!(
+            "{} alpha {alpha:e}: auto {} / plain {}",
+            T::NAME,
+            show(&auto),
+            show(&plain)
+        );
+        if plain.is_ok() {
+            let sol = auto.unwrap_or_else(|e| panic!("{} alpha {alpha:e}: {e}", T::NAME));
+            let a = dense(&xr, 1, alpha, gaussian, 0.1);
+            let res = dense_residuals(&a, &sol.coefficients, &br, 1)[0];
+            assert!(res <= 2.0 * tol, "{} alpha {alpha:e}: {res:e}", T::NAME);
+        }
+    }
+}
+
+#[test]
+fn auto_solves_what_plain_solves_f64() {
+    auto_solves_what_plain_solves::<f64>(&[1e-6, 1e-9, 1e-11, 1e-14]);
+}
+
+#[test]
+fn auto_solves_what_plain_solves_f32() {
+    auto_solves_what_plain_solves::<f32>(&[1e-1, 1e-3, 1e-5]);
 }

@@ -16,8 +16,9 @@ const MAX_RESTARTS: usize = 3;
 /// Iterations between two checks of the true residual `b - (alpha I + A) x` of the columns still
 /// iterating (one extra product each: about 3% more work on long solves, none on short ones).
 pub(crate) const CHECK: usize = 32;
-/// A column whose true residual has not halved over this many iterations has stagnated: it stops
-/// iterating, and its best iterate is returned.
+/// A column whose true residual has not halved over this many iterations, while `alpha` is below
+/// the products' rounding or the recurrence has drifted from the true residual, has stagnated:
+/// it stops iterating, and its best iterate is returned.
 pub(crate) const STALL: usize = 8 * CHECK;
 
 /// The vectors of one conjugate-gradient solve and the operations on them, wherever they live:
@@ -176,6 +177,7 @@ pub(crate) fn conjugate_gradient<V: CgVectors>(
         stalled: vec![false; k],
         total: 0,
         stopped: false,
+        singular: start.conditioning.is_some_and(|c| c.singular().is_some()),
         conditioning: start.conditioning,
         callback: start.callback,
     }
@@ -212,6 +214,8 @@ struct Cg<'v, 'c, 'f, V> {
     stalled: Vec<bool>,
     total: usize,
     stopped: bool,
+    /// `alpha` is below the products' rounding ([`Conditioning::singular`]).
+    singular: bool,
     conditioning: Option<Conditioning>,
     callback: Option<&'c mut Callback<'f>>,
 }
@@ -344,9 +348,13 @@ impl<V: CgVectors> Cg<'_, '_, '_, V> {
                 continue;
             }
             let (mark, at) = self.mark[c];
+            // Stuck for good: alpha is below the rounding of the products, or the recurrence has
+            // left the true residual behind (the products' precision floor). Otherwise a slow
+            // but sound system (CG's residual norm is not monotone) iterates on to the cap.
+            let stuck = self.singular || self.progress[c] < 0.1 * res;
             if res <= 0.5 * mark {
                 self.mark[c] = (res, self.total);
-            } else if self.total - at >= STALL {
+            } else if self.total - at >= STALL && stuck {
                 log::debug!(
                     "conjugate gradient: column {c} stagnated at iteration {}: true residual {res:.3e}, best {:.3e}",
                     self.total,
