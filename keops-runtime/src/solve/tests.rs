@@ -31,6 +31,10 @@ struct Recorder {
     p: Vec<f64>,
     ap: Vec<f64>,
     claim_converged: bool,
+    /// From this step on, each step also pushes `x` off by `1e-6` per entry without telling `r`
+    /// (a recurrence drifting from the true residual).
+    corrupt_from: Option<usize>,
+    steps: usize,
     ops: Vec<Op>,
 }
 
@@ -54,6 +58,8 @@ impl Recorder {
             ap: vec![0.0; n],
             b,
             claim_converged,
+            corrupt_from: None,
+            steps: 0,
             ops: Vec::new(),
         }
     }
@@ -89,8 +95,13 @@ impl CgVectors for Recorder {
     fn step(&mut self, c: usize, step: f64) -> Result<f64, KeopsError> {
         assert_eq!(c, 0);
         self.ops.push(Op::Step);
+        self.steps += 1;
+        let drift = match self.corrupt_from {
+            Some(s) if self.steps >= s => 1e-6,
+            _ => 0.0,
+        };
         for i in 0..self.x.len() {
-            self.x[i] += step * self.p[i];
+            self.x[i] += step * self.p[i] + drift;
             self.r[i] -= step * self.ap[i];
         }
         if std::mem::take(&mut self.claim_converged) {
@@ -210,4 +221,41 @@ fn no_iteration_allowed_checks_the_start() {
         v.ops,
         [Op::RestartDirection, Op::TrueResidual, Op::SaveBest]
     );
+}
+
+#[test]
+fn a_worse_end_returns_the_best_iterate() {
+    let mut v = Recorder::new(200, false);
+    v.alpha = 1e-4;
+    v.corrupt_from = Some(CHECK + 2);
+    let cg = ConjugateGradient::new().tolerance(1e-13);
+    let bb = v.b_squares();
+    let out = conjugate_gradient(&mut v, &cg, CgStart::plain(&bb)).unwrap();
+    let m = out.iterations[0];
+    assert!(m > CHECK + 2, "{m} iterations");
+    // The end is worse than the checkpoint after CHECK iterations: that iterate comes back, with
+    // its true residual (recomputed).
+    assert!(
+        v.ops.contains(&Op::RestoreBest),
+        "{:?}",
+        &v.ops[v.ops.len() - 4..]
+    );
+    assert_eq!(
+        &v.ops[v.ops.len() - 3..],
+        [Op::TrueResidual, Op::RestoreBest, Op::TrueResidual]
+    );
+    let ax = v.apply(&v.x);
+    let res =
+        v.b.iter()
+            .zip(&ax)
+            .map(|(b, a)| (b - a) * (b - a))
+            .sum::<f64>()
+            .sqrt()
+            / bb[0].sqrt();
+    assert!(
+        (res - out.residuals[0]).abs() <= 1e-15,
+        "{res} vs {}",
+        out.residuals[0]
+    );
+    assert_eq!(v.x, v.x_best);
 }
