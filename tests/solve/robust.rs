@@ -211,6 +211,16 @@ fn tiny_alpha<T: Real>(n: usize, alphas: &[f64]) {
                             assert!(solution.residual <= 1.0, "{what}: {}", solution.residual);
                             assert!(solution.singular.is_some(), "{what}");
                             assert!(msg.contains("raise alpha"), "{what}: {msg}");
+                            if pre == Preconditioning::Auto {
+                                assert!(
+                                    matches!(
+                                        solution.fallback,
+                                        Some(PreconditionerFallback::AlphaTooSmall { .. })
+                                    ),
+                                    "{what}: {:?}",
+                                    solution.fallback
+                                );
+                            }
                         }
                         other => panic!("{what}: {other:?}"),
                     }
@@ -446,13 +456,15 @@ fn callback_f64() {
 /// Defect 5 over a range of small alphas (600 points, sigma 0.1): wherever plain CG converges,
 /// the automatic choice converges too (to the dense solution's residual), with or without its
 /// Nyström factor.
-fn auto_solves_what_plain_solves<T: Real>(alphas: &[f64]) {
+/// Returns how many automatic solves fell back to plain CG after a failed Nyström attempt.
+fn auto_solves_what_plain_solves<T: Real>(alphas: &[f64]) -> usize {
     let n = 600;
     let (x, b) = points_1d("auto_vs_plain", n);
     let (xt, bt) = (to_t::<T>(&x), to_t::<T>(&b));
     let (xr, br) = (round::<T>(&x), round::<T>(&b));
     let k = gaussian_matrix(&xt, 0.1);
     let tol = if T::NAME == "f32" { 1e-4 } else { 1e-6 };
+    let mut retried = 0;
     for &alpha in alphas {
         let solve = |pre| {
             let cg = ConjugateGradient::new()
@@ -463,6 +475,15 @@ fn auto_solves_what_plain_solves<T: Real>(alphas: &[f64]) {
         };
         let auto = solve(Preconditioning::Auto);
         let plain = solve(Preconditioning::Off);
+        let fallback = match &auto {
+            Ok(s) => s.fallback.clone(),
+            Err(SolveError::NotConverged { solution, .. }) => solution.fallback.clone(),
+            Err(_) => None,
+        };
+        retried += usize::from(matches!(
+            fallback,
+            Some(PreconditionerFallback::Retried { .. })
+        ));
         let show = |r: &Result<Solution<T>, SolveError<T>>| match r {
             Ok(s) => format!("ok, {} iterations, {:?}", s.iterations, s.fallback),
             Err(e) => format!("{e}"),
@@ -480,6 +501,7 @@ fn auto_solves_what_plain_solves<T: Real>(alphas: &[f64]) {
             assert!(res <= 2.0 * tol, "{} alpha {alpha:e}: {res:e}", T::NAME);
         }
     }
+    retried
 }
 
 #[test]
@@ -489,5 +511,6 @@ fn auto_solves_what_plain_solves_f64() {
 
 #[test]
 fn auto_solves_what_plain_solves_f32() {
-    auto_solves_what_plain_solves::<f32>(&[1e-1, 1e-3, 1e-5]);
+    // At alpha 1e-3 the Nyström iteration stagnates in f32: the solve is retried without it.
+    assert!(auto_solves_what_plain_solves::<f32>(&[1e-1, 1e-3, 1e-5]) > 0);
 }
