@@ -47,7 +47,11 @@ impl<T: Real> GpuKernelMatrix<T> {
     /// iteration as on the host. The vectors never leave the device: an iteration reads back two
     /// sums of at most a few hundred block partial sums. Columns of `b` are solved one after
     /// another. Not preconditioned (the CPU solver's Nyström preconditioner is not ported yet):
-    /// `cg`'s [`Preconditioning`](crate::Preconditioning) is not used.
+    /// `cg`'s [`Preconditioning`](crate::Preconditioning) is not used. Like the host solve it
+    /// keeps each column's best iterate, stops a column that stagnates, scales each column of `b`
+    /// by a power of two (no overflow near the top of f64) and reports an undefined kernel or an
+    /// `alpha` too small for the precision as typed errors; the initial guess and the iteration
+    /// callback of [`ConjugateGradient`] are host-only for now.
     pub fn solve<'b>(
         &self,
         b: impl IntoView<'b, T>,
