@@ -139,7 +139,8 @@ pub(crate) struct Conditioning {
 
 impl Conditioning {
     /// From the operator's diagonal: a non-finite entry is [`KeopsError::KernelUndefined`] (a
-    /// kernel parameter out of range, such as a width whose square underflows).
+    /// kernel parameter out of range, such as a width whose square underflows). Without a
+    /// diagonal, only `alpha`, the precision and the size are known.
     pub(crate) fn of<T: Real, A: LinearOperator<T> + ?Sized>(
         op: &A,
         alpha: f64,
@@ -155,8 +156,12 @@ impl Conditioning {
                 let min = d.iter().copied().fold(f64::INFINITY, f64::min);
                 (Some(max), Some(min))
             }
-            Err(KeopsError::NoDiagonal) => (None, None),
-            Err(e) => return Err(e),
+            // An operator that cannot give its diagonal (for whatever reason) is solved without
+            // this diagnosis, as before; the preconditioners that need it report the error.
+            Err(e) => {
+                log::debug!("no diagonal for the solver's diagnosis: {e}");
+                (None, None)
+            }
         };
         Ok(Conditioning {
             alpha,
