@@ -57,9 +57,10 @@ pub use keops_macros::kernel;
 pub use keops_runtime::simd;
 pub use keops_runtime::{set_simd_level, simd_level, Num, SimdLevel};
 pub use keops_runtime::{
-    ConjugateGradient, Indices, IntoParam, IntoView, Jacobi, KeopsError, KernelMatrix, Landmarks,
-    LinearOperator, Nystrom, NystromPreconditioner, ParamValue, Preconditioner, Preconditioning,
-    Real, Reduction, ReductionOutput, Rows, Solution, SolveError, View, MAX_DIM,
+    Callback, ConjugateGradient, Indices, IntoParam, IntoView, Jacobi, KeopsError, KernelMatrix,
+    Landmarks, LinearOperator, NumericallySingular, Nystrom, NystromPreconditioner, ParamValue,
+    Preconditioner, PreconditionerFallback, Preconditioning, Progress, Real, Reduction,
+    ReductionOutput, Rows, Solution, SolveError, Termination, View, MAX_DIM,
 };
 
 /// The CUDA backend (feature `cuda`): [`cuda::Gpu`], [`cuda::GpuKernelMatrix`], [`cuda::Backend`].

@@ -174,6 +174,32 @@ pub enum KeopsError {
         /// `p^T (alpha I + K) p`.
         curvature: f64,
     },
+    /// A kernel whose parameters make it undefined: its diagonal `K(x_i, x_i)` is NaN or
+    /// infinite (a width so small that its square underflows to 0 gives `0 / 0`, one so large
+    /// that it overflows gives `inf / inf`).
+    #[error("the kernel is undefined with these parameters: K(x_i, x_i) = {value} at row {row} is not finite (a parameter such as the width sigma so small that its square underflows to 0, or so large that it overflows, at this precision); choose parameters for which the kernel's values are finite")]
+    KernelUndefined {
+        /// The row of the first non-finite diagonal entry.
+        row: usize,
+        /// Its value.
+        value: f64,
+    },
+    /// Rounding makes `alpha I + K` numerically singular: `alpha` is too small for the kernel's
+    /// conditioning at the data's precision, so the conjugate gradient met a curvature
+    /// `p^T (alpha I + K) p` that is not positive (or not finite) within the products' rounding.
+    #[error("alpha = {alpha:.3e} is too small for this kernel's conditioning in {precision}: alpha / max K_ii = {ratio:.3e}, below what the products' rounding resolves, so rounding makes alpha I + K numerically singular ({detail}); raise alpha to at least about {suggested:.1e}{}", f64_hint(precision))]
+    AlphaTooSmall {
+        /// The shift `alpha`.
+        alpha: f64,
+        /// `alpha / max_i K_ii`, the estimate of how singular the system is.
+        ratio: f64,
+        /// The data's precision.
+        precision: &'static str,
+        /// An `alpha` above the products' rounding.
+        suggested: f64,
+        /// Where the iteration broke down.
+        detail: String,
+    },
     /// Conjugate gradient reached its iteration cap (see [`SolveError`](crate::SolveError), which
     /// also keeps the last iterate).
     #[error("conjugate gradient did not converge: relative residual {residual:.3e} after {iterations} iterations (tolerance {tolerance:.1e}){}", stagnation_hint(*.stagnated))]
@@ -274,6 +300,15 @@ pub enum KeopsError {
         /// The driver's error.
         reason: String,
     },
+}
+
+/// What an `alpha` too small in f32 can also do.
+pub(crate) fn f64_hint(precision: &str) -> &'static str {
+    if precision == "f32" {
+        ", or use f64 data (which resolves a much smaller alpha)"
+    } else {
+        ""
+    }
 }
 
 /// What a stalled solve tells its user.

@@ -30,8 +30,9 @@ pub use error::KeopsError;
 pub use gpu::{GpuTask, LaunchPlan, ReduceKind};
 pub use simd::{set_simd_level, simd_level, SimdLevel};
 pub use solve::{
-    ConjugateGradient, Jacobi, Landmarks, LinearOperator, Nystrom, NystromPreconditioner,
-    Preconditioner, Preconditioning, Solution, SolveError,
+    Callback, ConjugateGradient, Jacobi, Landmarks, LinearOperator, NumericallySingular, Nystrom,
+    NystromPreconditioner, Preconditioner, PreconditionerFallback, Preconditioning, Progress,
+    Solution, SolveError, Termination,
 };
 
 /// The CUDA backend (feature `cuda`): runs a bound formula's generated kernels on an NVIDIA GPU

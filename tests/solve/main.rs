@@ -13,6 +13,7 @@ mod cholesky;
 mod columns;
 mod operators;
 mod preconditioning;
+mod robust;
 
 const N: usize = 500;
 

@@ -11,8 +11,12 @@ use keops_abi::gpu::{prelude as prelude_kernels, CG_THREADS};
 use super::device::{cuda_err, guarded, launch_err};
 use super::launch::as_bytes;
 use super::matrix::GpuKernelMatrix;
-use crate::solve::{col_dot, conjugate_gradient, CgOutcome, CgVectors};
-use crate::{ConjugateGradient, IntoView, KeopsError, Real, Rows, Solution, SolveError};
+use crate::solve::{
+    col_dot, column_scale, conjugate_gradient, CgOutcome, CgStart, CgVectors, Conditioning,
+};
+use crate::{
+    ConjugateGradient, IntoView, KeopsError, Real, Rows, Solution, SolveError, Termination,
+};
 
 /// The prelude's vector kernels for the device conjugate gradient (prelude.cuh, `keops_cg_*`).
 struct CgKernels {
@@ -27,6 +31,7 @@ struct CgKernels {
 struct CgBuffers {
     b: CudaSlice<u8>,
     x: CudaSlice<u8>,
+    x_best: CudaSlice<u8>,
     r: CudaSlice<u8>,
     p: CudaSlice<u8>,
     ap: CudaSlice<u8>,
@@ -42,7 +47,11 @@ impl<T: Real> GpuKernelMatrix<T> {
     /// iteration as on the host. The vectors never leave the device: an iteration reads back two
     /// sums of at most a few hundred block partial sums. Columns of `b` are solved one after
     /// another. Not preconditioned (the CPU solver's Nyström preconditioner is not ported yet):
-    /// `cg`'s [`Preconditioning`](crate::Preconditioning) is not used.
+    /// `cg`'s [`Preconditioning`](crate::Preconditioning) is not used. Like the host solve it
+    /// keeps each column's best iterate, stops a column that stagnates, scales each column of `b`
+    /// by a power of two (no overflow near the top of f64) and reports an undefined kernel or an
+    /// `alpha` too small for the precision as typed errors; the initial guess and the iteration
+    /// callback of [`ConjugateGradient`] are host-only for now.
     pub fn solve<'b>(
         &self,
         b: impl IntoView<'b, T>,
@@ -51,32 +60,37 @@ impl<T: Real> GpuKernelMatrix<T> {
     ) -> Result<Solution<T>, SolveError<T>> {
         let b = b.into_view();
         cg.check(self.nrows(), self.ncols(), alpha, &b)?;
+        let cond = Conditioning::of(self, alpha)?;
         let start = Instant::now();
         let k = b.dim();
         let mut coeffs = vec![T::ZERO; self.nrows() * k];
         let mut outcome = CgOutcome {
             iterations: vec![0; k],
             residuals: vec![0.0; k],
-            stagnated: false,
+            termination: Termination::Converged,
         };
+        let system = (alpha, cond);
         guarded(
-            || self.solve_columns(b.as_slice(), k, alpha, cg, &mut coeffs, &mut outcome),
+            || self.solve_columns(b.as_slice(), k, system, cg, &mut coeffs, &mut outcome),
             |m| KeopsError::Cuda {
                 operation: format!("device solve with kernel matrix {}", self.task.id),
                 reason: format!("cudarc panicked: {m}"),
             },
         )?;
         let coefficients = Rows::from_vec(coeffs, k).expect("n * k buffer");
-        outcome.into_solution(coefficients, cg, ("none", 0), Duration::ZERO, start)
+        let times = (Duration::ZERO, start);
+        outcome.into_solution(coefficients, cg, ("none", 0), times, cond.singular())
     }
 
     /// The columns of `b` (`(n, k)` row-major) one after another, each by the shared iteration on
-    /// the device; the solutions into `coeffs`, how each went into `outcome`.
+    /// the device (scaled by a power of two, as on the host, so that no squared norm overflows);
+    /// the solutions into `coeffs`, how each went into `outcome`. `system` is `alpha` and the
+    /// operator's scale.
     fn solve_columns(
         &self,
         b: &[T],
         k: usize,
-        alpha: f64,
+        (alpha, cond): (f64, Conditioning),
         cg: &ConjugateGradient,
         coeffs: &mut [T],
         outcome: &mut CgOutcome,
@@ -91,6 +105,7 @@ impl<T: Real> GpuKernelMatrix<T> {
         let mut bufs = CgBuffers {
             b: gpu.zeros(n * 8, "the right-hand side")?,
             x: gpu.zeros(n * 8, "the solution")?,
+            x_best: gpu.zeros(n * 8, "the best iterate")?,
             r: gpu.zeros(n * 8, "the residual")?,
             p: gpu.zeros(n * 8, "the search direction")?,
             ap: gpu.zeros(n * 8, "the product")?,
@@ -104,32 +119,28 @@ impl<T: Real> GpuKernelMatrix<T> {
             for (i, v) in col.iter_mut().enumerate() {
                 *v = b[i * k + c].to_f64();
             }
+            let scale = column_scale(col.iter().fold(0.0f64, |m, v| m.max(v.abs())));
+            col.iter_mut().for_each(|v| *v *= scale);
             let b_squares = [col_dot(&col, &col, 1, 0)];
             if b_squares[0] == 0.0 {
                 // A zero column has the solution 0: nothing to upload or launch.
                 continue;
             }
             let mut vectors = DeviceVectors::load(self, &kernels, &mut bufs, grid, alpha, &col)?;
+            let start = CgStart {
+                conditioning: Some(cond),
+                ..CgStart::plain(&b_squares)
+            };
             // Each column is a one-column solve: its breakdown names the column of `b`.
-            let column = conjugate_gradient(&mut vectors, cg, &b_squares).map_err(|e| match e {
-                KeopsError::NotPositiveDefinite {
-                    iteration,
-                    curvature,
-                    ..
-                } => KeopsError::NotPositiveDefinite {
-                    iteration,
-                    column: c,
-                    curvature,
-                },
-                e => e,
-            })?;
+            let column =
+                conjugate_gradient(&mut vectors, cg, start).map_err(|e| in_column(e, c))?;
             outcome.iterations[c] = column.iterations[0];
             outcome.residuals[c] = column.residuals[0];
-            outcome.stagnated |= column.stagnated;
+            outcome.merge(column.termination);
             if column.iterations[0] > 0 {
                 gpu.download(&bufs.x, &mut xcol)?;
                 for (i, v) in xcol.iter().enumerate() {
-                    coeffs[i * k + c] = T::from_f64(*v);
+                    coeffs[i * k + c] = T::from_f64(*v / scale);
                 }
             }
         }
@@ -150,6 +161,38 @@ impl<T: Real> GpuKernelMatrix<T> {
             step: f(prelude_kernels::CG_STEP.into())?,
             direction: f(prelude_kernels::CG_DIRECTION.into())?,
         })
+    }
+}
+
+/// A one-column solve's breakdown, named for column `c` of `b`.
+fn in_column(e: KeopsError, c: usize) -> KeopsError {
+    match e {
+        KeopsError::NotPositiveDefinite {
+            iteration,
+            curvature,
+            ..
+        } => KeopsError::NotPositiveDefinite {
+            iteration,
+            column: c,
+            curvature,
+        },
+        KeopsError::AlphaTooSmall {
+            alpha,
+            ratio,
+            precision,
+            suggested,
+            detail,
+        } => KeopsError::AlphaTooSmall {
+            alpha,
+            ratio,
+            precision,
+            suggested,
+            detail: detail.replace(
+                "right-hand side column 0",
+                &format!("right-hand side column {c}"),
+            ),
+        },
+        e => e,
     }
 }
 
@@ -189,6 +232,8 @@ impl<'a, T: Real> DeviceVectors<'a, T> {
         let zero = vec![0.0f64; col.len()];
         s.memcpy_htod(as_bytes(&zero), &mut bufs.x)
             .map_err(|e| cuda_err("clearing the solution", e))?;
+        s.memcpy_htod(as_bytes(&zero), &mut bufs.x_best)
+            .map_err(|e| cuda_err("clearing the best iterate", e))?;
         for (dst, what) in [
             (&mut bufs.b, "the right-hand side"),
             (&mut bufs.r, "the residual"),
@@ -336,6 +381,46 @@ impl<T: Real> CgVectors for DeviceVectors<'_, T> {
         unsafe { l.launch(self.cfg) }.map_err(|e| launch_err("keops_cg_resid", e))?;
         rr[0] = self.partial_sum()?;
         Ok(())
+    }
+
+    fn check_residual(&mut self, _active: &[usize], rr: &mut [f64]) -> Result<(), KeopsError> {
+        // ap = x, rounded to T in place (x itself untouched), then ap = b - (alpha I + K) ap.
+        let s = &self.matrix.gpu.inner.stream;
+        s.memcpy_dtod(&self.bufs.x, &mut self.bufs.ap)
+            .map_err(|e| cuda_err("copying the iterate", e))?;
+        self.rounded_product(self.ap)?;
+        let mut l = s.launch_builder(&self.kernels.resid);
+        l.arg(&self.b)
+            .arg(&self.ap)
+            .arg(&self.t_out)
+            .arg(&self.alpha)
+            .arg(&self.ap)
+            .arg(&self.n)
+            .arg(&self.partial);
+        // SAFETY: keops_cg_resid_<T>(const double* b, const double* x, const T* axt,
+        // double alpha, double* r, long long n, double* partial): `x` and `r` are both `ap`,
+        // which the kernel reads and writes at the same index only (n f64).
+        unsafe { l.launch(self.cfg) }.map_err(|e| launch_err("keops_cg_resid", e))?;
+        rr[0] = self.partial_sum()?;
+        Ok(())
+    }
+
+    fn direction_square(&mut self, _c: usize) -> Result<f64, KeopsError> {
+        let mut p = vec![0.0f64; self.n as usize];
+        self.matrix.gpu.download(&self.bufs.p, &mut p)?;
+        Ok(p.iter().map(|v| v * v).sum())
+    }
+
+    fn save_best(&mut self, _c: usize) -> Result<(), KeopsError> {
+        let s = &self.matrix.gpu.inner.stream;
+        s.memcpy_dtod(&self.bufs.x, &mut self.bufs.x_best)
+            .map_err(|e| cuda_err("saving the best iterate", e))
+    }
+
+    fn restore_best(&mut self, _c: usize) -> Result<(), KeopsError> {
+        let s = &self.matrix.gpu.inner.stream;
+        s.memcpy_dtod(&self.bufs.x_best, &mut self.bufs.x)
+            .map_err(|e| cuda_err("restoring the best iterate", e))
     }
 }
 

@@ -126,7 +126,7 @@ fn initial_level() -> SimdLevel {
     match SimdLevel::from_name(wanted.trim()) {
         Some(l) if l.is_available() => l,
         _ => {
-            eprintln!(
+            log::warn!(
                 "keops: KEOPS_SIMD={wanted:?} is not a level this CPU runs \
                  (scalar, avx2, avx512, neon); using {detected}"
             );

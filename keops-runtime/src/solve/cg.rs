@@ -1,14 +1,15 @@
-//! The conjugate gradient for `(alpha I + A) x = b`: its settings ([`ConjugateGradient`]), and
-//! the one iteration every backend runs ([`conjugate_gradient`]): steps, the restart policy, the
-//! true-residual check and the per-column bookkeeping. Where the vectors live and how they are
-//! combined is a [`CgVectors`]: host memory ([`super::host`]) or a GPU's (the CUDA backend).
+//! The conjugate gradient for `(alpha I + A) x = b`: its settings ([`ConjugateGradient`]), the
+//! preconditioner a solve builds ([`Preconditioning`]) and the solves on the host. The iteration
+//! itself, shared with the GPU, is [`super::iteration`].
 
+use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
-use super::host::solve_on_host;
+use super::control::{Callback, Conditioning, PreconditionerFallback, Progress};
+use super::host::{solve_on_host, HostSolve};
 use super::{Jacobi, Nystrom, NystromPreconditioner};
 use super::{LinearOperator, Preconditioner, Solution, SolveError};
-use crate::{BoundKernel, IntoView, KeopsError, KernelMatrix, Real, Rows, View};
+use crate::{BoundKernel, IntoView, KeopsError, KernelMatrix, Real, View};
 
 /// Conjugate gradient for `(alpha I + A) x = b` with `A` symmetric positive semidefinite and
 /// `alpha >= 0` (positive definite overall).
@@ -63,23 +64,39 @@ enum Built {
 }
 
 impl Built {
+    /// The preconditioner `how` asks for, and why the automatic choice set Nyström aside (when
+    /// `alpha` is too small next to the diagonal, `cond`, for its factor to be accurate).
     fn new<T: Real, A: LinearOperator<T> + ?Sized>(
         how: Preconditioning,
         op: &A,
         alpha: f64,
-    ) -> Result<Self, KeopsError> {
-        Ok(match how {
+        cond: &Conditioning,
+    ) -> Result<(Self, Option<PreconditionerFallback>), KeopsError> {
+        let built = match how {
             Preconditioning::Off => Built::None,
             Preconditioning::Jacobi => Built::Jacobi(Jacobi::new(op, alpha)?),
             Preconditioning::Nystrom(nys) => Built::Nystrom(nys.build(op, alpha)?),
-            Preconditioning::Auto if alpha > 0.0 => match Nystrom::new().build(op, alpha) {
-                // Without landmarks M = alpha I: plain CG, without the extra pass.
-                Ok(p) if p.rank() > 0 => Built::Nystrom(p),
-                Ok(_) | Err(KeopsError::NoDiagonal) => Built::None,
-                Err(e) => return Err(e),
-            },
+            Preconditioning::Auto if alpha > 0.0 => {
+                let limit = cond.nystrom_limit();
+                if let Some(ratio) = cond.ratio().filter(|&r| r < limit) {
+                    let why = PreconditionerFallback::AlphaTooSmall {
+                        alpha,
+                        ratio,
+                        limit,
+                    };
+                    log::info!("{why}");
+                    return Ok((Built::None, Some(why)));
+                }
+                match Nystrom::new().build(op, alpha) {
+                    // Without landmarks M = alpha I: plain CG, without the extra pass.
+                    Ok(p) if p.rank() > 0 => Built::Nystrom(p),
+                    Ok(_) | Err(KeopsError::NoDiagonal) => Built::None,
+                    Err(e) => return Err(e),
+                }
+            }
             Preconditioning::Auto => Built::None,
-        })
+        };
+        Ok((built, None))
     }
     fn get(&self) -> Option<&dyn Preconditioner> {
         match self {
@@ -87,6 +104,79 @@ impl Built {
             Built::Jacobi(p) => Some(p),
             Built::Nystrom(p) => Some(p),
         }
+    }
+}
+
+/// Why an automatic Nyström solve that ended so is worth running again without it: a breakdown
+/// or a stagnation (not the iteration cap, nor the caller's stop).
+fn retry_reason<T: Real>(result: &Result<Solution<T>, SolveError<T>>) -> Option<String> {
+    match result {
+        Ok(_) => None,
+        Err(SolveError::NotConverged {
+            solution,
+            stagnated: true,
+            ..
+        }) => Some(format!(
+            "the residual stagnated at {:.3e} after {} iterations",
+            solution.residual, solution.iterations
+        )),
+        Err(SolveError::NotConverged { .. }) => None,
+        Err(SolveError::Failed(
+            e @ (KeopsError::AlphaTooSmall { .. }
+            | KeopsError::NotPositiveDefinite { .. }
+            | KeopsError::PreconditionerNotPositive { .. }),
+        )) => Some(e.to_string()),
+        Err(SolveError::Failed(_)) => None,
+    }
+}
+
+/// The better of a failed preconditioned solve and its plain retry (`why` it was retried): the
+/// retry unless it failed worse (a breakdown after a kept iterate, or a larger residual).
+fn better_of<T: Real>(
+    first: Result<Solution<T>, SolveError<T>>,
+    retry: Result<Solution<T>, SolveError<T>>,
+    why: PreconditionerFallback,
+) -> Result<Solution<T>, SolveError<T>> {
+    let keep_first = match (&first, &retry) {
+        (
+            Err(SolveError::NotConverged { solution: a, .. }),
+            Err(SolveError::NotConverged { solution: b, .. }),
+        ) => a.residual < b.residual,
+        (Err(SolveError::NotConverged { .. }), Err(SolveError::Failed(_))) => true,
+        _ => false,
+    };
+    if keep_first {
+        return first;
+    }
+    with_fallback(retry, Some(why))
+}
+
+/// `result` with [`Solution::fallback`] set.
+fn with_fallback<T: Real>(
+    result: Result<Solution<T>, SolveError<T>>,
+    fallback: Option<PreconditionerFallback>,
+) -> Result<Solution<T>, SolveError<T>> {
+    if fallback.is_none() {
+        return result;
+    }
+    match result {
+        Ok(mut s) => {
+            s.fallback = fallback;
+            Ok(s)
+        }
+        Err(SolveError::NotConverged {
+            mut solution,
+            tolerance,
+            stagnated,
+        }) => {
+            solution.fallback = fallback;
+            Err(SolveError::NotConverged {
+                solution,
+                tolerance,
+                stagnated,
+            })
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -129,7 +219,7 @@ impl ConjugateGradient {
         op: &A,
         b: impl IntoView<'b, T>,
     ) -> Result<Solution<T>, SolveError<T>> {
-        self.solve_shifted(op, 0.0, b)
+        self.run(op, 0.0, &b.into_view(), None, None)
     }
 
     /// Solves `(alpha I + A) x = b` for `b` of shape `(n, k)`; `alpha` must be finite and `>= 0`.
@@ -139,12 +229,141 @@ impl ConjugateGradient {
         alpha: f64,
         b: impl IntoView<'b, T>,
     ) -> Result<Solution<T>, SolveError<T>> {
-        let b = b.into_view();
-        self.check(op.nrows(), op.ncols(), alpha, &b)?;
+        self.run(op, alpha, &b.into_view(), None, None)
+    }
+
+    /// [`solve_shifted`](Self::solve_shifted) from an initial guess `x0` of the shape of `b`
+    /// (a warm start: the previous solution of a nearby system, say): the iteration starts from
+    /// the residual `b - (alpha I + A) x0`, and a column whose guess already meets the tolerance
+    /// takes no iteration. The tolerance stays relative to `||b||`.
+    ///
+    /// ```
+    /// use keops_runtime::{ConjugateGradient, LinearOperator, KeopsError};
+    /// # struct Diag(Vec<f64>);
+    /// # impl LinearOperator<f64> for Diag {
+    /// #     fn nrows(&self) -> usize { self.0.len() }
+    /// #     fn ncols(&self) -> usize { self.0.len() }
+    /// #     fn apply(&self, x: &[f64], _k: usize, out: &mut [f64]) -> Result<(), KeopsError> {
+    /// #         for ((o, x), d) in out.iter_mut().zip(x).zip(&self.0) { *o = d * x; }
+    /// #         Ok(())
+    /// #     }
+    /// # }
+    /// // A = diag(1, 2, 3, 4): solve (1 I + A) x = b, then a nearby b from that solution.
+    /// let a = Diag(vec![1.0, 2.0, 3.0, 4.0]);
+    /// let cg = ConjugateGradient::new().tolerance(1e-10);
+    /// let first = cg.solve_shifted(&a, 1.0, &[2.0, 3.0, 4.0, 5.0][..]).unwrap();
+    /// let x0 = first.coefficients.as_slice().to_vec();
+    /// let next = cg
+    ///     .solve_with_guess(&a, 1.0, &[2.0, 3.0, 4.0, 5.5][..], &x0[..])
+    ///     .unwrap();
+    /// assert!((next.coefficients.as_slice()[3] - 1.1).abs() < 1e-9);
+    /// // The exact guess of an unchanged system takes no iteration.
+    /// let again = cg.solve_with_guess(&a, 1.0, &[2.0, 3.0, 4.0, 5.0][..], &x0[..]).unwrap();
+    /// assert_eq!(again.iterations, 0);
+    /// ```
+    pub fn solve_with_guess<'b, 'g, T: Real, A: LinearOperator<T> + ?Sized>(
+        &self,
+        op: &A,
+        alpha: f64,
+        b: impl IntoView<'b, T>,
+        x0: impl IntoView<'g, T>,
+    ) -> Result<Solution<T>, SolveError<T>> {
+        self.run(op, alpha, &b.into_view(), Some(&x0.into_view()), None)
+    }
+
+    /// [`solve_shifted`](Self::solve_shifted) calling `callback` after each iteration with its
+    /// number and the relative residuals of the recurrence ([`Progress`]); returning
+    /// [`ControlFlow::Break`] stops the solve, which then ends like one that reached its
+    /// iteration cap ([`SolveError::NotConverged`] with the best iterate, unless every column
+    /// already meets the tolerance), its [`Solution::termination`] being
+    /// [`Termination::Stopped`](crate::Termination::Stopped).
+    ///
+    /// ```
+    /// use std::ops::ControlFlow;
+    /// use keops_runtime::{ConjugateGradient, LinearOperator, KeopsError, Termination};
+    /// # struct Diag(Vec<f64>);
+    /// # impl LinearOperator<f64> for Diag {
+    /// #     fn nrows(&self) -> usize { self.0.len() }
+    /// #     fn ncols(&self) -> usize { self.0.len() }
+    /// #     fn apply(&self, x: &[f64], _k: usize, out: &mut [f64]) -> Result<(), KeopsError> {
+    /// #         for ((o, x), d) in out.iter_mut().zip(x).zip(&self.0) { *o = d * x; }
+    /// #         Ok(())
+    /// #     }
+    /// # }
+    /// let a = Diag((1..=40).map(|i| i as f64).collect());
+    /// let b = vec![1.0; 40];
+    /// let mut seen = Vec::new();
+    /// // Stop after 3 iterations, whatever the residual.
+    /// let err = ConjugateGradient::new()
+    ///     .solve_with_callback(&a, 0.0, &b[..], |p| {
+    ///         seen.push((p.iteration, p.residual()));
+    ///         if p.iteration == 3 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+    ///     })
+    ///     .unwrap_err();
+    /// assert_eq!(seen.len(), 3);
+    /// let best = err.into_solution().unwrap();
+    /// assert_eq!((best.iterations, best.termination), (3, Termination::Stopped));
+    /// ```
+    pub fn solve_with_callback<'b, T: Real, A: LinearOperator<T> + ?Sized>(
+        &self,
+        op: &A,
+        alpha: f64,
+        b: impl IntoView<'b, T>,
+        mut callback: impl FnMut(&Progress<'_>) -> ControlFlow<()>,
+    ) -> Result<Solution<T>, SolveError<T>> {
+        self.run(op, alpha, &b.into_view(), None, Some(&mut callback))
+    }
+
+    /// Both: an initial guess `x0` (`None`: 0) and an iteration callback (see
+    /// [`solve_with_guess`](Self::solve_with_guess) and
+    /// [`solve_with_callback`](Self::solve_with_callback)).
+    pub fn solve_from<'b, 'g, T: Real, A: LinearOperator<T> + ?Sized>(
+        &self,
+        op: &A,
+        alpha: f64,
+        b: impl IntoView<'b, T>,
+        x0: Option<View<'g, T>>,
+        mut callback: impl FnMut(&Progress<'_>) -> ControlFlow<()>,
+    ) -> Result<Solution<T>, SolveError<T>> {
+        self.run(op, alpha, &b.into_view(), x0.as_ref(), Some(&mut callback))
+    }
+
+    /// Every solve with the preconditioner of [`Preconditioning`]: checks, the operator's scale,
+    /// the preconditioner, the iteration, and (automatic choice) a plain retry when Nyström
+    /// broke down or stagnated.
+    fn run<T: Real, A: LinearOperator<T> + ?Sized>(
+        &self,
+        op: &A,
+        alpha: f64,
+        b: &View<'_, T>,
+        guess: Option<&View<'_, T>>,
+        mut callback: Option<&mut Callback<'_>>,
+    ) -> Result<Solution<T>, SolveError<T>> {
+        self.check(op.nrows(), op.ncols(), alpha, b)?;
+        check_guess(b, guess)?;
+        let cond = Conditioning::of(op, alpha)?;
         let start = Instant::now();
-        let built = Built::new(self.preconditioning, op, alpha)?;
-        let setup = start.elapsed();
-        solve_on_host(op, alpha, self, &b, built.get(), setup)
+        let (built, fallback) = Built::new(self.preconditioning, op, alpha, &cond)?;
+        let solve = HostSolve {
+            op,
+            alpha,
+            cg: self,
+            b,
+            guess,
+            pre: built.get(),
+            setup_time: start.elapsed(),
+            conditioning: Some(cond),
+        };
+        let first = solve_on_host(&solve, callback.as_deref_mut());
+        let auto_nystrom =
+            self.preconditioning == Preconditioning::Auto && matches!(built, Built::Nystrom(_));
+        let Some(reason) = retry_reason(&first).filter(|_| auto_nystrom) else {
+            return with_fallback(first, fallback);
+        };
+        log::info!("the Nyström-preconditioned solve failed ({reason}); retrying without it");
+        let plain = HostSolve { pre: None, ..solve };
+        let retry = solve_on_host(&plain, callback);
+        better_of(first, retry, PreconditionerFallback::Retried { reason })
     }
 
     /// Solves `(alpha I + A) x = b` with a preconditioner built by the caller (a
@@ -166,7 +385,18 @@ impl ConjugateGradient {
             }
             .into());
         }
-        solve_on_host(op, alpha, self, &b, Some(preconditioner), Duration::ZERO)
+        let cond = Conditioning::of(op, alpha)?;
+        let solve = HostSolve {
+            op,
+            alpha,
+            cg: self,
+            b: &b,
+            guess: None,
+            pre: Some(preconditioner),
+            setup_time: Duration::ZERO,
+            conditioning: Some(cond),
+        };
+        solve_on_host(&solve, None)
     }
 
     /// The checks every solve makes before iterating: a square `(n, n)` operator, `alpha` finite
@@ -205,248 +435,26 @@ impl ConjugateGradient {
     }
 }
 
-/// Restarts from the true residual when the recurrence claims convergence but `b - A x` disagrees
-/// (each must halve the worst residual, else the solve reports stagnation).
-const MAX_RESTARTS: usize = 3;
-
-/// The vectors of one conjugate-gradient solve and the operations on them, wherever they live:
-/// `(n, k)` blocks of f64, column `c` for right-hand side `c`: the iterate `x`, the residual `r`,
-/// the direction `p`, `ap = (alpha I + A) p`, and `z = M^-1 r` when preconditioned (else `z` is
-/// `r`). [`conjugate_gradient`] decides what is computed, in which order, and what it means; an
-/// implementation only computes it.
-pub(crate) trait CgVectors {
-    /// Whether [`precondition`](Self::precondition) computes a `z` of its own.
-    fn preconditioned(&self) -> bool;
-    /// `ap = (alpha I + A) p` for the `active` columns, `p` first rounded in place to the data's
-    /// precision (so that `ap` is the product of the `p` it holds); `curvature[c] = p^T ap`.
-    fn curvatures(&mut self, active: &[usize], curvature: &mut [f64]) -> Result<(), KeopsError>;
-    /// `x += step p` and `r -= step ap` in column `c`; returns the new `r^T r`.
-    fn step(&mut self, c: usize, step: f64) -> Result<f64, KeopsError>;
-    /// `z = M^-1 r` for the `active` columns and `rz[c] = r^T z` (only when preconditioned).
-    fn precondition(&mut self, active: &[usize], rz: &mut [f64]) -> Result<(), KeopsError>;
-    /// `p = z + beta p` in column `c`.
-    fn direction(&mut self, c: usize, beta: f64) -> Result<(), KeopsError>;
-    /// `p = z` in column `c`: the first direction, or a restart's.
-    fn restart_direction(&mut self, c: usize) -> Result<(), KeopsError>;
-    /// `r = b - (alpha I + A) x` in every column, `x` first rounded in place as `p` is by
-    /// [`curvatures`](Self::curvatures); `rr[c] = r^T r`.
-    fn true_residual(&mut self, rr: &mut [f64]) -> Result<(), KeopsError>;
-}
-
-/// How a solve went, per column of `b`.
-pub(crate) struct CgOutcome {
-    /// Iterations per column.
-    pub(crate) iterations: Vec<usize>,
-    /// True relative residual per column (0 for a zero column).
-    pub(crate) residuals: Vec<f64>,
-    /// Restarts stopped halving the residual above the tolerance (the products' precision floor).
-    pub(crate) stagnated: bool,
-}
-
-impl CgOutcome {
-    /// The [`Solution`] with the final `coefficients`, or [`SolveError::NotConverged`] holding it
-    /// when a column's residual is above the tolerance of `cg`; `preconditioner` is its name and
-    /// rank, `start` when the iterations started.
-    pub(crate) fn into_solution<T: Real>(
-        self,
-        coefficients: Rows<T>,
-        cg: &ConjugateGradient,
-        (preconditioner, rank): (&'static str, usize),
-        setup_time: Duration,
-        start: Instant,
-    ) -> Result<Solution<T>, SolveError<T>> {
-        let converged = self.residuals.iter().all(|&r| r <= cg.tolerance);
-        let solution = Solution {
-            coefficients,
-            iterations: self.iterations.iter().copied().max().unwrap_or(0),
-            residual: self.residuals.iter().copied().fold(0.0, f64::max),
-            column_iterations: self.iterations,
-            column_residuals: self.residuals,
-            preconditioner,
-            rank,
-            setup_time,
-            iteration_time: start.elapsed(),
-        };
-        if converged {
-            Ok(solution)
-        } else {
-            Err(SolveError::NotConverged {
-                solution: Box::new(solution),
-                tolerance: cg.tolerance,
-                stagnated: self.stagnated,
-            })
-        }
+/// An initial guess must have the shape of `b` and be finite.
+fn check_guess<T: Real>(b: &View<'_, T>, guess: Option<&View<'_, T>>) -> Result<(), KeopsError> {
+    let Some(g) = guess else {
+        return Ok(());
+    };
+    if g.rows() != b.rows() {
+        return Err(KeopsError::OperandLength {
+            expected: b.rows(),
+            found: g.rows(),
+        });
     }
-}
-
-/// Runs the (preconditioned) conjugate gradient on `vectors`, which hold `x = 0` and `r = p = b`;
-/// `b_squares[c] = b^T b` of column `c` (one entry per column). Each column stops on its own
-/// tolerance; the iteration cap counts the iterations of the block. Allocates nothing per
-/// iteration.
-pub(crate) fn conjugate_gradient<V: CgVectors>(
-    vectors: &mut V,
-    cg: &ConjugateGradient,
-    b_squares: &[f64],
-) -> Result<CgOutcome, KeopsError> {
-    let k = b_squares.len();
-    Cg {
-        v: vectors,
-        tol: cg.tolerance,
-        max_iter: cg.max_iterations,
-        bnorm: b_squares.iter().map(|s| s.sqrt()).collect(),
-        rz: vec![0.0; k],
-        rz_new: vec![0.0; k],
-        rr: b_squares.to_vec(),
-        curvature: vec![0.0; k],
-        active: Vec::with_capacity(k),
-        iters: vec![0; k],
-        residual: vec![0.0; k],
+    if g.dim() != b.dim() {
+        return Err(KeopsError::DimensionMismatch {
+            var: "the initial guess".into(),
+            expected: b.dim(),
+            found: g.dim(),
+            hint: " (one column per column of b)".into(),
+        });
     }
-    .run()
-}
-
-/// The state of one solve beyond its vectors: per column.
-struct Cg<'v, V> {
-    v: &'v mut V,
-    tol: f64,
-    max_iter: usize,
-    bnorm: Vec<f64>,
-    /// `r^T z` (`r^T r` without a preconditioner), and its value for the new `z`.
-    rz: Vec<f64>,
-    rz_new: Vec<f64>,
-    /// `r^T r` after the last step, or of the true residual.
-    rr: Vec<f64>,
-    /// `p^T (alpha I + A) p` of the last product.
-    curvature: Vec<f64>,
-    /// The columns still iterating.
-    active: Vec<usize>,
-    iters: Vec<usize>,
-    residual: Vec<f64>,
-}
-
-impl<V: CgVectors> Cg<'_, V> {
-    fn run(mut self) -> Result<CgOutcome, KeopsError> {
-        let k = self.bnorm.len();
-        // x = 0: r = b, p = z = M^-1 r. A zero column has the solution 0.
-        self.active.extend((0..k).filter(|&c| self.bnorm[c] > 0.0));
-        self.restart_directions(0)?;
-        let mut total = 0;
-        let mut restarts = 0;
-        let mut last_worst = f64::INFINITY;
-        let mut stagnated = false;
-        loop {
-            while !self.active.is_empty() && total < self.max_iter {
-                total += 1;
-                self.iterate(total)?;
-            }
-            self.true_residual()?;
-            let failing: Vec<usize> = (0..k).filter(|&c| self.residual[c] > self.tol).collect();
-            if failing.is_empty() || total >= self.max_iter {
-                break;
-            }
-            // Restarting only helps while it makes progress: products rounded to f32 put a floor
-            // under the attainable residual (about 1e-7 to 1e-5 relative, more with cancellation).
-            let worst = failing
-                .iter()
-                .map(|&c| self.residual[c])
-                .fold(0.0, f64::max);
-            if restarts == MAX_RESTARTS || worst > 0.5 * last_worst {
-                stagnated = true;
-                break;
-            }
-            last_worst = worst;
-            // The recurrence drifted from b - A x: restart those columns from the true residual.
-            restarts += 1;
-            self.active = failing;
-            self.restart_directions(total)?;
-        }
-        Ok(CgOutcome {
-            iterations: self.iters,
-            residuals: self.residual,
-            stagnated,
-        })
-    }
-
-    /// `p = z = M^-1 r` and `rz = r^T z` for the active columns (a start or a restart).
-    fn restart_directions(&mut self, iteration: usize) -> Result<(), KeopsError> {
-        self.precondition(iteration)?;
-        let pre = self.v.preconditioned();
-        for &c in &self.active {
-            self.rz[c] = if pre { self.rz_new[c] } else { self.rr[c] };
-            self.v.restart_direction(c)?;
-        }
-        Ok(())
-    }
-
-    /// `z = M^-1 r` and `rz_new = r^T z` for the active columns (nothing without a
-    /// preconditioner); checks `r^T z > 0`.
-    fn precondition(&mut self, iteration: usize) -> Result<(), KeopsError> {
-        if !self.v.preconditioned() || self.active.is_empty() {
-            return Ok(());
-        }
-        self.v.precondition(&self.active, &mut self.rz_new)?;
-        for &c in &self.active {
-            let rz = self.rz_new[c];
-            if !(rz > 0.0 && rz.is_finite()) {
-                return Err(KeopsError::PreconditionerNotPositive {
-                    what: format!("r^T M^-1 r (iteration {iteration}, right-hand side column {c})"),
-                    value: rz,
-                });
-            }
-        }
-        Ok(())
-    }
-
-    /// One (preconditioned) CG step for every active column; drops the columns that meet the
-    /// tolerance.
-    fn iterate(&mut self, iteration: usize) -> Result<(), KeopsError> {
-        self.v.curvatures(&self.active, &mut self.curvature)?;
-        let mut still = 0;
-        for a in 0..self.active.len() {
-            let c = self.active[a];
-            self.iters[c] += 1;
-            let curvature = self.curvature[c];
-            if !(curvature > 0.0 && curvature.is_finite()) {
-                return Err(KeopsError::NotPositiveDefinite {
-                    iteration,
-                    column: c,
-                    curvature,
-                });
-            }
-            let rr = self.v.step(c, self.rz[c] / curvature)?;
-            self.rr[c] = rr;
-            if rr.sqrt() <= self.tol * self.bnorm[c] {
-                continue;
-            }
-            self.active[still] = c;
-            still += 1;
-        }
-        self.active.truncate(still);
-        // New directions p = z + beta p, z = M^-1 r, beta = r^T z / (r^T z)_previous.
-        self.precondition(iteration)?;
-        let pre = self.v.preconditioned();
-        for &c in &self.active {
-            let rz = if pre { self.rz_new[c] } else { self.rr[c] };
-            let beta = rz / self.rz[c];
-            self.rz[c] = rz;
-            self.v.direction(c, beta)?;
-        }
-        Ok(())
-    }
-
-    /// `r = b - (alpha I + A) x` and the relative residual of every column, from scratch.
-    fn true_residual(&mut self) -> Result<(), KeopsError> {
-        self.active.clear();
-        self.v.true_residual(&mut self.rr)?;
-        for (c, res) in self.residual.iter_mut().enumerate() {
-            *res = if self.bnorm[c] > 0.0 {
-                self.rr[c].sqrt() / self.bnorm[c]
-            } else {
-                0.0
-            };
-        }
-        Ok(())
-    }
+    g.check_finite("the initial guess")
 }
 
 /// `sum_i u[i, c] v[i, c]` over column `c` of two `(n, k)` row-major blocks.

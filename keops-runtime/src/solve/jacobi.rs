@@ -20,10 +20,14 @@ impl Jacobi {
         op.diagonal(&mut diagonal)?;
         Self::from_diagonal(&diagonal, alpha)
     }
-    /// From `diag(A)`; every `alpha + A_ii` must be finite and positive.
+    /// From `diag(A)`; every `A_ii` must be finite ([`KeopsError::KernelUndefined`]) and every
+    /// `alpha + A_ii` positive.
     pub fn from_diagonal(diagonal: &[f64], alpha: f64) -> Result<Self, KeopsError> {
         let mut inverse = Vec::with_capacity(diagonal.len());
         for (i, &d) in diagonal.iter().enumerate() {
+            if !d.is_finite() {
+                return Err(KeopsError::KernelUndefined { row: i, value: d });
+            }
             let m = alpha + d;
             if !(m > 0.0 && m.is_finite()) {
                 return Err(KeopsError::PreconditionerNotPositive {

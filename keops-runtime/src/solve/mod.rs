@@ -8,21 +8,31 @@
 //! [`NystromPreconditioner`] from a few columns (kernel matrices have a few large eigenvalues and
 //! many small ones, which is what a Nyström approximation captures).
 //!
-//! - [`cg`]: the conjugate gradient ([`ConjugateGradient`]), one iteration for every backend
-//!   (its vectors behind [`cg::CgVectors`]);
+//! - [`cg`]: the conjugate gradient's settings and host solves ([`ConjugateGradient`]);
+//! - [`iteration`]: one iteration for every backend (its vectors behind
+//!   [`iteration::CgVectors`]): best iterate, stagnation, restarts, breakdown diagnosis;
+//! - [`control`]: what a solve reports and what steers it ([`Progress`], [`Termination`],
+//!   [`PreconditionerFallback`]);
 //! - [`host`]: its vectors in host memory, with a preconditioner;
 //! - [`jacobi`], [`nystrom`]: the preconditioners.
 
 mod cg;
+mod control;
 mod host;
+mod iteration;
 mod jacobi;
 mod nystrom;
 #[cfg(test)]
 mod tests;
 
 #[cfg(feature = "cuda")]
-pub(crate) use cg::{col_dot, conjugate_gradient, CgOutcome, CgVectors};
+pub(crate) use cg::col_dot;
 pub use cg::{ConjugateGradient, Preconditioning};
+#[cfg(feature = "cuda")]
+pub(crate) use control::{column_scale, Conditioning};
+pub use control::{Callback, NumericallySingular, PreconditionerFallback, Progress, Termination};
+#[cfg(feature = "cuda")]
+pub(crate) use iteration::{conjugate_gradient, CgOutcome, CgStart, CgVectors};
 pub use jacobi::Jacobi;
 pub use nystrom::{Landmarks, Nystrom, NystromPreconditioner};
 
@@ -173,17 +183,28 @@ pub struct Solution<T> {
     pub setup_time: Duration,
     /// Time spent iterating, the final true residual included.
     pub iteration_time: Duration,
+    /// Why the iteration ended ([`Termination::Converged`] for a solution returned as `Ok`).
+    pub termination: Termination,
+    /// Why [`Preconditioning::Auto`] solved without its Nyström preconditioner, when it did so
+    /// on purpose (`alpha` too small for its factor, or a failed preconditioned attempt).
+    pub fallback: Option<PreconditionerFallback>,
+    /// Set when `alpha` is too small next to the operator's diagonal for the data's precision
+    /// (the system is numerically singular: expect stagnation); `None` when the operator does
+    /// not give its diagonal.
+    pub singular: Option<NumericallySingular>,
 }
 
-/// Why a solve failed. Non-convergence keeps the last iterate, so a caller can still use it.
+/// Why a solve failed. Non-convergence keeps the best iterate, so a caller can still use it.
 #[derive(Debug, thiserror::Error)]
 pub enum SolveError<T: Real> {
-    /// The iteration cap was reached, or the true residual stopped decreasing above the tolerance
-    /// (`stagnated`: the precision limit of the products, typically in `f32`), before every column
-    /// met the tolerance.
-    #[error("conjugate gradient did not converge: relative residual {:.3e} after {} iterations (tolerance {tolerance:.1e}){}", .solution.residual, .solution.iterations, crate::error::stagnation_hint(*.stagnated))]
+    /// The iteration cap was reached, the true residual stopped decreasing above the tolerance
+    /// (`stagnated`: the precision limit of the products, typically in `f32`, or an `alpha` too
+    /// small for the kernel's conditioning), or the iteration callback stopped the solve, before
+    /// every column met the tolerance.
+    #[error("conjugate gradient did not converge: relative residual {:.3e} after {} iterations (tolerance {tolerance:.1e}){}", .solution.residual, .solution.iterations, solution.hint())]
     NotConverged {
-        /// The last iterate, with its iterations and true residuals.
+        /// The best iterate (smallest true residual seen), with its iterations and true
+        /// residuals.
         solution: Box<Solution<T>>,
         /// The relative tolerance.
         tolerance: f64,
@@ -195,8 +216,24 @@ pub enum SolveError<T: Real> {
     Failed(#[from] KeopsError),
 }
 
+impl<T: Real> Solution<T> {
+    /// What a solve that did not converge tells its user.
+    fn hint(&self) -> String {
+        let mut hint = match (self.termination, &self.singular) {
+            (Termination::Stopped, _) => "; stopped by the iteration callback".to_string(),
+            // Rounding, not the iteration cap nor f32 alone, is what stops it.
+            (_, Some(s)) => format!("; {s}"),
+            (t, None) => crate::error::stagnation_hint(t == Termination::Stagnated).to_string(),
+        };
+        if let Some(f) = &self.fallback {
+            hint.push_str(&format!(" ({f})"));
+        }
+        hint
+    }
+}
+
 impl<T: Real> SolveError<T> {
-    /// The last iterate of a solve that did not converge.
+    /// The best iterate of a solve that did not converge.
     pub fn into_solution(self) -> Option<Solution<T>> {
         match self {
             SolveError::NotConverged { solution, .. } => Some(*solution),

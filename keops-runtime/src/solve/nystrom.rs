@@ -248,8 +248,8 @@ fn pivoted_cholesky(
 ) -> Result<(Vec<f64>, Vec<usize>), KeopsError> {
     let n = d.len();
     if let Some(i) = d.iter().position(|v| !v.is_finite()) {
-        return Err(KeopsError::PreconditionerNotPositive {
-            what: format!("A_ii at row {i}"),
+        return Err(KeopsError::KernelUndefined {
+            row: i,
             value: d[i],
         });
     }
