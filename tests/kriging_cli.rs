@@ -422,3 +422,29 @@ fn a_figure_folder_that_cannot_be_made_exits_1() {
         "cannot create taken",
     );
 }
+
+/// A system that rounding makes singular names the cause and the fix: alpha below what the
+/// precision resolves stops with exit 3 (stagnation) or 5 (the rounding breaks the iteration
+/// down), and a width whose square underflows makes the kernel undefined (exit 2).
+#[test]
+fn numerically_singular_systems_name_the_cause() {
+    let dir = folder("singular");
+    data(&dir, 200);
+    let tiny = with(&SOLVE, &["--alpha", "1e-20"]);
+    let e = refused(
+        &dir,
+        &tiny,
+        3,
+        "is too small for this kernel's conditioning in f32",
+    );
+    assert!(e.contains("raise alpha to at least about"), "{e}");
+    let nan = with(&SOLVE, &["--alpha", "1e-200", "--precond", "greedy"]);
+    let e = refused(&dir, &nan, 5, "numerically singular");
+    assert!(!e.contains("not positive definite"), "{e}");
+    refused(
+        &dir,
+        &with(&SOLVE, &["--sigma", "1e-30"]),
+        2,
+        "the kernel is undefined",
+    );
+}

@@ -69,6 +69,7 @@ impl From<KeopsError> for Failure {
     fn from(e: KeopsError) -> Self {
         match e {
             KeopsError::NotPositiveDefinite { .. }
+            | KeopsError::AlphaTooSmall { .. }
             | KeopsError::PreconditionerNotPositive { .. }
             | KeopsError::NystromFactorization { .. } => Failure::Breakdown(e.to_string()),
             _ => Failure::Input(e.to_string()),
@@ -166,16 +167,16 @@ fn accepted<T: Real>(
             stagnated,
         }) => (solution, tolerance, stagnated),
     };
+    // The cause, when the solver could name it: alpha below what the precision resolves.
+    let cause = match (&solution.singular, stagnated) {
+        (Some(singular), _) => format!(" ({singular})"),
+        (None, true) => " (the residual stopped decreasing: the limit of the precision)".into(),
+        (None, false) => String::new(),
+    };
     let what = format!(
         "conjugate gradient stopped at relative residual {:.2e} after {} iterations, above the \
-         tolerance {tolerance:.1e}{}",
-        solution.residual,
-        solution.iterations,
-        if stagnated {
-            " (the residual stopped decreasing: the limit of the precision)"
-        } else {
-            ""
-        }
+         tolerance {tolerance:.1e}{cause}",
+        solution.residual, solution.iterations,
     );
     if accept {
         eprintln!("warning: {what}; using that iterate (--accept-unconverged)");
@@ -251,6 +252,9 @@ pub fn report_solve<T>(sol: &Solution<T>, seconds: f64, n: usize, dim: usize) {
         sol.setup_time.as_secs_f64(),
         sol.iteration_time.as_secs_f64()
     );
+    if let Some(fallback) = &sol.fallback {
+        eprintln!("note: {fallback}");
+    }
 }
 
 /// Prints the prediction's time.
