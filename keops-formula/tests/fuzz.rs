@@ -470,8 +470,9 @@ fn fuzz<S: Strategy>(
         "{name}: {cases} cases in {:.2?}: {skipped} do not tokenize, {rejected} rejected, {accepted} accepted",
         started.elapsed()
     );
+    // From 200 cases on: fewer may miss a rare outcome by chance.
     assert!(
-        accepted as f64 >= min_accepted * cases as f64,
+        cases < 200 || accepted as f64 >= min_accepted * cases as f64,
         "{name}: only {accepted} of {cases} inputs accepted"
     );
 }
