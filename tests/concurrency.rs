@@ -1,17 +1,28 @@
-//! Concurrency (issue 15): many threads share one `KernelMatrix` and one preconditioner, running
-//! products and solves at once (each also parallel inside, on rayon's pool); every result equals,
-//! bit for bit, the same work done serially.
+//! The engine under random shapes and under concurrent use (issue 15); one test binary, so that
+//! the formulas are compiled once.
 //!
-//! A `KernelMatrix` keeps one product workspace behind a mutex and gives a concurrent product a
-//! fresh one; a `NystromPreconditioner` is read-only once built. Neither may change a result.
+//! **Properties**: formulas whose dimensions are known at run time only, on random sizes (N, M in
+//! 1..300), dimensions (1..8) and values, against plain-loop f64 references computed from the
+//! same (rounded) inputs: normwise relative error `||got - want|| / ||want||` at most 1e-12 in f64
+//! and 1e-4 in f32. The values come from a SplitMix64 seeded by the case (so that shrinking acts
+//! on the sizes, the dimensions and the scale, not on thousands of floats). Fixed proptest seed, no
+//! failure files; `PROPTEST_CASES=N` runs N cases of each property (README: Contributing).
+//!
+//! **Concurrency**: many threads share one `KernelMatrix` and one preconditioner, running products
+//! and solves at once (each also parallel inside, on rayon's pool); every result equals, bit for
+//! bit, the same work done serially. A `KernelMatrix` keeps one product workspace behind a mutex
+//! and gives a concurrent product a fresh one; a `NystromPreconditioner` is read-only once built.
+//! Neither may change a result.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Barrier;
 
 use keops::prelude::*;
 use keops::Jacobi;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, RngSeed};
 
-/// SplitMix64: the points and right-hand sides.
+/// SplitMix64.
 struct Rng(u64);
 
 impl Rng {
@@ -22,10 +33,278 @@ impl Rng {
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         ((z ^ (z >> 31)) >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
-    fn reals<T: Real>(&mut self, n: usize) -> Vec<T> {
-        (0..n).map(|_| T::from_f64(self.unit())).collect()
+    /// `n` values uniform in `[lo, hi)`, rounded to `T`.
+    fn reals<T: Real>(&mut self, n: usize, lo: f64, hi: f64) -> Vec<T> {
+        (0..n)
+            .map(|_| T::from_f64(lo + (hi - lo) * self.unit()))
+            .collect()
     }
 }
+
+/// The Gaussian kernel matrix `exp(-|x_i - y_j|^2 / (2 s^2))` of both parts (one `kernel!`).
+fn gaussian<'a, T: Real>(
+    x: View<'a, T>,
+    y: View<'a, T>,
+    s: f64,
+) -> KernelMatrix<T, impl keops::__private::BoundKernel<T> + 'a> {
+    kernel!(exp(-sqnorm(x_i - y_j) / (2 * s * s)))
+        .x_i(x)
+        .y_j(y)
+        .matrix()
+        .unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Properties against dense references.
+
+fn config(cases: u32) -> Config {
+    Config {
+        cases,
+        rng_seed: RngSeed::Fixed(0x656e_6769_6e65),
+        failure_persistence: None,
+        ..Config::default()
+    }
+}
+
+/// One case: sizes, dimensions, the spread of the points and a seed for the values.
+#[derive(Debug, Clone)]
+struct Case {
+    n: usize,
+    m: usize,
+    /// Dimension of the points.
+    d: usize,
+    /// Dimension of the weights `b_j` (of the vector `v` for a kernel matrix).
+    e: usize,
+    /// Points uniform in `[-scale, scale]^d`: from nearly constant kernels to nearly diagonal.
+    scale: f64,
+    /// The kernel matrix is `K_xx` (y = x, the symmetric path) rather than `K_xy`.
+    same: bool,
+    seed: u64,
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    (
+        1usize..300,
+        1usize..300,
+        1usize..8,
+        1usize..5,
+        prop::sample::select(&[0.05, 0.5, 1.0, 3.0][..]),
+        any::<bool>(),
+        any::<u64>(),
+    )
+        .prop_map(|(n, m, d, e, scale, same, seed)| Case {
+            n,
+            m: if same { n } else { m },
+            d,
+            e,
+            scale,
+            same,
+            seed,
+        })
+}
+
+/// The data of a case in precision `T`: points x (n, d), y (m, d), weights b (m, e).
+struct Data<T> {
+    x: Vec<T>,
+    y: Vec<T>,
+    b: Vec<T>,
+}
+
+impl Case {
+    fn data<T: Real>(&self) -> Data<T> {
+        let mut rng = Rng(self.seed);
+        let a = self.scale;
+        let x = rng.reals(self.n * self.d, -a, a);
+        let y = if self.same {
+            x.clone()
+        } else {
+            rng.reals(self.m * self.d, -a, a)
+        };
+        Data {
+            x,
+            y,
+            b: rng.reals(self.m * self.e, -1.0, 1.0),
+        }
+    }
+}
+
+fn f64s<T: Real>(v: &[T]) -> Vec<f64> {
+    v.iter().map(|x| x.to_f64()).collect()
+}
+
+fn sqdist(x: &[f64], y: &[f64]) -> f64 {
+    x.iter().zip(y).map(|(a, b)| (a - b) * (a - b)).sum()
+}
+
+/// `out[r] = sum_c w(r, c) * v[c]` over rows of `rows` points and columns of `cols` points (both
+/// of dimension `d`), `v` and `out` with `e` entries per row: the dense reference of a sum.
+fn reference(
+    rows: &[f64],
+    cols: &[f64],
+    d: usize,
+    v: &[f64],
+    e: usize,
+    w: impl Fn(&[f64], &[f64]) -> f64,
+) -> Vec<f64> {
+    let mut out = vec![0.0; rows.len() / d * e];
+    for (r, p) in rows.chunks(d).enumerate() {
+        for (c, q) in cols.chunks(d).enumerate() {
+            let k = w(p, q);
+            for t in 0..e {
+                out[r * e + t] += k * v[c * e + t];
+            }
+        }
+    }
+    out
+}
+
+/// `||got - want|| / ||want||` at most `tol`.
+fn close<T: Real>(what: &str, got: &[T], want: &[f64], tol: f64) -> Result<(), TestCaseError> {
+    close_to_scale(what, got, want, tol, 0.0)
+}
+
+/// `||got - want|| / max(||want||, floor)` at most `tol`: `floor` is the norm below which the
+/// error is taken as absolute (a log-sum-exp may be 0 where its terms are not).
+fn close_to_scale<T: Real>(
+    what: &str,
+    got: &[T],
+    want: &[f64],
+    tol: f64,
+    floor: f64,
+) -> Result<(), TestCaseError> {
+    prop_assert_eq!(got.len(), want.len(), "{}: length", what);
+    let (mut err, mut norm) = (0.0f64, 0.0f64);
+    for (g, w) in got.iter().zip(want) {
+        err += (g.to_f64() - w).powi(2);
+        norm += w * w;
+    }
+    let rel = err.sqrt() / norm.sqrt().max(floor);
+    prop_assert!(
+        rel <= tol,
+        "{}: relative error {:e} > {:e} (T = {})",
+        what,
+        rel,
+        tol,
+        T::NAME
+    );
+    Ok(())
+}
+
+fn tolerance<T: Real>() -> f64 {
+    if T::NAME == "f64" {
+        1e-12
+    } else {
+        1e-4
+    }
+}
+
+/// `sum_j exp(-|x_i - y_j|^2) b_j`: run-time dimensions d and e.
+fn reduction<T: Real>(c: &Case) -> Result<(), TestCaseError> {
+    let data = c.data::<T>();
+    let (x, y, b) = (f64s(&data.x), f64s(&data.y), f64s(&data.b));
+    let view = |v, d| View::new(v, d).unwrap();
+    let (xv, yv) = (|| view(&data.x, c.d), || view(&data.y, c.d));
+    let tol = tolerance::<T>();
+
+    let got = weighted_sum(xv(), yv(), view(&data.b, c.e));
+    prop_assert_eq!((got.rows(), got.dim()), (c.n, c.e));
+    let want = reference(&x, &y, c.d, &b, c.e, |p, q| (-sqdist(p, q)).exp());
+    close("sum_j(exp(-sqnorm(x_i - y_j)) * b_j)", &got, &want, tol)
+}
+
+/// `sum_j exp(-|x_i - y_j|^2) b_j`.
+fn weighted_sum<T: Real>(x: View<'_, T>, y: View<'_, T>, b: View<'_, T>) -> Rows<T> {
+    kernel!(sum_j(exp(-sqnorm(x_i - y_j)) * b_j))
+        .x_i(x)
+        .y_j(y)
+        .b_j(b)
+        .eval()
+        .unwrap()
+}
+
+/// The Gaussian kernel matrix times a block `v` of e columns (the symmetric path when y = x), and
+/// `logsumexp_j`. (The formulas are those of other tests: no new GPU kernel to build.)
+fn matrix<T: Real>(c: &Case) -> Result<(), TestCaseError> {
+    let data = c.data::<T>();
+    let (x, y, v) = (f64s(&data.x), f64s(&data.y), f64s(&data.b));
+    let (xv, yv) = (
+        || View::new(&data.x, c.d).unwrap(),
+        || View::new(&data.y, c.d).unwrap(),
+    );
+    let s = 0.3 + c.scale;
+    let k = gaussian(xv(), yv(), s);
+    prop_assert_eq!((k.nrows(), k.ncols()), (c.n, c.m));
+    let got = k.matvec(View::new(&data.b, c.e).unwrap()).unwrap();
+    let want = reference(&x, &y, c.d, &v, c.e, |p, q| {
+        (-sqdist(p, q) / (2.0 * s * s)).exp()
+    });
+    close("K v", &got, &want, tolerance::<T>())?;
+
+    let got: Rows<T> = kernel!(logsumexp_j(-sqdist(x_i, y_j) / s))
+        .x_i(xv())
+        .y_j(yv())
+        .eval()
+        .unwrap();
+    let want: Vec<f64> = x
+        .chunks(c.d)
+        .map(|p| {
+            let e: Vec<f64> = y.chunks(c.d).map(|q| -sqdist(p, q) / s).collect();
+            let top = e.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            top + e.iter().map(|v| (v - top).exp()).sum::<f64>().ln()
+        })
+        .collect();
+    // Its values are O(1) (log M plus the largest exponent), possibly 0 (n = m = 1, y = x):
+    // an absolute error per entry below 1 counts as relative.
+    let floor = (c.n as f64).sqrt();
+    let what = "logsumexp_j(-sqdist(x_i, y_j) / s)";
+    close_to_scale(what, &got, &want, tolerance::<T>(), floor)?;
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(config(48))]
+
+    #[test]
+    fn weighted_sums_match_dense_references(c in case()) {
+        reduction::<f64>(&c)?;
+        reduction::<f32>(&c)?;
+    }
+
+    #[test]
+    fn kernel_matrices_match_dense_references(c in case()) {
+        matrix::<f64>(&c)?;
+        matrix::<f32>(&c)?;
+    }
+}
+
+/// The comparison can fail: a reference off by one ulp-scale bump in one entry is caught.
+#[test]
+fn a_wrong_reference_is_caught() {
+    let c = Case {
+        n: 40,
+        m: 30,
+        d: 3,
+        e: 2,
+        scale: 1.0,
+        same: false,
+        seed: 7,
+    };
+    let data = c.data::<f64>();
+    let got = weighted_sum(
+        View::new(&data.x, c.d).unwrap(),
+        View::new(&data.y, c.d).unwrap(),
+        View::new(&data.b, c.e).unwrap(),
+    );
+    let mut want = reference(&data.x, &data.y, c.d, &data.b, c.e, |p, q| {
+        (-sqdist(p, q)).exp()
+    });
+    assert!(close("exact", &got, &want, 1e-12).is_ok());
+    want[17] *= 1.0 + 1e-9;
+    assert!(close("perturbed", &got, &want, 1e-12).is_err());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Concurrency.
 
 /// Threads running at once (more than the machine's cores: they also contend for rayon's pool).
 const THREADS: usize = 8;
@@ -70,19 +349,14 @@ fn solution_bits<T: Real>(s: &Solution<T>) -> Bits {
 
 fn run_all<T: Real>() {
     let mut rng = Rng(0x636f_6e63 ^ T::NAME.len() as u64);
-    let x: Vec<T> = rng.reals(2 * N);
-    let t: Vec<T> = rng.reals(2 * T_POINTS);
+    let x: Vec<T> = rng.reals(2 * N, 0.0, 1.0);
+    let t: Vec<T> = rng.reals(2 * T_POINTS, 0.0, 1.0);
     // Right-hand sides of 1, 2 and 3 columns.
-    let rhs: Vec<(Vec<T>, usize)> = (1..=3).map(|k| (rng.reals(N * k), k)).collect();
+    let rhs: Vec<(Vec<T>, usize)> = (1..=3).map(|k| (rng.reals(N * k, 0.0, 1.0), k)).collect();
     let s = 0.15;
-    let gauss = kernel!(exp(-sqnorm(x_i - y_j) / (2 * s * s)));
     let xv = || View::new(&x, 2).unwrap();
-    let k = gauss.x_i(xv()).y_j(xv()).matrix().unwrap();
-    let k_tx = gauss
-        .x_i(View::new(&t, 2).unwrap())
-        .y_j(xv())
-        .matrix()
-        .unwrap();
+    let k = gaussian(xv(), xv(), s);
+    let k_tx = gaussian(View::new(&t, 2).unwrap(), xv(), s);
     // Tolerances each precision reaches (f32 stagnates near 1e-6).
     let tol = if T::NAME == "f64" { 1e-8 } else { 1e-4 };
     let cg = ConjugateGradient::new().tolerance(tol);
