@@ -205,7 +205,7 @@ fn int_list() -> impl Strategy<Value = String> {
 fn typed_expr() -> impl Strategy<Value = String> {
     let leaf = prop_oneof![
         4 => prop::sample::select(&["x_i", "y_j", "b_j", "s", "d"][..]).prop_map(str::to_string),
-        1 => prop::sample::select(&["0", "1", "2", "0.5", "1e300", "1e-320"][..]).prop_map(str::to_string),
+        1 => prop::sample::select(&["0", "1", "2", "0.5", "1e300", "1e-320", "1e400"][..]).prop_map(str::to_string),
     ];
     leaf.prop_recursive(4, 24, 4, |inner| {
         let args_of = inner.clone();
@@ -523,11 +523,20 @@ const REGRESSIONS: &[(&str, &str)] = &[
         "sum_j(sum(x_i + concat(y_j, 1)) * sum(y_j + concat(x_i, 1)))",
         "dimension mismatch: this concatenation must have the dimension of one of its own parts",
     ),
+    // An infinite literal was accepted, and the Rust emitter panicked spelling it
+    // (proc_macro2's `f.is_finite()` assertion): `kernel!` failed with "proc macro panicked".
+    (
+        "x_i: 1, y_j: 1 => ifelse(1e400 - y_j, pow(x_i, -3), inv(y_j)) * (x_i <= y_j)",
+        "this number is beyond the range of f64",
+    ),
 ];
 
 #[test]
 fn regressions() {
-    for (src, want) in REGRESSIONS {
+    // An integer literal beyond f64's range, like `1e400`.
+    let huge = format!("sum_j(exp(-sqdist(x_i, y_j)) * 1{})", "0".repeat(400));
+    let huge = (huge.as_str(), "this number is beyond the range of f64");
+    for (src, want) in REGRESSIONS.iter().chain([&huge]) {
         assert!(matches!(run(src), Some(Outcome::Rejected)), "`{src}`");
         let tokens: proc_macro2::TokenStream = src.parse().unwrap();
         let errors = keops_formula::analyze(tokens).err().unwrap();
