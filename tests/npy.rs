@@ -328,3 +328,332 @@ fn a_missing_file_is_an_io_error() {
     assert!(matches!(e, NpyError::Io(_)));
     assert!(!e.to_string().is_empty());
 }
+
+// Property tests (issue 15): the reader on arbitrary and mutated bytes never panics and returns the
+// array or a `NpyError::Format`; valid files of random shapes and dtypes round-trip bit for bit.
+// A fixed seed, no failure files; `PROPTEST_CASES=N` runs N cases of each (README: Contributing).
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, RngSeed};
+
+    fn config(cases: u32) -> Config {
+        Config {
+            cases,
+            rng_seed: RngSeed::Fixed(0x6e70_7915),
+            failure_persistence: None,
+            ..Config::default()
+        }
+    }
+
+    /// An array as the writer takes it: a shape (0 to 4 axes, some of length 0) and the bits of
+    /// its values (any bits: NaNs with payloads, infinities, subnormals, -0.0).
+    #[derive(Debug, Clone)]
+    enum Values {
+        F32(Vec<u32>),
+        F64(Vec<u64>),
+    }
+
+    fn shape() -> impl Strategy<Value = Vec<usize>> {
+        prop_oneof![
+            prop::collection::vec(0usize..5, 0..5),
+            // One long axis: headers of several lengths (numpy's growth space, 64-byte padding).
+            (0usize..300).prop_map(|n| vec![n]),
+            (0usize..100, 1usize..4).prop_map(|(n, d)| vec![n, d]),
+        ]
+    }
+
+    fn array() -> impl Strategy<Value = (Vec<usize>, Values)> {
+        (shape(), any::<bool>()).prop_flat_map(|(shape, wide)| {
+            let n: usize = shape.iter().product();
+            let values = if wide {
+                prop::collection::vec(any::<u64>(), n)
+                    .prop_map(Values::F64)
+                    .boxed()
+            } else {
+                prop::collection::vec(any::<u32>(), n)
+                    .prop_map(Values::F32)
+                    .boxed()
+            };
+            (Just(shape), values)
+        })
+    }
+
+    fn file(shape: &[usize], values: &Values) -> Vec<u8> {
+        match values {
+            Values::F32(b) => {
+                let v: Vec<f32> = b.iter().map(|&b| f32::from_bits(b)).collect();
+                to_bytes(shape, &v).unwrap()
+            }
+            Values::F64(b) => {
+                let v: Vec<f64> = b.iter().map(|&b| f64::from_bits(b)).collect();
+                to_bytes(shape, &v).unwrap()
+            }
+        }
+    }
+
+    /// What the reader must do with any bytes: return an array whose shape holds its values, or
+    /// a format error (an I/O error cannot come from bytes). A returned array is written and read
+    /// back unchanged.
+    fn read_checked(bytes: &[u8]) -> Result<Option<Array>, TestCaseError> {
+        match from_bytes(bytes) {
+            Ok(a) => {
+                let count: usize = a.shape.iter().product();
+                prop_assert_eq!(count, a.data.len(), "shape {:?}", a.shape);
+                let again = match &a.data {
+                    Data::F32(v) => to_bytes(&a.shape, v),
+                    Data::F64(v) => to_bytes(&a.shape, v),
+                }
+                .map_err(|e| TestCaseError::fail(format!("cannot write it back: {e}")))?;
+                let back = from_bytes(&again)
+                    .map_err(|e| TestCaseError::fail(format!("cannot read it back: {e}")))?;
+                prop_assert_eq!(bits(&back.data), bits(&a.data));
+                prop_assert_eq!(&back.shape, &a.shape);
+                Ok(Some(a))
+            }
+            Err(NpyError::Format(m)) => {
+                prop_assert!(!m.is_empty());
+                Ok(None)
+            }
+            Err(e @ NpyError::Io(_)) => Err(TestCaseError::fail(format!("an I/O error: {e}"))),
+        }
+    }
+
+    fn bits(d: &Data) -> Vec<u64> {
+        match d {
+            Data::F32(v) => v.iter().map(|x| u64::from(x.to_bits())).collect(),
+            Data::F64(v) => v.iter().map(|x| x.to_bits()).collect(),
+        }
+    }
+
+    /// Characters of headers: what numpy writes, and what breaks it.
+    const HEADER_CHARS: &[u8] =
+        b"{}()[]'\",:. \n\t0123456789-LTrueFalsedescrshapefortran_order<>|f48iu\\\x00\xff";
+
+    fn header_text() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            prop::collection::vec(prop::sample::select(HEADER_CHARS), 0..120),
+            // A header with random dims and dtype spellings, near-valid.
+            (
+                prop::sample::select(
+                    &[
+                        "'<f8'",
+                        "'<f4'",
+                        "'>f8'",
+                        "'<i8'",
+                        "'f8'",
+                        "\"<f4\"",
+                        "[('a', '<f8')]",
+                        "[[",
+                        "3",
+                        "'"
+                    ][..]
+                ),
+                prop::sample::select(&["False", "True", "0", "Fals", "None"][..]),
+                prop::collection::vec(
+                    prop::sample::select(
+                        &[
+                            "0",
+                            "1",
+                            "3",
+                            "3L",
+                            "-1",
+                            "18446744073709551615",
+                            "99999999999999999999",
+                            "",
+                            "x"
+                        ][..]
+                    ),
+                    0..4
+                ),
+                prop::sample::select(&[",", ", ", ",)", ")", "(", ""][..]),
+            )
+                .prop_map(|(d, f, dims, tail)| {
+                    format!(
+                        "{{'descr': {d}, 'fortran_order': {f}, 'shape': ({}{tail}), }}",
+                        dims.join(", ")
+                    )
+                    .into_bytes()
+                }),
+        ]
+    }
+
+    /// A `.npy` prefix (magic, a version, a header length that may lie) before a header and data.
+    fn prefixed() -> impl Strategy<Value = Vec<u8>> {
+        (
+            prop::sample::select(&[1u8, 2, 3, 0, 4, 255][..]),
+            any::<u32>(),
+            any::<bool>(),
+            header_text(),
+            prop::collection::vec(any::<u8>(), 0..64),
+        )
+            .prop_map(|(major, len, honest, text, data)| {
+                let mut v = b"\x93NUMPY".to_vec();
+                v.extend([major, 0]);
+                let len = if honest { text.len() as u32 } else { len };
+                if major == 1 {
+                    v.extend((len as u16).to_le_bytes());
+                } else {
+                    v.extend(len.to_le_bytes());
+                }
+                v.extend(text);
+                v.extend(data);
+                v
+            })
+    }
+
+    /// One edit of a valid file; positions are taken modulo its length.
+    #[derive(Debug, Clone)]
+    enum Edit {
+        /// XOR a byte.
+        Flip(usize, u8),
+        /// Keep the first bytes.
+        Truncate(usize),
+        /// Append bytes.
+        Extend(Vec<u8>),
+        /// Overwrite bytes of the header text (after the 10- or 12-byte prefix).
+        Header(usize, Vec<u8>),
+        /// Remove bytes of the header text.
+        Cut(usize, usize),
+        /// Overwrite the header-length field.
+        Length(u32),
+    }
+
+    fn edit() -> impl Strategy<Value = Edit> {
+        prop_oneof![
+            3 => (any::<usize>(), 1..=255u8).prop_map(|(i, x)| Edit::Flip(i, x)),
+            1 => any::<usize>().prop_map(Edit::Truncate),
+            1 => prop::collection::vec(any::<u8>(), 1..16).prop_map(Edit::Extend),
+            3 => (any::<usize>(), prop::collection::vec(prop::sample::select(HEADER_CHARS), 1..8))
+                .prop_map(|(i, b)| Edit::Header(i, b)),
+            1 => (any::<usize>(), 1usize..12).prop_map(|(i, n)| Edit::Cut(i, n)),
+            1 => any::<u32>().prop_map(Edit::Length),
+        ]
+    }
+
+    fn apply(v: &mut Vec<u8>, e: &Edit) {
+        let n = v.len();
+        let text = 10..n.clamp(10, 128);
+        match e {
+            Edit::Flip(i, x) if n > 0 => v[i % n] ^= x,
+            Edit::Truncate(k) => v.truncate(k % (n + 1)),
+            Edit::Extend(b) => v.extend(b),
+            Edit::Header(i, b) if !text.is_empty() => {
+                let at = text.start + i % text.len();
+                for (k, &c) in b.iter().enumerate() {
+                    if let Some(x) = v.get_mut(at + k) {
+                        *x = c;
+                    }
+                }
+            }
+            Edit::Cut(i, len) if !text.is_empty() => {
+                let at = text.start + i % text.len();
+                v.drain(at..(at + len).min(n));
+            }
+            Edit::Length(len) if n >= 10 => {
+                let len = len.to_le_bytes();
+                v[8] = len[0];
+                v[9] = len[1];
+            }
+            _ => {}
+        }
+    }
+
+    proptest! {
+        #![proptest_config(config(256))]
+
+        #[test]
+        fn valid_files_round_trip((shape, values) in array()) {
+            let bytes = file(&shape, &values);
+            // numpy's layout: data starts on a multiple of 64, the header ends with '\n'.
+            let data_bytes = match &values {
+                Values::F32(b) => 4 * b.len(),
+                Values::F64(b) => 8 * b.len(),
+            };
+            prop_assert_eq!((bytes.len() - data_bytes) % 64, 0);
+            prop_assert_eq!(bytes[bytes.len() - data_bytes - 1], b'\n');
+            let a = from_bytes(&bytes).unwrap();
+            prop_assert_eq!(&a.shape, &shape);
+            match (&a.data, &values) {
+                (Data::F32(got), Values::F32(want)) => {
+                    let got: Vec<u32> = got.iter().map(|x| x.to_bits()).collect();
+                    prop_assert_eq!(&got, want);
+                }
+                (Data::F64(got), Values::F64(want)) => {
+                    let got: Vec<u64> = got.iter().map(|x| x.to_bits()).collect();
+                    prop_assert_eq!(&got, want);
+                }
+                (got, _) => prop_assert!(false, "read back as {}", got.dtype()),
+            }
+            // And the general checks.
+            read_checked(&bytes)?;
+        }
+    }
+
+    /// Runs `cases` cases of `strategy` (unless `PROPTEST_CASES` says otherwise) through
+    /// [`read_checked`]; fails unless at least `min_read` and `min_rejected` of them (fractions)
+    /// were read and rejected, so that the generator exercises both outcomes (checked from 200
+    /// cases on: fewer may miss a rare outcome by chance).
+    fn reader_property<S: Strategy>(
+        name: &str,
+        cases: u32,
+        (min_read, min_rejected): (f64, f64),
+        strategy: S,
+        bytes: fn(S::Value) -> Vec<u8>,
+    ) {
+        let config = proptest::test_runner::contextualize_config(config(cases));
+        let cases = config.cases as f64;
+        let mut runner = proptest::test_runner::TestRunner::new(config);
+        let counts = std::cell::Cell::new((0usize, 0usize));
+        let result = runner.run(&strategy, |value| {
+            let (read, rejected) = counts.get();
+            counts.set(match read_checked(&bytes(value))? {
+                Some(_) => (read + 1, rejected),
+                None => (read, rejected + 1),
+            });
+            Ok(())
+        });
+        if let Err(e) = result {
+            panic!("{name}: {e}");
+        }
+        let (read, rejected) = counts.get();
+        eprintln!("{name}: {cases} cases, {read} read, {rejected} rejected");
+        if cases >= 200.0 {
+            assert!(read as f64 >= min_read * cases, "{name}: {read} read");
+            assert!(
+                rejected as f64 >= min_rejected * cases,
+                "{name}: {rejected} rejected"
+            );
+        }
+    }
+
+    #[test]
+    fn arbitrary_bytes_are_an_array_or_a_format_error() {
+        let bytes = prop::collection::vec(any::<u8>(), 0..300);
+        reader_property("arbitrary bytes", 1024, (0.0, 1.0), bytes, |b| b);
+    }
+
+    #[test]
+    fn lying_headers_are_an_array_or_a_format_error() {
+        reader_property("lying headers", 1024, (0.0, 0.5), prefixed(), |b| b);
+    }
+
+    #[test]
+    fn mutated_files_are_an_array_or_a_format_error() {
+        let edited = (array(), prop::collection::vec(edit(), 1..4));
+        reader_property(
+            "mutated files",
+            1024,
+            (0.02, 0.3),
+            edited,
+            |((shape, values), edits)| {
+                let mut bytes = file(&shape, &values);
+                for e in &edits {
+                    apply(&mut bytes, e);
+                }
+                bytes
+            },
+        );
+    }
+}

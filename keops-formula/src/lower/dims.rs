@@ -266,6 +266,7 @@ impl Dims {
     /// Resolves the concatenations, builds the final classes and makes the deferred checks.
     pub(crate) fn finish(mut self, cx: &mut Ctxt) -> Table {
         self.resolve_concats(cx);
+        self.check_concat_cycles(cx);
         let mut table = self.table(cx);
         self.check_elems(cx, &mut table);
         self.check_extracts(cx, &mut table);
@@ -308,6 +309,46 @@ impl Dims {
             }
             if !progress {
                 break;
+            }
+        }
+    }
+
+    /// A run-time concatenation that is (through run-time concatenations) a part of itself, as in
+    /// `sin(x_i) * cos(y_j) + concat(x_i, y_j)` (dim = 2 dim): no dimension fits. Reported here,
+    /// since such a class's length would be computed from itself (the emitters looped forever).
+    fn check_concat_cycles(&mut self, cx: &mut Ctxt) {
+        for c in 0..self.classes.len() {
+            if self.find(c) != c || self.classes[c].fixed.is_some() {
+                continue;
+            }
+            let Some(&(_, _, span)) = self.classes[c].concats.first() else {
+                continue;
+            };
+            // The run-time concatenations reachable from c's parts: does one of them lead to c?
+            let mut seen = vec![false; self.classes.len()];
+            let mut stack: Vec<usize> = vec![c];
+            let mut cycle = false;
+            while let Some(k) = stack.pop() {
+                for (a, b, _) in self.classes[k].concats.clone() {
+                    for part in [a, b] {
+                        let RShape::Vec(p) = part else { continue };
+                        let r = self.find(p);
+                        if r == c {
+                            cycle = true;
+                        } else if !seen[r] && self.classes[r].fixed.is_none() {
+                            seen[r] = true;
+                            stack.push(r);
+                        }
+                    }
+                }
+            }
+            if cycle {
+                cx.error_span(
+                    span,
+                    "dimension mismatch: this concatenation must have the dimension of one of its \
+                     own parts, but it is longer than each of them; no dimension fits",
+                );
+                self.classes[c].concats.clear();
             }
         }
     }

@@ -80,6 +80,15 @@ impl Builder<'_> {
             }
         };
         match v {
+            // `1e400` parses to infinity, which the generated code cannot spell.
+            Ok(v) if !v.is_finite() => {
+                self.cx.error_at(
+                    l,
+                    "this number is beyond the range of f64 (it rounds to infinity); \
+                     constants must be finite",
+                );
+                None
+            }
             Ok(v) => Some(self.mk(Op::Const(Const(v)), vec![], RShape::Scalar)),
             Err(err) => {
                 self.cx.push(err);
