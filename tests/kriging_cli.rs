@@ -10,7 +10,7 @@ mod npy;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 /// The example's binary: `target/<profile>/deps/<test>` -> `target/<profile>/examples/kriging`.
 fn binary() -> PathBuf {
@@ -384,6 +384,29 @@ fn the_demo_runs_on_a_few_points() {
     assert!(text(&out.stdout).contains("Conjugate gradient"));
     assert!(dir.join("figures/kriging_1d.png").is_file());
     assert!(text(&out.stderr).is_empty(), "{}", text(&out.stderr));
+}
+
+/// A reader that stops early (`kriging | head -1`) is not an error: stdout closed before the
+/// report is written ends the run normally, without a panic.
+#[test]
+fn a_closed_stdout_is_not_a_panic() {
+    let dir = folder("closed_stdout");
+    let mut child = Command::new(binary())
+        .args(["--n", "300", "--dim", "1", "--out", "figures"])
+        .current_dir(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the kriging binary runs");
+    drop(child.stdout.take()); // closed before the solve ends: every write meets a broken pipe
+    let out = child.wait_with_output().expect("the kriging binary ends");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("panicked"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(dir.join("figures/kriging_1d.png").is_file());
 }
 
 #[test]

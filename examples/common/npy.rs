@@ -4,6 +4,11 @@
 //! Reads format versions 1.0, 2.0 and 3.0; writes 1.0 (2.0 for a header over 64 KiB) byte for byte
 //! as numpy 1.26's `np.save` does, header padded with spaces to a multiple of 64 bytes.
 //! The format: numpy's `numpy/lib/format.py` (NEP 1).
+//!
+//! Why not a maintained crate: ndarray-npy reports a short file as a bare `MissingData` and a
+//! wrong dtype as the descriptor alone, and brings ndarray; the kriging tool's messages name the
+//! file, the shape the header announces against the bytes present, and the dtype found against
+//! the two it reads (checked by tests/npy.rs and tests/kriging_cli.rs, and fuzzed by proptest).
 
 // Shared by the kriging example and tests/npy.rs, each using part of it.
 #![allow(dead_code)]

@@ -157,7 +157,7 @@ fn values<T: Real>(a: &npy::Array) -> Vec<T> {
 fn save<T: Real + npy::Element>(flag: &str, path: &Path, rows: &Rows<T>) -> Result<(), Failure> {
     npy::write(path, &[rows.rows(), rows.dim()], rows.as_slice())
         .map_err(|e| Failure::Output(format!("{flag} {}: {e}", path.display())))?;
-    println!(
+    say!(
         "Wrote {} ({} x {}, {})",
         path.display(),
         rows.rows(),

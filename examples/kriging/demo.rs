@@ -125,6 +125,6 @@ fn draw(
         plot::plot_2d(&path, &points, b, mean, GRID)
     };
     drawn.map_err(|e| Failure::Output(format!("cannot draw {}: {e}", path.display())))?;
-    println!("Wrote {}", path.display());
+    say!("Wrote {}", path.display());
     Ok(())
 }

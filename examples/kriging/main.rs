@@ -18,6 +18,15 @@ mod npy;
 #[path = "../common/plot.rs"]
 mod plot;
 
+/// `println!` that ignores a closed stdout (`kriging | head`): the report is for reading, the
+/// results are in files, so a reader that stops early is not an error (nor a panic).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod cli;
 mod data;
 mod demo;
@@ -25,6 +34,7 @@ mod memory;
 mod paths;
 mod progress;
 
+use std::ops::ControlFlow;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -206,8 +216,14 @@ pub fn fit<T: Real>(
             let start = Instant::now();
             let progress = Progress::start("solving");
             let kxx = $k.x_i(p.x.reborrow()).y_j(p.x.reborrow()).matrix()?;
+            let news = |it: &keops::Progress<'_>| {
+                progress.report(|| {
+                    format!("iteration {}, residual {:.2e}", it.iteration, it.residual())
+                });
+                ControlFlow::Continue(())
+            };
             let sol = accepted(
-                kxx.solve_with(&p.cg, p.b.reborrow(), p.alpha),
+                p.cg.solve_with_callback(&kxx, p.alpha, p.b.reborrow(), news),
                 p.accept_unconverged,
             );
             drop(progress);
@@ -235,19 +251,20 @@ pub fn fit<T: Real>(
 
 /// Prints the solve's time, iterations, residual and preconditioner, as the tutorial does.
 pub fn report_solve<T>(sol: &Solution<T>, seconds: f64, n: usize, dim: usize) {
-    println!(
+    say!(
         "Time to perform an RBF interpolation with {} samples in {dim}D: {seconds:.5}s",
         thousands(n),
     );
-    println!(
+    say!(
         "Conjugate gradient: {} iterations, relative residual {:.2e}",
-        sol.iterations, sol.residual
+        sol.iterations,
+        sol.residual
     );
     let precond = match sol.preconditioner {
         "nystrom" => format!("Nyström, m = {} landmarks", sol.rank),
         other => other.to_string(),
     };
-    println!(
+    say!(
         "Preconditioner: {precond} (setup {:.4}s, iterations {:.4}s)",
         sol.setup_time.as_secs_f64(),
         sol.iteration_time.as_secs_f64()
@@ -259,5 +276,5 @@ pub fn report_solve<T>(sol: &Solution<T>, seconds: f64, n: usize, dim: usize) {
 
 /// Prints the prediction's time.
 pub fn report_prediction(m: usize, seconds: f64) {
-    println!("Time to predict at {} points: {seconds:.5}s", thousands(m));
+    say!("Time to predict at {} points: {seconds:.5}s", thousands(m));
 }
