@@ -12,6 +12,9 @@ pub enum KeopsError {
         /// The declared dimension.
         dim: usize,
     },
+    /// Block-sparse ranges that are invalid, or do not fit the bound points.
+    #[error("invalid ranges: {0}")]
+    Ranges(#[from] crate::RangesError),
     /// A dimension of zero was requested.
     #[error("dimension must be at least 1 (got 0)")]
     ZeroDimension,

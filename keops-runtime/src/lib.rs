@@ -6,6 +6,7 @@
 //! - `cpu`: the tiled engines, scalar and SIMD (levels and packs in [`simd`]);
 //! - `bound`: a formula with its data bound: [`Reduction`], [`KernelMatrix`];
 //! - `solve`: [`ConjugateGradient`] and its preconditioners;
+//! - [`ranges`]: block-sparse reductions ([`Ranges`], KeOps' `ranges`) and clustering helpers;
 //! - `gpu`: what a GPU launch needs ([`GpuTask`]) and, with `cuda`, the backend (`cuda`);
 //! - `generated`: the helpers the macro's expansion calls, through `__private`.
 
@@ -15,6 +16,7 @@ mod data;
 mod error;
 mod generated;
 mod gpu;
+pub mod ranges;
 pub mod simd;
 mod solve;
 
@@ -28,6 +30,7 @@ pub use data::{
 };
 pub use error::KeopsError;
 pub use gpu::{GpuTask, LaunchPlan, ReduceKind};
+pub use ranges::{BlockSparsity, KeopsRanges, Ranges, RangesError};
 pub use simd::{set_simd_level, simd_level, SimdLevel};
 pub use solve::{
     Callback, ConjugateGradient, Jacobi, Landmarks, LinearOperator, NumericallySingular, Nystrom,
