@@ -53,9 +53,12 @@
 extern crate self as keops;
 
 pub use keops_macros::kernel;
+/// Block-sparse reductions (KeOps' `ranges`): [`Ranges`] and the clustering helpers.
+pub use keops_runtime::ranges;
 /// The CPU engine's SIMD levels, its packs, and the vectorised functions with their accuracy.
 pub use keops_runtime::simd;
 pub use keops_runtime::{set_simd_level, simd_level, Num, SimdLevel};
+pub use keops_runtime::{BlockSparsity, KeopsRanges, Ranges, RangesError};
 pub use keops_runtime::{
     Callback, ConjugateGradient, Indices, IntoParam, IntoView, Jacobi, KeopsError, KernelMatrix,
     Landmarks, LinearOperator, NumericallySingular, Nystrom, NystromPreconditioner, ParamValue,
@@ -73,8 +76,8 @@ pub use keops_runtime::{Backend, Gpu, GpuKernelMatrix};
 pub mod prelude {
     pub use crate::{
         kernel, ConjugateGradient, Indices, IntoView, KeopsError, KernelMatrix, Landmarks,
-        LinearOperator, Nystrom, Preconditioning, Real, Reduction, Rows, Solution, SolveError,
-        View,
+        LinearOperator, Nystrom, Preconditioning, Ranges, Real, Reduction, Rows, Solution,
+        SolveError, View,
     };
 }
 

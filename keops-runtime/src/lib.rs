@@ -23,7 +23,7 @@ mod solve;
 pub use bound::{
     BoundKernel, BoundReduction, KernelMatrix, KernelWork, ProductOut, Reduction, ReductionOutput,
 };
-pub use cpu::{MatvecWorkspace, BLOCK, TILE};
+pub use cpu::{MatvecWorkspace, Span, BLOCK, TILE};
 pub use data::{
     Indices, IntoParam, IntoView, Num, ParamOfDim, ParamValue, Real, Rows, ScalarParam, View,
     MAX_DIM,
@@ -89,6 +89,6 @@ pub mod __private {
     pub use crate::gpu::{GpuTask, ReduceKind};
     pub use crate::{
         BoundKernel, BoundReduction, Indices, IntoView, KeopsError, KernelMatrix, KernelWork,
-        MatvecWorkspace, Num, ParamValue, ProductOut, Real, Reduction, Rows, View,
+        MatvecWorkspace, Num, ParamValue, ProductOut, Ranges, Real, Reduction, Rows, Span, View,
     };
 }

@@ -4,7 +4,7 @@
 use std::marker::PhantomData;
 use std::sync::Mutex;
 
-use crate::{GpuTask, IntoView, KeopsError, MatvecWorkspace, Real, Rows};
+use crate::{GpuTask, IntoView, KeopsError, MatvecWorkspace, Ranges, Real, Rows};
 
 /// A scalar formula `K(x_i, y_j)` with its data bound (implemented by the macro's expansion).
 pub trait BoundKernel<T: Real>: Sync {
@@ -21,6 +21,13 @@ pub trait BoundKernel<T: Real>: Sync {
     fn symmetric(&self) -> bool {
         false
     }
+    /// The pairs visited, when block-sparse.
+    fn ranges(&self) -> Option<&Ranges> {
+        None
+    }
+    /// Where [`ranges`](Self::ranges) are kept (set by [`KernelMatrix::ranges`]).
+    #[doc(hidden)]
+    fn ranges_mut(&mut self) -> &mut Option<Ranges>;
 }
 
 /// What a bound kernel is asked to compute (see [`BoundKernel::run`]).
@@ -137,10 +144,31 @@ impl<T: Real, B: BoundKernel<T>> KernelMatrix<T, B> {
         self.bound.ncols()
     }
     /// Whether products use the symmetry `K_ij = K_ji`: the formula is symmetric in its two
-    /// variables (proven when it is compiled) and both are bound to the same points, so each pair
-    /// is evaluated once for rows `i` and `j` (one-column products on the SIMD levels).
+    /// variables (proven when it is compiled), both are bound to the same points, and the
+    /// block-sparse ranges, if any, keep symmetric pairs; so each pair is evaluated once for rows
+    /// `i` and `j` (one-column products on the SIMD levels).
     pub fn symmetric(&self) -> bool {
-        self.bound.symmetric()
+        self.bound.symmetric() && self.bound.ranges().is_none_or(Ranges::is_symmetric)
+    }
+
+    /// The block-sparse kernel matrix: entries outside the blocks `ranges` keeps are 0, and
+    /// products evaluate only the kept ones (KeOps' `ranges`). Checked against the points.
+    ///
+    /// A truncated kernel is still symmetric when the ranges are ([`Ranges::is_symmetric`]),
+    /// but may not be positive definite any more: the solver then stops with
+    /// [`KeopsError::NotPositiveDefinite`] (or needs a larger `alpha`); truncating at a
+    /// distance where the kernel is below the solver's tolerance keeps it safe in practice.
+    ///
+    /// README.md's section "Block-sparse reductions" has an example.
+    pub fn ranges(mut self, ranges: &Ranges) -> Result<Self, KeopsError> {
+        ranges.check(self.nrows(), self.ncols())?;
+        *self.bound.ranges_mut() = Some(ranges.clone());
+        Ok(self)
+    }
+
+    /// The block-sparse ranges in use, if any.
+    pub fn block_sparsity(&self) -> Option<&Ranges> {
+        self.bound.ranges()
     }
     /// The formula and its data as a GPU kernel launch needs them.
     #[doc(hidden)]

@@ -89,6 +89,10 @@ pub trait BoundReduction<T: Real>: Sync {
     fn run_into(&self, vals: &mut [T], idx: &mut [usize]);
     /// The formula and its data as a GPU kernel launch needs them.
     fn gpu_task(&self) -> GpuTask<'_, T>;
+    /// The pairs visited, when block-sparse.
+    fn ranges(&self) -> Option<&crate::Ranges> {
+        None
+    }
 }
 
 /// A reduction `a_i = sum_j F(x_i, y_j, ...)` (or over i) with its data bound, ready to run.
@@ -109,6 +113,11 @@ impl<T: Real, B: BoundReduction<T>> Reduction<T, B> {
     /// Output rows.
     pub fn rows(&self) -> usize {
         self.bound.out_rows()
+    }
+    /// The block-sparse ranges it visits, if any (set on the formula before binding:
+    /// `.ranges(&r)`).
+    pub fn block_sparsity(&self) -> Option<&crate::Ranges> {
+        self.bound.ranges()
     }
     /// Entries per output row.
     pub fn dim(&self) -> usize {

@@ -6,7 +6,7 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use super::plan::{part, splits, tiles, BLOCK};
+use super::plan::{part, splits, tiles, Span, BLOCK};
 use super::scalar::RowKernel;
 use crate::Real;
 
@@ -101,8 +101,7 @@ impl<'o, T> Out<'o, T> {
 /// build times and binary sizes down when a formula is dispatched over many run-time dimensions.
 pub(super) fn run<T, K, S, F>(
     k: &K,
-    n_out: usize,
-    n_red: usize,
+    span: Span<'_>,
     acc: &Acc<'_, T, S>,
     scratch_dim: usize,
     tile: F,
@@ -114,25 +113,27 @@ pub(super) fn run<T, K, S, F>(
     F: Fn(&K::Prepared, Range<usize>, &mut [T], &mut [S]) + Sync,
 {
     let width = acc.init.len();
-    let block = |o0: usize, rows: usize, rs: Range<usize>, state: &mut [S]| {
+    let block = |o0: usize, rows: usize, ranges: &[Range<usize>], state: &mut [S]| {
         // A plain loop, not an iterator chain: this is compiled for every arm of every formula.
         let mut prepared = Vec::with_capacity(rows);
         for o in o0..o0 + rows {
             prepared.push(k.prepare(o));
         }
         let mut scratch = vec![T::ZERO; scratch_dim];
-        for t in tiles(rs) {
-            for (p, st) in prepared.iter().zip(state.chunks_exact_mut(width)) {
-                tile(p, t.clone(), &mut scratch, st);
+        for rs in ranges {
+            for t in tiles(rs.clone()) {
+                for (p, st) in prepared.iter().zip(state.chunks_exact_mut(width)) {
+                    tile(p, t.clone(), &mut scratch, st);
+                }
             }
         }
     };
-    drive(n_out, n_red, acc, out, &block);
+    drive(span, acc, out, &block);
 }
 
-/// Folds the reduction indices `rs` into the states (`rows * width` slots) of the output rows
-/// `o0..o0 + rows`.
-type BlockFn<'a, S> = dyn Fn(usize, usize, Range<usize>, &mut [S]) + Sync + 'a;
+/// Folds the reduction indices of `ranges` into the states (`rows * width` slots) of the output
+/// rows `o0..o0 + rows`.
+type BlockFn<'a, S> = dyn Fn(usize, usize, &[Range<usize>], &mut [S]) + Sync + 'a;
 
 /// `s` in chunks of `chunk` (one per block of rows), or `blocks` empty slices when `chunk == 0`.
 fn per_block<U>(s: &mut [U], chunk: usize, blocks: usize) -> Vec<&mut [U]> {
@@ -147,8 +148,7 @@ fn per_block<U>(s: &mut [U], chunk: usize, blocks: usize) -> Vec<&mut [U]> {
 /// blocks of [`BLOCK`] rows. With few rows (fewer blocks than twice the threads), the reduction
 /// range is split too, in whole tiles, and the states of its parts are merged in order at the end.
 fn drive<T: Real, S: Copy + Send + Sync>(
-    n_out: usize,
-    n_red: usize,
+    span: Span<'_>,
     acc: &Acc<'_, T, S>,
     out: Out<'_, T>,
     block: &BlockFn<'_, S>,
@@ -159,6 +159,7 @@ fn drive<T: Real, S: Copy + Send + Sync>(
         idx,
         idim,
     } = out;
+    let (n_out, n_red) = (span.n_out, span.n_red);
     debug_assert_eq!(vals.len(), n_out * vdim);
     debug_assert_eq!(idx.len(), n_out * idim);
     let width = acc.init.len();
@@ -166,7 +167,11 @@ fn drive<T: Real, S: Copy + Send + Sync>(
         return;
     }
     let blocks = n_out.div_ceil(BLOCK);
-    let splits = splits(blocks, n_red);
+    // Block-sparse work is spread by its blocks of rows only.
+    let splits = match span.sparsity() {
+        Some(_) => 1,
+        None => splits(blocks, n_red),
+    };
     let range = |s: usize| part(s, splits, n_red);
     let finish = |st: &[S], v: &mut [T], i: &mut [usize]| acc.finish_rows(st, (v, vdim), (i, idim));
     let outs = per_block(vals, BLOCK * vdim, blocks)
@@ -177,9 +182,13 @@ fn drive<T: Real, S: Copy + Send + Sync>(
             .into_par_iter()
             .enumerate()
             .for_each(|(b, (v, i))| {
-                let rows = BLOCK.min(n_out - b * BLOCK);
+                let o0 = b * BLOCK;
+                let rows = BLOCK.min(n_out - o0);
                 let mut st = acc.fresh(rows);
-                block(b * BLOCK, rows, 0..n_red, &mut st);
+                span.pieces(o0..o0 + rows, 0..n_red, &mut |p0, rows, ranges| {
+                    let state = &mut st[(p0 - o0) * width..(p0 - o0 + rows) * width];
+                    block(p0, rows, ranges, state);
+                });
                 finish(&st, v, i);
             });
     } else {
@@ -189,7 +198,7 @@ fn drive<T: Real, S: Copy + Send + Sync>(
                 let (b, s) = (t / splits, t % splits);
                 let rows = BLOCK.min(n_out - b * BLOCK);
                 let mut st = acc.fresh(rows);
-                block(b * BLOCK, rows, range(s), &mut st);
+                block(b * BLOCK, rows, &[range(s)], &mut st);
                 st
             })
             .collect();

@@ -15,7 +15,7 @@
 
 use std::ops::Range;
 
-use super::plan::{par_chunks, part, splits, tiles, BLOCK, TILE};
+use super::plan::{par_chunks, part, splits, tiles, Span, BLOCK, TILE};
 use super::scalar::{RowKernel, Value};
 use super::work::{kernel_work_scalar, zeroed, MatvecWorkspace};
 use crate::simd::LaneOp;
@@ -93,10 +93,9 @@ impl<N: Num, const C: usize> LaneValue<N> for [N; C] {
 
 /// `out = K v` (or `alpha v + K v`) for a scalar formula with a lane version: `v` is
 /// `(n_red, nv)`, the output `(n_out, nv)`, row-major.
-fn matvec_lanes<T, K>(
+pub(super) fn matvec_lanes<T, K>(
     k: &K,
-    n_out: usize,
-    n_red: usize,
+    span: Span<'_>,
     v: &[T],
     nv: usize,
     out: ProductOut<'_, T>,
@@ -105,103 +104,48 @@ fn matvec_lanes<T, K>(
     T: Real,
     K: LaneKernel<T> + RowKernel<T, Value = T>,
 {
+    let (n_out, n_red) = (span.n_out, span.n_red);
     debug_assert_eq!(out.len(), n_out * nv);
     if n_out == 0 || nv == 0 {
         return;
     }
     let level = crate::simd_level();
     let blocks = n_out.div_ceil(BLOCK);
-    let splits = splits(blocks, n_red);
+    let splits = match span.sparsity() {
+        Some(_) => 1,
+        None => splits(blocks, n_red),
+    };
     let chunk = BLOCK * nv;
     let sums = zeroed(&mut ws.sums, blocks * splits * chunk, 0.0);
     par_chunks(sums, chunk, &|t, st| {
         let (b, s) = (t / splits, t % splits);
         let o0 = b * BLOCK;
-        run_at(
-            level,
-            ProductBlock {
-                k,
-                o0,
-                rows: BLOCK.min(n_out - o0),
-                last: n_out - 1,
-                direct: part(s, splits, n_red),
-                symmetric: 0..0,
-                v,
-                nv,
-                st,
-                cols: &mut [],
-            },
-        );
+        let block = o0..(o0 + BLOCK).min(n_out);
+        span.pieces(block, part(s, splits, n_red), &mut |p0, rows, direct| {
+            run_at(
+                level,
+                ProductBlock {
+                    k,
+                    o0: p0,
+                    rows,
+                    last: n_out - 1,
+                    direct,
+                    symmetric: &[],
+                    v,
+                    nv,
+                    st: &mut st[(p0 - o0) * nv..],
+                    cols: &mut [],
+                },
+            );
+        });
     });
     let sums = &ws.sums[..];
     write_rows(out, v, nv, PartialSums::Split { sums, splits, nv });
 }
 
-/// [`matvec_lanes`] for a symmetric kernel `K(x_i, x_j) = K(x_j, x_i)` whose two point sets
-/// are the same data (`n` points): pairs of points in different blocks of [`BLOCK`] rows are
-/// evaluated once, the value added to both rows; pairs within a block are evaluated for each row.
-/// About `n^2 / 2 + n * BLOCK / 2` evaluations instead of `n^2`. One column (`nv = 1`); other
-/// products go to [`matvec_lanes`].
-fn matvec_symmetric<T, K>(
-    k: &K,
-    n: usize,
-    v: &[T],
-    nv: usize,
-    out: ProductOut<'_, T>,
-    ws: &mut MatvecWorkspace<T>,
-) where
-    T: Real,
-    K: LaneKernel<T> + RowKernel<T, Value = T>,
-{
-    let level = crate::simd_level();
-    if nv != 1 {
-        return matvec_lanes(k, n, n, v, nv, out, ws);
-    }
-    debug_assert_eq!(out.len(), n);
-    let blocks = n.div_ceil(BLOCK);
-    // Block b costs about n - b * BLOCK evaluations: tasks take blocks in a snake order
-    // (t, 2T - 1 - t, 2T + t, ...) so that their work is even. Each task owns a buffer of `n`
-    // sums: its blocks' rows and the columns its pairs reach.
-    let tasks = (2 * rayon::current_num_threads().max(1)).min(blocks);
-    let sums = zeroed(&mut ws.sums, tasks * n, 0.0);
-    par_chunks(sums, n, &|t, buf| {
-        let mut b = t;
-        let mut step = 0;
-        while b < blocks {
-            let o0 = b * BLOCK;
-            let end = (o0 + BLOCK).min(n);
-            let (rows_buf, cols) = buf.split_at_mut(end);
-            run_at(
-                level,
-                ProductBlock {
-                    k,
-                    o0,
-                    rows: end - o0,
-                    last: n - 1,
-                    direct: o0..end,
-                    symmetric: end..n,
-                    v,
-                    nv: 1,
-                    st: &mut rows_buf[o0..],
-                    cols,
-                },
-            );
-            // Snake order: the next block of this task.
-            b += if step % 2 == 0 {
-                2 * (tasks - t) - 1
-            } else {
-                2 * t + 1
-            };
-            step += 1;
-        }
-    });
-    let sums = &ws.sums[..];
-    write_rows(out, v, 1, PartialSums::PerTask { sums, tasks, n })
-}
-
 /// Where a product left the f64 partial sums of its output entries.
 #[derive(Clone, Copy)]
-enum PartialSums<'a> {
+pub(super) enum PartialSums<'a> {
     /// [`matvec_lanes`]: for each block of rows, `splits` parts of the reduction range, each
     /// `(BLOCK, nv)`.
     Split {
@@ -236,7 +180,12 @@ impl PartialSums<'_> {
 
 /// Writes each output row `(o, c)` from its f64 sum, rounding to `T` or adding the shift.
 /// Generic over the precision only (not the formula), as the sums' layout is data.
-fn write_rows<T: Real>(out: ProductOut<'_, T>, v: &[T], nv: usize, sums: PartialSums<'_>) {
+pub(super) fn write_rows<T: Real>(
+    out: ProductOut<'_, T>,
+    v: &[T],
+    nv: usize,
+    sums: PartialSums<'_>,
+) {
     let sum = |o, c| sums.at(o, c);
     match out {
         ProductOut::Real(out) => par_chunks(out, BLOCK * nv, &|b, rows| {
@@ -257,22 +206,17 @@ fn write_rows<T: Real>(out: ProductOut<'_, T>, v: &[T], nv: usize, sums: Partial
 /// Runs a [`KernelWork`] for a scalar formula with a lane version: products on the SIMD engine
 /// (the symmetric one when `symmetric`: a symmetric formula bound to the same points twice),
 /// columns and diagonal on the scalar one.
-pub fn kernel_work_lanes<T, K>(
-    k: &K,
-    symmetric: bool,
-    n_out: usize,
-    n_red: usize,
-    work: KernelWork<'_, T>,
-) where
+pub fn kernel_work_lanes<T, K>(k: &K, symmetric: bool, span: Span<'_>, work: KernelWork<'_, T>)
+where
     T: Real,
     K: LaneKernel<T> + RowKernel<T, Value = T>,
 {
     match work {
         KernelWork::Product { v, nv, out, ws } if symmetric => {
-            matvec_symmetric(k, n_out, v, nv, out, ws)
+            super::symmetric::matvec_symmetric(k, span, v, nv, out, ws)
         }
-        KernelWork::Product { v, nv, out, ws } => matvec_lanes(k, n_out, n_red, v, nv, out, ws),
-        work => kernel_work_scalar(k, n_out, n_red, work),
+        KernelWork::Product { v, nv, out, ws } => matvec_lanes(k, span, v, nv, out, ws),
+        work => kernel_work_scalar(k, span, work),
     }
 }
 
@@ -280,21 +224,21 @@ pub fn kernel_work_lanes<T, K>(
 /// kernel once per group of this many.
 const COLUMNS: usize = 8;
 
-/// One block of output rows of a product: the reduction indices `direct` add to the rows only,
-/// those of `symmetric` (a symmetric kernel on one point set) to the rows and to `cols`, the
-/// sums of rows `symmetric.start..`.
-struct ProductBlock<'a, 's, T, K> {
-    k: &'a K,
-    o0: usize,
-    rows: usize,
-    last: usize,
-    direct: Range<usize>,
-    symmetric: Range<usize>,
-    v: &'a [T],
-    nv: usize,
+/// One block of output rows of a product: the reduction indices of `direct` add to the rows
+/// only, those of `symmetric` (a symmetric kernel on one point set; all at or after the block's
+/// end) to the rows and to `cols`, the sums of rows `o0 + rows..`.
+pub(super) struct ProductBlock<'a, 's, T, K> {
+    pub(super) k: &'a K,
+    pub(super) o0: usize,
+    pub(super) rows: usize,
+    pub(super) last: usize,
+    pub(super) direct: &'a [Range<usize>],
+    pub(super) symmetric: &'a [Range<usize>],
+    pub(super) v: &'a [T],
+    pub(super) nv: usize,
     /// The block's f64 sums, `(BLOCK, nv)` (or `(rows, nv)`).
-    st: &'s mut [f64],
-    cols: &'s mut [f64],
+    pub(super) st: &'s mut [f64],
+    pub(super) cols: &'s mut [f64],
 }
 
 impl<T, K> LaneOp<T> for ProductBlock<'_, '_, T, K>
@@ -320,26 +264,32 @@ where
         } = self;
         let w = N::LANES;
         let (prepared, packs) = prepare_block::<T, K, N, P>(k, o0, rows, last);
-        for tile in tiles(direct.clone()) {
+        for tile in direct.iter().flat_map(|rs| tiles(rs.clone())) {
             for (p, prep) in prepared.iter().enumerate().take(packs) {
                 let lanes = w.min(rows - p * w);
                 let st = &mut st[p * w * nv..(p * w + lanes) * nv];
                 pack_product(k, prep, tile.clone(), v, nv, st);
             }
         }
-        // Pairs with the later blocks: one evaluation for row i (x v_j) and row j (x v_i).
-        for Range { start: r0, end: r1 } in tiles(symmetric.clone()) {
+        // Pairs with later rows: one evaluation for row i (x v_j) and row j (x v_i).
+        let base = o0 + rows;
+        for Range { start: r0, end: r1 } in symmetric.iter().flat_map(|rs| tiles(rs.clone())) {
+            debug_assert!(r0 >= base);
             let mut col = [N::ZERO; TILE];
             for (p, prep) in prepared.iter().enumerate().take(packs) {
-                // Only the last block has a partial pack, and it has no later block: every pack
-                // here is full, so no lane past the rows reaches the columns.
-                debug_assert!(rows == BLOCK);
-                let lanes = w;
-                let vi = N::from_lanes(|l| v[o0 + p * w + l]);
+                // Lanes past the rows (a partial last pack) repeat a row: their v_i is 0, so
+                // they add nothing to the columns (their row sums are dropped).
+                let lanes = w.min(rows - p * w);
+                let vi = N::from_lanes(|l| {
+                    if l < lanes {
+                        v[o0 + p * w + l]
+                    } else {
+                        T::ZERO
+                    }
+                });
                 let st = &mut st[p * w..p * w + lanes];
                 pack_pairs(k, prep, r0..r1, v, vi, &mut col[..r1 - r0], st);
             }
-            let base = symmetric.start;
             for (s, c) in cols[r0 - base..r1 - base].iter_mut().zip(&col) {
                 *s += c.sum_lanes().to_f64();
             }
@@ -421,35 +371,42 @@ fn pack_pairs<T, K, N>(
 
 /// `out[o] = sum_r F(o, r)` for a formula with a lane version (values of dimension `dim`,
 /// `out` is `(n_out, dim)` row-major); the scalar engine at the scalar level.
-pub fn sum_reduce_lanes<T, K>(k: &K, n_out: usize, n_red: usize, dim: usize, out: &mut [T])
+pub fn sum_reduce_lanes<T, K>(k: &K, span: Span<'_>, dim: usize, out: &mut [T])
 where
     T: Real,
     K: LaneKernel<T> + RowKernel<T>,
     <K as RowKernel<T>>::Value: Value<T>,
 {
+    let (n_out, n_red) = (span.n_out, span.n_red);
     if n_out == 0 || dim == 0 {
         return;
     }
     let level = crate::simd_level();
     let blocks = n_out.div_ceil(BLOCK);
-    let splits = splits(blocks, n_red);
+    let splits = match span.sparsity() {
+        Some(_) => 1,
+        None => splits(blocks, n_red),
+    };
     let chunk = BLOCK * dim;
     let mut sums = vec![0.0; blocks * splits * chunk];
     par_chunks(&mut sums, chunk, &|t, st| {
         let (b, s) = (t / splits, t % splits);
         let o0 = b * BLOCK;
-        run_at(
-            level,
-            SumBlock {
-                k,
-                o0,
-                rows: BLOCK.min(n_out - o0),
-                last: n_out - 1,
-                range: part(s, splits, n_red),
-                dim,
-                st,
-            },
-        );
+        let block = o0..(o0 + BLOCK).min(n_out);
+        span.pieces(block, part(s, splits, n_red), &mut |p0, rows, ranges| {
+            run_at(
+                level,
+                SumBlock {
+                    k,
+                    o0: p0,
+                    rows,
+                    last: n_out - 1,
+                    ranges,
+                    dim,
+                    st: &mut st[(p0 - o0) * dim..],
+                },
+            );
+        });
     });
     par_chunks(out, chunk, &|b, rows| {
         for (e, o) in rows.iter_mut().enumerate() {
@@ -467,7 +424,7 @@ struct SumBlock<'a, 's, K> {
     o0: usize,
     rows: usize,
     last: usize,
-    range: Range<usize>,
+    ranges: &'a [Range<usize>],
     dim: usize,
     st: &'s mut [f64],
 }
@@ -487,13 +444,13 @@ where
             o0,
             rows,
             last,
-            range,
+            ranges,
             dim,
             st,
         } = self;
         let w = N::LANES;
         let (prepared, packs) = prepare_block::<T, K, N, P>(k, o0, rows, last);
-        for Range { start: r0, end: r1 } in tiles(range.clone()) {
+        for Range { start: r0, end: r1 } in ranges.iter().flat_map(|rs| tiles(rs.clone())) {
             for (p, prep) in prepared.iter().enumerate().take(packs) {
                 let lanes = w.min(rows - p * w);
                 let mut a = <K::ValueLanes<N> as LaneValue<N>>::ZEROS;
@@ -527,6 +484,6 @@ fn prepare_block<T: Real, K: LaneKernel<T>, N: Num<Elem = T>, const P: usize>(
 
 /// Runs a block at a SIMD level, which [`crate::simd_level`] only returns when this CPU runs it.
 #[inline(always)]
-fn run_at<T: Real, Op: LaneOp<T, Output = ()>>(level: SimdLevel, op: Op) {
+pub(super) fn run_at<T: Real, Op: LaneOp<T, Output = ()>>(level: SimdLevel, op: Op) {
     T::dispatch(level, op).expect("simd_level() returns levels this CPU runs");
 }

@@ -18,10 +18,11 @@ mod accumulate;
 mod lanes;
 mod plan;
 mod scalar;
+mod symmetric;
 mod work;
 
 pub use lanes::{kernel_work_lanes, sum_reduce_lanes, LaneKernel, LaneValue};
-pub use plan::{BLOCK, TILE};
+pub use plan::{Span, BLOCK, TILE};
 pub use scalar::{
     extremum_reduce, kmin_reduce, matvec, shifted_exp_reduce, sum_reduce, RowKernel, Value,
 };

@@ -7,6 +7,8 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
+use crate::{BlockSparsity, Ranges};
+
 /// Output rows per parallel task (keops-abi's CPU `ROW_BLOCK`).
 pub use keops_abi::cpu::ROW_BLOCK as BLOCK;
 /// Reduction indices per tile (keops-abi's CPU `TILE`): the unit of block summation and of cache
@@ -50,4 +52,73 @@ pub(super) fn par_chunks<U: Send>(
     buf.par_chunks_mut(chunk)
         .enumerate()
         .for_each(|(t, piece)| task(t, piece));
+}
+
+/// What [`Span::pieces`] calls for each piece: its first row, its rows, its reduction ranges.
+pub(super) type PieceFn<'f> = dyn FnMut(usize, usize, &[Range<usize>]) + 'f;
+
+/// The pairs a reduction visits: every output row `o < n_out` against every reduction index
+/// `r < n_red`, or, with [`Ranges`], only the blocks they keep (checked against `n_out` and `n_red`
+/// when they were bound).
+#[derive(Clone, Copy, Debug)]
+pub struct Span<'s> {
+    /// Output rows.
+    pub n_out: usize,
+    /// Reduction indices.
+    pub n_red: usize,
+    ranges: Option<&'s Ranges>,
+    /// The reduction index, `'i'` or `'j'`: which direction of the ranges applies.
+    over: char,
+}
+
+impl<'s> Span<'s> {
+    /// `n_out` output rows reduced over `n_red` indices of index `over` (`'i'` or `'j'`), all of
+    /// them or those `ranges` keep.
+    pub fn new(n_out: usize, n_red: usize, ranges: Option<&'s Ranges>, over: char) -> Self {
+        Span {
+            n_out,
+            n_red,
+            ranges,
+            over,
+        }
+    }
+
+    /// The clusters of output rows and their reduction ranges, for a block-sparse reduction.
+    pub(super) fn sparsity(&self) -> Option<&'s BlockSparsity> {
+        self.ranges.map(|r| r.reducing_over(self.over))
+    }
+
+    /// Whether the visited pairs are symmetric (all of them, or symmetric ranges).
+    pub(super) fn symmetric(&self) -> bool {
+        self.ranges.is_none_or(Ranges::is_symmetric)
+    }
+
+    /// `f(o0, rows, ranges)` for the pieces of the output rows `block` that visit the same
+    /// reduction ranges: the whole block visiting `dense` without ranges; else its intersections
+    /// with the clusters, consecutive adjacent clusters that visit the same ranges as one piece
+    /// (a dense mask gives whole blocks again). Rows in no cluster visit nothing.
+    pub(super) fn pieces(&self, block: Range<usize>, dense: Range<usize>, f: &mut PieceFn<'_>) {
+        let Some(s) = self.sparsity() else {
+            return f(block.start, block.len(), std::slice::from_ref(&dense));
+        };
+        let clusters = s.clusters();
+        let mut c = s.first_cluster_after(block.start);
+        while c < clusters.len() && clusters[c].start < block.end {
+            let ranges = s.ranges_of(c);
+            let start = clusters[c].start.max(block.start);
+            let mut end = clusters[c].end.min(block.end);
+            while c + 1 < clusters.len()
+                && clusters[c + 1].start == end
+                && end < block.end
+                && s.ranges_of(c + 1) == ranges
+            {
+                c += 1;
+                end = clusters[c].end.min(block.end);
+            }
+            if end > start && !ranges.is_empty() {
+                f(start, end - start, ranges);
+            }
+            c += 1;
+        }
+    }
 }

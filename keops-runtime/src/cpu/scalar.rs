@@ -9,6 +9,7 @@
 use std::ops::Range;
 
 use super::accumulate::{run, Acc, Out};
+use super::plan::Span;
 use crate::Real;
 
 /// Independent partial sums per tile, so consecutive evaluations do not wait on one accumulator.
@@ -86,13 +87,8 @@ pub trait RowKernel<T: Real>: Sync {
 }
 
 /// `out[o] = sum_r F(o, r)` for `o < n_out`, `r < n_red`; `out` is `(n_out, dim)` row-major.
-pub fn sum_reduce<T: Real, K: RowKernel<T>>(
-    k: &K,
-    n_out: usize,
-    n_red: usize,
-    dim: usize,
-    out: &mut [T],
-) where
+pub fn sum_reduce<T: Real, K: RowKernel<T>>(k: &K, span: Span<'_>, dim: usize, out: &mut [T])
+where
     K::Value: Value<T>,
 {
     let tile = |p: &K::Prepared, rs: Range<usize>, _scratch: &mut [T], acc: &mut [f64]| {
@@ -111,15 +107,14 @@ pub fn sum_reduce<T: Real, K: RowKernel<T>>(
         a[0].add(a[1]).add(a[2].add(a[3])).add_to(acc);
     };
     let acc = Acc::sums(dim);
-    run(k, n_out, n_red, &acc, 0, tile, Out::values(out, dim));
+    run(k, span, &acc, 0, tile, Out::values(out, dim));
 }
 
 /// `out = K v`: `out[o] = sum_r K(o, r) v[r]` for a scalar formula `K`; `v` is `(n_red, nv)` and
 /// `out` is `(n_out, nv)`, row-major. Each kernel value is computed once for all `nv` columns.
 pub fn matvec<T: Real, K: RowKernel<T, Value = T>>(
     k: &K,
-    n_out: usize,
-    n_red: usize,
+    span: Span<'_>,
     v: &[T],
     nv: usize,
     out: &mut [T],
@@ -141,7 +136,7 @@ pub fn matvec<T: Real, K: RowKernel<T, Value = T>>(
             }
             acc[0] += ((a[0] + a[1]) + (a[2] + a[3])).to_f64();
         };
-        run(k, n_out, n_red, &acc, 0, tile, Out::values(out, 1));
+        run(k, span, &acc, 0, tile, Out::values(out, 1));
     } else {
         let tile = |p: &K::Prepared, rs: Range<usize>, scratch: &mut [T], acc: &mut [f64]| {
             scratch.fill(T::ZERO);
@@ -155,7 +150,7 @@ pub fn matvec<T: Real, K: RowKernel<T, Value = T>>(
                 *a += s.to_f64();
             }
         };
-        run(k, n_out, n_red, &acc, nv, tile, Out::values(out, nv));
+        run(k, span, &acc, nv, tile, Out::values(out, nv));
     }
 }
 
@@ -166,8 +161,7 @@ pub fn matvec<T: Real, K: RowKernel<T, Value = T>>(
 /// in KeOps.
 pub fn extremum_reduce<const MAX: bool, T: Real, K: RowKernel<T>>(
     k: &K,
-    n_out: usize,
-    n_red: usize,
+    span: Span<'_>,
     dim: usize,
     vals: &mut [T],
     idx: &mut [usize],
@@ -191,7 +185,7 @@ pub fn extremum_reduce<const MAX: bool, T: Real, K: RowKernel<T>>(
         vals,
         idx,
     };
-    run(k, n_out, n_red, &acc, 0, tile, out);
+    run(k, span, &acc, 0, tile, out);
 }
 
 #[inline(always)]
@@ -241,8 +235,7 @@ fn extremum_acc<const MAX: bool, T: Real>(dim: usize) -> Acc<'static, T, (T, usi
 /// insertion when it is below the largest kept. `kk <= n_red` (checked when binding).
 pub fn kmin_reduce<T: Real, K: RowKernel<T>>(
     k: &K,
-    n_out: usize,
-    n_red: usize,
+    span: Span<'_>,
     dim: usize,
     kk: usize,
     vals: &mut [T],
@@ -268,7 +261,7 @@ pub fn kmin_reduce<T: Real, K: RowKernel<T>>(
         vals,
         idx,
     };
-    run(k, n_out, n_red, &acc, 0, tile, out);
+    run(k, span, &acc, 0, tile, out);
 }
 
 /// The k smallest's accumulator: per entry `kk` sorted `(value, index)` pairs starting at
@@ -327,8 +320,7 @@ fn insert_sorted<T: Real>(buf: &mut [(T, usize)], e: (T, usize)) {
 /// `exp` is computed in `T`, the sums in f64.
 pub fn shifted_exp_reduce<const SOFTMAX: bool, T: Real, W: Value<T>, K>(
     k: &K,
-    n_out: usize,
-    n_red: usize,
+    span: Span<'_>,
     dim: usize,
     out: &mut [T],
 ) where
@@ -373,7 +365,7 @@ pub fn shifted_exp_reduce<const SOFTMAX: bool, T: Real, W: Value<T>, K>(
         }
     };
     let acc = shifted_exp_acc::<SOFTMAX, T>(dim);
-    run(k, n_out, n_red, &acc, 0, tile, Out::values(out, dim));
+    run(k, span, &acc, 0, tile, Out::values(out, dim));
 }
 
 /// The log-sum-exp family's accumulator: slots `m`, then (softmax) `s0`, then `s[0..dim]`; the

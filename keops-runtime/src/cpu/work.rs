@@ -6,7 +6,7 @@
 
 use rayon::prelude::*;
 
-use super::plan::BLOCK;
+use super::plan::{Span, BLOCK};
 use super::scalar::{matvec, RowKernel};
 use crate::{KernelWork, ProductOut, Real};
 
@@ -40,14 +40,13 @@ pub(super) fn zeroed<U: Copy>(v: &mut Vec<U>, len: usize, zero: U) -> &mut [U] {
 /// Runs a [`KernelWork`] on the scalar engine (formulas or dimensions without a lane version).
 pub fn kernel_work_scalar<T: Real, K: RowKernel<T, Value = T>>(
     k: &K,
-    n_out: usize,
-    n_red: usize,
+    span: Span<'_>,
     work: KernelWork<'_, T>,
 ) {
     match work {
-        KernelWork::Product { v, nv, out, ws } => scalar_product(k, n_out, n_red, v, nv, out, ws),
-        KernelWork::Columns { cols, out } => columns(k, n_out, cols, out),
-        KernelWork::Diagonal { out } => diagonal(k, out),
+        KernelWork::Product { v, nv, out, ws } => scalar_product(k, span, v, nv, out, ws),
+        KernelWork::Columns { cols, out } => columns(k, span, cols, out),
+        KernelWork::Diagonal { out } => diagonal(k, span, out),
     }
 }
 
@@ -55,18 +54,17 @@ pub fn kernel_work_scalar<T: Real, K: RowKernel<T, Value = T>>(
 /// lane version.
 fn scalar_product<T: Real, K: RowKernel<T, Value = T>>(
     k: &K,
-    n_out: usize,
-    n_red: usize,
+    span: Span<'_>,
     v: &[T],
     nv: usize,
     out: ProductOut<'_, T>,
     ws: &mut MatvecWorkspace<T>,
 ) {
     match out {
-        ProductOut::Real(out) => matvec(k, n_out, n_red, v, nv, out),
+        ProductOut::Real(out) => matvec(k, span, v, nv, out),
         ProductOut::Shifted { out, alpha } => {
-            let kv = zeroed(&mut ws.reals, n_out * nv, T::ZERO);
-            matvec(k, n_out, n_red, v, nv, kv);
+            let kv = zeroed(&mut ws.reals, span.n_out * nv, T::ZERO);
+            matvec(k, span, v, nv, kv);
             for ((o, kv), v) in out.iter_mut().zip(kv.iter()).zip(v) {
                 *o = alpha * v.to_f64() + kv.to_f64();
             }
@@ -75,31 +73,49 @@ fn scalar_product<T: Real, K: RowKernel<T, Value = T>>(
 }
 
 /// `out[c * n_out + i] = K(i, cols[c])` in f64 for every output row `i`: whole columns of the
-/// kernel matrix (each column split in blocks of rows, in parallel).
+/// kernel matrix (each column split in blocks of rows, in parallel); 0 for the pairs block-sparse
+/// ranges skip.
 fn columns<T: Real, K: RowKernel<T, Value = T>>(
     k: &K,
-    n_out: usize,
+    span: Span<'_>,
     cols: &[usize],
     out: &mut [f64],
 ) {
-    debug_assert_eq!(out.len(), n_out * cols.len());
+    debug_assert_eq!(out.len(), span.n_out * cols.len());
     let block = |j: usize, r0: usize, rows: &mut [f64]| {
-        for (r, o) in rows.iter_mut().enumerate() {
-            *o = k.eval(&k.prepare(r0 + r), j).to_f64();
-        }
+        rows.fill(0.0);
+        let block = r0..r0 + rows.len();
+        span.pieces(block, 0..span.n_red, &mut |o0, n, ranges| {
+            if visits(ranges, j) {
+                for (o, x) in (o0..o0 + n).zip(&mut rows[o0 - r0..]) {
+                    *x = k.eval(&k.prepare(o), j).to_f64();
+                }
+            }
+        });
     };
-    columns_in_blocks(n_out, cols, out, &block);
+    columns_in_blocks(span.n_out, cols, out, &block);
 }
 
-/// `out[i] = K(i, i)` in f64 for `i < out.len()`.
-fn diagonal<T: Real, K: RowKernel<T, Value = T>>(k: &K, out: &mut [f64]) {
+/// `out[i] = K(i, i)` in f64 for `i < out.len()`; 0 where block-sparse ranges skip `(i, i)`.
+fn diagonal<T: Real, K: RowKernel<T, Value = T>>(k: &K, span: Span<'_>, out: &mut [f64]) {
     let block = |_: usize, r0: usize, rows: &mut [f64]| {
-        for (r, o) in rows.iter_mut().enumerate() {
-            let i = r0 + r;
-            *o = k.eval(&k.prepare(i), i).to_f64();
-        }
+        rows.fill(0.0);
+        let block = r0..r0 + rows.len();
+        span.pieces(block, 0..span.n_red, &mut |o0, n, ranges| {
+            for (i, x) in (o0..o0 + n).zip(&mut rows[o0 - r0..]) {
+                if visits(ranges, i) {
+                    *x = k.eval(&k.prepare(i), i).to_f64();
+                }
+            }
+        });
     };
     columns_in_blocks(out.len(), &[0], out, &block);
+}
+
+/// Whether the sorted, disjoint `ranges` hold `r`.
+fn visits(ranges: &[std::ops::Range<usize>], r: usize) -> bool {
+    let k = ranges.partition_point(|x| x.end <= r);
+    k < ranges.len() && ranges[k].contains(&r)
 }
 
 /// The parallel loop of [`columns`] and [`diagonal`]: `block(j, r0, rows)` fills rows

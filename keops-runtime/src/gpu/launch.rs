@@ -324,6 +324,18 @@ pub(super) fn not_a<T>(task: &GpuTask<'_, T>, wanted: &str, have: &str) -> Keops
     }
 }
 
+/// Block-sparse ranges are not launched on the GPU (yet): refused, so `Backend::Auto` runs them
+/// on the CPU, never densely.
+pub(super) fn dense_only<T>(task: &GpuTask<'_, T>) -> Result<(), KeopsError> {
+    match task.sparsity {
+        Some(_) => Err(KeopsError::NoGpuKernel {
+            formula: task.id.to_string(),
+            reason: "block-sparse ranges run on the CPU engines".to_string(),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Evaluates a reduction's values on the GPU: `(n_out, out_dim)` row-major (empty for an arg
 /// reduction, whose indices [`reduce_parts`] gives).
 pub fn reduce<T: Real>(gpu: &Gpu, task: &GpuTask<'_, T>) -> Result<Vec<T>, KeopsError> {
@@ -360,6 +372,7 @@ pub fn reduce_parts_with<T: Real>(
     if task.matvec {
         return Err(not_a(task, "a reduction", "kernel matrix (use matvec)"));
     }
+    dense_only(task)?;
     guarded(
         || {
             gpu.bind()?;
@@ -467,6 +480,7 @@ pub fn matvec_with<T: Real>(
     nv: usize,
     split: Option<usize>,
 ) -> Result<Vec<T>, KeopsError> {
+    dense_only(task)?;
     if !task.matvec {
         return Err(not_a(
             task,

@@ -42,6 +42,7 @@ impl<T: Real> GpuKernelMatrix<T> {
         if !task.matvec {
             return Err(not_a(task, "a kernel matrix", "reduction"));
         }
+        super::launch::dense_only(task)?;
         guarded(
             || {
                 gpu.bind()?;
@@ -65,6 +66,7 @@ impl<T: Real> GpuKernelMatrix<T> {
                         n_red: task.n_red,
                         out_dim: task.out_dim,
                         reduce: task.reduce,
+                        sparsity: None,
                     },
                     data,
                     split: None,

@@ -73,6 +73,8 @@ pub struct GpuTask<'a, T> {
     pub out_dim: usize,
     /// The reduction (`Sum` for a kernel matrix).
     pub reduce: ReduceKind,
+    /// The clusters of output rows and the reduction ranges each visits, when block-sparse.
+    pub sparsity: Option<&'a crate::BlockSparsity>,
 }
 
 /// How many blocks, threads and shared memory one launch uses.

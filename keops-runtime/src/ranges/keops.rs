@@ -48,8 +48,9 @@ fn to_pairs(a: &[Range<usize>]) -> Vec<[usize; 2]> {
 impl TryFrom<KeopsRanges> for Ranges {
     type Error = RangesError;
 
-    /// Checks each direction (see [`RangesError`]) and, where every range is a union of whole
-    /// clusters of the other side (as `from_matrix` builds them), that both describe one mask.
+    /// Checks each direction (see [`RangesError`]), that both keep as many pairs and, where every
+    /// range is a union of whole clusters of the other side (as `from_matrix` builds them), the
+    /// same pairs.
     fn try_from(k: KeopsRanges) -> Result<Self, RangesError> {
         let over_j = BlockSparsity::new(
             ["ranges_i", "slices_i", "redranges_j"],
@@ -63,6 +64,9 @@ impl TryFrom<KeopsRanges> for Ranges {
             k.slices_j,
             to_ranges(&k.redranges_i),
         )?;
+        if over_j.kept_pairs() != over_i.kept_pairs() {
+            return Err(RangesError::Inconsistent);
+        }
         let pairs_j = cluster_pairs(&over_j, over_i.clusters());
         let pairs_i = cluster_pairs(&over_i, over_j.clusters());
         let symmetric = match (&pairs_j, &pairs_i) {

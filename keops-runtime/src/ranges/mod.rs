@@ -192,7 +192,13 @@ impl Ranges {
     /// Every pair: one cluster of all `n_i` rows against all `n_j` (the dense reduction, as
     /// ranges; useful to compare).
     pub fn dense(n_i: usize, n_j: usize) -> Self {
-        Self::from_pairs(&[0..n_i], &[0..n_j], vec![(0, 0)]).expect("one valid cluster each")
+        let (ci, cj) = (0..n_i, 0..n_j);
+        Self::from_pairs(
+            std::slice::from_ref(&ci),
+            std::slice::from_ref(&cj),
+            vec![(0, 0)],
+        )
+        .expect("one valid cluster each")
     }
 
     /// For a reduction over j (`sum_j`, a kernel matrix's rows): clusters of i rows, each with

@@ -83,10 +83,15 @@ impl BlockSparsity {
         let mut slices = Vec::with_capacity(out.len());
         let mut reduced: Vec<Range<usize>> = Vec::new();
         let mut p = 0;
-        for c in 0..out.len() {
+        for (c, cluster) in out.iter().enumerate() {
             let first = reduced.len();
             while p < pairs.len() && pairs[p].0 == c {
-                let r = red[pairs[p].1].clone();
+                // Empty clusters visit and are visited by nothing.
+                let r = if cluster.is_empty() {
+                    0..0
+                } else {
+                    red[pairs[p].1].clone()
+                };
                 p += 1;
                 let merges = reduced.len() > first && reduced[reduced.len() - 1].end == r.start;
                 if r.is_empty() {

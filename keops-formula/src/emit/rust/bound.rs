@@ -29,6 +29,7 @@ impl Emitter<'_> {
         let k_check = self.k_check();
         let ratio_checks = self.ratio_checks(ops);
         let finishers = self.finishers(&bound_where);
+        let ranges_doc = "Visits only the pairs `ranges` keeps (a block-sparse reduction, KeOps' `ranges`): checked against the bound points when the formula is bound.";
         let view = self.view();
         quote! {
             #[allow(non_camel_case_types, non_snake_case, dead_code, clippy::all)]
@@ -41,6 +42,9 @@ impl Emitter<'_> {
                     let __rows_i = #rows_i;
                     let __rows_j = #rows_j;
                     let __symmetric = #symmetric;
+                    if let ::core::option::Option::Some(r) = &self.__ranges {
+                        r.check(__rows_i, __rows_j)?;
+                    }
                     #k_check
                     let __dims = SPEC.resolve(
                         &[#(#all_fields.dim()),*],
@@ -55,7 +59,18 @@ impl Emitter<'_> {
                         __rows_i,
                         __rows_j,
                         __symmetric,
+                        __ranges: self.__ranges,
                     })
+                }
+                #[doc = #ranges_doc]
+                pub fn ranges(mut self, ranges: &#kr::Ranges) -> Self {
+                    self.__ranges = ::core::option::Option::Some(ranges.clone());
+                    self
+                }
+                #[doc(hidden)]
+                pub fn __ranges_opt(mut self, ranges: ::core::option::Option<&#kr::Ranges>) -> Self {
+                    self.__ranges = ranges.cloned();
+                    self
                 }
                 #finishers
             }
@@ -72,6 +87,8 @@ impl Emitter<'_> {
                 __rows_j: usize,
                 /// A symmetric kernel bound to the same points twice: products evaluate each pair once.
                 __symmetric: bool,
+                /// The pairs visited, when block-sparse.
+                __ranges: ::core::option::Option<#kr::Ranges>,
             }
         }
     }

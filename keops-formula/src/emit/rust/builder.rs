@@ -89,6 +89,7 @@ impl Emitter<'_> {
             #vis struct __KeopsBuilder<'f, 'a, T: #kr::Real, #(#states),*> {
                 __formula: &'f __KeopsFormula,
                 #(#vfields: #states,)*
+                __ranges: ::core::option::Option<#kr::Ranges>,
                 __t: ::core::marker::PhantomData<(fn() -> T, &'a ())>,
             }
 
@@ -135,7 +136,7 @@ impl Emitter<'_> {
                     pub fn #m<'f, 'a, T: #kr::Real>(&'f self, data: impl #kr::IntoView<'a, T>)
                         -> __KeopsBuilder<'f, 'a, T, #(#tys),*>
                     {
-                        __KeopsBuilder { __formula: self, #(#inits,)* __t: ::core::marker::PhantomData }
+                        __KeopsBuilder { __formula: self, #(#inits,)* __ranges: ::core::option::Option::None, __t: ::core::marker::PhantomData }
                     }
                 }
             })
@@ -181,7 +182,7 @@ impl Emitter<'_> {
                         #[doc = #doc]
                         #[inline]
                         pub fn #m(self, data: impl #kr::IntoView<'a, T>) -> __KeopsBuilder<'f, 'a, T, #(#out_tys),*> {
-                            __KeopsBuilder { __formula: self.__formula, #(#moves,)* __t: ::core::marker::PhantomData }
+                            __KeopsBuilder { __formula: self.__formula, #(#moves,)* __ranges: self.__ranges, __t: ::core::marker::PhantomData }
                         }
                     }
                 }

@@ -117,31 +117,28 @@ impl<'e, 'f> Dispatch<'e, 'f> {
     fn engine(&self, lanes: bool) -> TokenStream {
         let kr = &self.e.kr;
         let Extents {
-            n_out,
-            n_red,
-            entry_dim,
-            out_dim,
+            entry_dim, out_dim, ..
         } = self.x;
         match Family::of(self.e.f.reduction) {
             Family::Kernel if lanes => quote! {
-                #kr::kernel_work_lanes(&arm, self.__symmetric, self.__rows_i, self.__rows_j, work)
+                #kr::kernel_work_lanes(&arm, self.__symmetric, __span, work)
             },
             Family::Kernel => {
-                quote!(#kr::kernel_work_scalar(&arm, self.__rows_i, self.__rows_j, work))
+                quote!(#kr::kernel_work_scalar(&arm, __span, work))
             }
             Family::Sum if lanes => {
-                quote!(#kr::sum_reduce_lanes(&arm, #n_out, #n_red, #out_dim, vals))
+                quote!(#kr::sum_reduce_lanes(&arm, __span, #out_dim, vals))
             }
-            Family::Sum => quote!(#kr::sum_reduce(&arm, #n_out, #n_red, #out_dim, vals)),
+            Family::Sum => quote!(#kr::sum_reduce(&arm, __span, #out_dim, vals)),
             Family::Extremum { max } => {
-                quote!(#kr::extremum_reduce::<#max, T, _>(&arm, #n_out, #n_red, #entry_dim, vals, idx))
+                quote!(#kr::extremum_reduce::<#max, T, _>(&arm, __span, #entry_dim, vals, idx))
             }
             Family::ShiftedExp { softmax } => {
-                quote!(#kr::shifted_exp_reduce::<#softmax, T, _, _>(&arm, #n_out, #n_red, #entry_dim, vals))
+                quote!(#kr::shifted_exp_reduce::<#softmax, T, _, _>(&arm, __span, #entry_dim, vals))
             }
             Family::KMin(k) => {
                 let k = Literal::usize_unsuffixed(k);
-                quote!(#kr::kmin_reduce(&arm, #n_out, #n_red, #entry_dim, #k, vals, idx))
+                quote!(#kr::kmin_reduce(&arm, __span, #entry_dim, #k, vals, idx))
             }
         }
     }

@@ -43,7 +43,7 @@ impl Emitter<'_> {
                 quote!(self.__dims[#k])
             }
         });
-        let (n_out, n_red) = (&x.n_out, &x.n_red);
+        let (n_out, n_red, over) = (&x.n_out, &x.n_red, x.over);
         // A kernel matrix's products launch per column block of `v`.
         let gpu_out_dim = if gpu_matvec {
             quote!(1)
@@ -67,6 +67,7 @@ impl Emitter<'_> {
                     n_red: #n_red,
                     out_dim: #gpu_out_dim,
                     reduce: #gpu_reduce,
+                    sparsity: self.__ranges.as_ref().map(|r| r.reducing_over(#over)),
                 }
             }
         }

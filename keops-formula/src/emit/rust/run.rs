@@ -21,14 +21,16 @@ pub(super) struct Extents {
     pub(super) entry_dim: TokenStream,
     /// The entries of an output row: K times `entry_dim` for the k-min family.
     pub(super) out_dim: TokenStream,
+    /// The reduction index, `'i'` or `'j'`: which direction of block-sparse ranges applies.
+    pub(super) over: char,
 }
 
 impl Extents {
     /// The extents of `f`'s reduction.
     pub(super) fn new(f: &Formula) -> Extents {
-        let (n_out, n_red) = match f.reduction.outer() {
-            Role::I => (quote!(self.__rows_i), quote!(self.__rows_j)),
-            Role::J => (quote!(self.__rows_j), quote!(self.__rows_i)),
+        let (n_out, n_red, over) = match f.reduction.outer() {
+            Role::I => (quote!(self.__rows_i), quote!(self.__rows_j), 'j'),
+            Role::J => (quote!(self.__rows_j), quote!(self.__rows_i), 'i'),
         };
         let family = Family::of(f.reduction);
         let entry_node = match family {
@@ -58,6 +60,7 @@ impl Extents {
             n_red,
             entry_dim,
             out_dim,
+            over,
         }
     }
 }
@@ -82,6 +85,12 @@ impl Emitter<'_> {
     pub(super) fn run(&self, x: &Extents) -> TokenStream {
         let kr = &self.kr;
         let dispatch = Dispatch::new(self, x).emit();
+        let (n_out, n_red, over) = (&x.n_out, &x.n_red, x.over);
+        // The pairs the engine visits: all, or those of the bound ranges.
+        let dispatch = quote! {
+            let __span = #kr::Span::new(#n_out, #n_red, self.__ranges.as_ref(), #over);
+            #dispatch
+        };
         let gpu_task = self.gpu_task(x);
         let (run_trait, run_method) = match self.f.reduction {
             Reduction::Kernel => (
@@ -94,6 +103,8 @@ impl Emitter<'_> {
                         #dispatch
                     }
                     fn symmetric(&self) -> bool { self.__symmetric }
+                    fn ranges(&self) -> ::core::option::Option<&#kr::Ranges> { self.__ranges.as_ref() }
+                    fn ranges_mut(&mut self) -> &mut ::core::option::Option<#kr::Ranges> { &mut self.__ranges }
                     #gpu_task
                 },
             ),
@@ -140,6 +151,7 @@ impl Emitter<'_> {
             fn out_rows(&self) -> usize { #out_rows }
             type Output = #output_ty;
             fn out_dim(&self) -> usize { #out_dim }
+            fn ranges(&self) -> ::core::option::Option<&#kr::Ranges> { self.__ranges.as_ref() }
             fn run_into(&self, vals: &mut [T], idx: &mut [usize]) {
                 let b = self;
                 #run_body

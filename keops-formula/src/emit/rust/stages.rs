@@ -67,7 +67,7 @@ impl Emitter<'_> {
                 };
                 quote! {
                     let #hf: #kr::Rows<T> = {
-                        let __out = self.__formula.#sf #(#binds)* .eval()?;
+                        let __out = self.__formula.#sf #(#binds)* .__ranges_opt(self.__ranges.as_ref()).eval()?;
                         #convert
                     };
                 }
