@@ -264,3 +264,71 @@ fn solves_match_cholesky() {
         assert!(err <= 1e-7 * norm, "{pre:?}: error {err:e} (|a| {norm:e})");
     }
 }
+
+/// A kernel truncated well inside its width is not positive definite: with a small `alpha` the
+/// solver reports it (an error, never coefficients that do not solve the system), and a larger
+/// `alpha`, above the largest row sum of the dropped entries, makes it solvable again.
+#[test]
+fn indefinite_truncation_is_reported() {
+    let (n, s) = (400, 0.3);
+    let x: Vec<f64> = (0..n).map(|i| i as f64 / n as f64).collect();
+    let k = kernel!(exp(-sqnorm(x_i - y_j) / (2 * s * s)));
+    // Clusters of 20 points (0.05 wide), neighbours only: entries at distance 0.1 (0.3 widths)
+    // are dropped.
+    let c: Vec<Range<usize>> = (0..n / 20).map(|a| 20 * a..20 * a + 20).collect();
+    let m = c.len();
+    let mask: Vec<bool> = (0..m * m).map(|e| (e / m).abs_diff(e % m) <= 1).collect();
+    let l = Layout {
+        ci: c.clone(),
+        cj: c,
+        mask,
+    };
+    let keep = l.dense(n, n);
+    let kij = |i: usize, j: usize| (-(x[i] - x[j]).powi(2) / (2.0 * s * s)).exp();
+    let truncated = DMatrix::from_fn(n, n, |i, j| if keep[i * n + j] { kij(i, j) } else { 0.0 });
+    let lowest = truncated.clone().symmetric_eigenvalues().min();
+    assert!(
+        lowest < -0.1,
+        "the truncated matrix is indefinite (lowest eigenvalue {lowest})"
+    );
+    let km = k
+        .x_i(&x)
+        .y_j(&x)
+        .matrix()
+        .unwrap()
+        .ranges(&l.ranges())
+        .unwrap();
+    for pre in [Preconditioning::Off, Preconditioning::Auto] {
+        let cg = ConjugateGradient::new().preconditioning(pre);
+        let b: Vec<f64> = x.iter().map(|x| (6.0 * x).sin()).collect();
+        let e = km
+            .solve_with(&cg, &b, 1e-3)
+            .expect_err("an indefinite system");
+        assert!(
+            matches!(
+                e,
+                SolveError::Failed(KeopsError::NotPositiveDefinite { .. })
+                    | SolveError::Failed(KeopsError::AlphaTooSmall { .. })
+            ),
+            "{pre:?}: {e}"
+        );
+        // Gershgorin: alpha above the largest row sum of |dropped entries| is safe.
+        let dropped = (0..n)
+            .map(|i| {
+                (0..n)
+                    .filter(|&j| !keep[i * n + j])
+                    .map(|j| kij(i, j))
+                    .sum::<f64>()
+            })
+            .fold(0.0, f64::max);
+        let sol = km.solve_with(&cg, &b, dropped * 1.01).unwrap();
+        let want = (truncated.clone() + DMatrix::identity(n, n) * dropped * 1.01)
+            .cholesky()
+            .unwrap()
+            .solve(&DVector::from_column_slice(&b));
+        let err = (0..n)
+            .map(|i| (sol.coefficients[i] - want[i]).abs())
+            .fold(0.0, f64::max);
+        assert!(err <= 1e-4 * want.amax(), "{pre:?}: error {err:e}");
+    }
+}

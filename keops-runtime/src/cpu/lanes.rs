@@ -15,7 +15,7 @@
 
 use std::ops::Range;
 
-use super::plan::{par_chunks, part, splits, tiles, Span, BLOCK, TILE};
+use super::plan::{par_chunks, par_pieces, part, splits, tiles, Span, BLOCK, TILE};
 use super::scalar::{RowKernel, Value};
 use super::work::{kernel_work_scalar, zeroed, MatvecWorkspace};
 use crate::simd::LaneOp;
@@ -111,33 +111,48 @@ pub(super) fn matvec_lanes<T, K>(
     }
     let level = crate::simd_level();
     let blocks = n_out.div_ceil(BLOCK);
-    let splits = match span.sparsity() {
-        Some(_) => 1,
-        None => splits(blocks, n_red),
+    let block = |o0: usize, rows: usize, direct: &[Range<usize>], st: &mut [f64]| {
+        let cols = &mut [];
+        let (last, symmetric) = (n_out - 1, &[]);
+        let p = ProductBlock {
+            k,
+            o0,
+            rows,
+            last,
+            direct,
+            symmetric,
+            v,
+            nv,
+            st,
+            cols,
+        };
+        run_at(level, p);
     };
+    // Block-sparse: one f64 sum per output entry, row-major (the layout of one split).
+    if let Some(pieces) = span.cluster_pieces() {
+        let sums = zeroed(&mut ws.sums, n_out * nv, 0.0);
+        par_pieces(sums, nv, &pieces, &|p, st| {
+            block(p.rows.start, p.rows.len(), p.ranges, st)
+        });
+        let sums = &ws.sums[..];
+        return write_rows(
+            out,
+            v,
+            nv,
+            PartialSums::Split {
+                sums,
+                splits: 1,
+                nv,
+            },
+        );
+    }
+    let splits = splits(blocks, n_red);
     let chunk = BLOCK * nv;
     let sums = zeroed(&mut ws.sums, blocks * splits * chunk, 0.0);
     par_chunks(sums, chunk, &|t, st| {
         let (b, s) = (t / splits, t % splits);
         let o0 = b * BLOCK;
-        let block = o0..(o0 + BLOCK).min(n_out);
-        span.pieces(block, part(s, splits, n_red), &mut |p0, rows, direct| {
-            run_at(
-                level,
-                ProductBlock {
-                    k,
-                    o0: p0,
-                    rows,
-                    last: n_out - 1,
-                    direct,
-                    symmetric: &[],
-                    v,
-                    nv,
-                    st: &mut st[(p0 - o0) * nv..],
-                    cols: &mut [],
-                },
-            );
-        });
+        block(o0, BLOCK.min(n_out - o0), &[part(s, splits, n_red)], st);
     });
     let sums = &ws.sums[..];
     write_rows(out, v, nv, PartialSums::Split { sums, splits, nv });
@@ -383,31 +398,39 @@ where
     }
     let level = crate::simd_level();
     let blocks = n_out.div_ceil(BLOCK);
-    let splits = match span.sparsity() {
+    let block = |o0: usize, rows: usize, ranges: &[Range<usize>], st: &mut [f64]| {
+        let last = n_out - 1;
+        run_at(
+            level,
+            SumBlock {
+                k,
+                o0,
+                rows,
+                last,
+                ranges,
+                dim,
+                st,
+            },
+        );
+    };
+    // Block-sparse: pieces aligned with the clusters, sums row-major (the layout of one split).
+    let pieces = span.cluster_pieces();
+    let splits = match pieces {
         Some(_) => 1,
         None => splits(blocks, n_red),
     };
     let chunk = BLOCK * dim;
     let mut sums = vec![0.0; blocks * splits * chunk];
-    par_chunks(&mut sums, chunk, &|t, st| {
-        let (b, s) = (t / splits, t % splits);
-        let o0 = b * BLOCK;
-        let block = o0..(o0 + BLOCK).min(n_out);
-        span.pieces(block, part(s, splits, n_red), &mut |p0, rows, ranges| {
-            run_at(
-                level,
-                SumBlock {
-                    k,
-                    o0: p0,
-                    rows,
-                    last: n_out - 1,
-                    ranges,
-                    dim,
-                    st: &mut st[(p0 - o0) * dim..],
-                },
-            );
-        });
-    });
+    match pieces {
+        Some(pieces) => par_pieces(&mut sums, dim, &pieces, &|p, st| {
+            block(p.rows.start, p.rows.len(), p.ranges, st)
+        }),
+        None => par_chunks(&mut sums, chunk, &|t, st| {
+            let (b, s) = (t / splits, t % splits);
+            let o0 = b * BLOCK;
+            block(o0, BLOCK.min(n_out - o0), &[part(s, splits, n_red)], st);
+        }),
+    }
     par_chunks(out, chunk, &|b, rows| {
         for (e, o) in rows.iter_mut().enumerate() {
             let s: f64 = (0..splits)

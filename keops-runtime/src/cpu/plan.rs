@@ -122,3 +122,63 @@ impl<'s> Span<'s> {
         }
     }
 }
+
+/// Rows `rows` of a block-sparse reduction that visit the same reduction `ranges`: a piece of at
+/// most [`BLOCK`] rows of one cluster (or of adjacent clusters visiting the same ranges).
+pub(super) struct Piece<'s> {
+    pub(super) rows: Range<usize>,
+    pub(super) ranges: &'s [Range<usize>],
+}
+
+impl<'s> Span<'s> {
+    /// The pieces of a block-sparse reduction, aligned with its clusters rather than with blocks
+    /// of [`BLOCK`] rows, so that the SIMD engine's packs of rows start at a cluster's first row
+    /// (a piece cut by a block boundary would leave lanes idle). None without ranges.
+    pub(super) fn cluster_pieces(&self) -> Option<Vec<Piece<'s>>> {
+        let s = self.sparsity()?;
+        let clusters = s.clusters();
+        let mut pieces = Vec::new();
+        let mut c = 0;
+        while c < clusters.len() {
+            let ranges = s.ranges_of(c);
+            let start = clusters[c].start;
+            while c + 1 < clusters.len()
+                && clusters[c + 1].start == clusters[c].end
+                && s.ranges_of(c + 1) == ranges
+            {
+                c += 1;
+            }
+            let end = clusters[c].end;
+            if !ranges.is_empty() {
+                for o0 in (start..end).step_by(BLOCK) {
+                    let rows = o0..(o0 + BLOCK).min(end);
+                    pieces.push(Piece { rows, ranges });
+                }
+            }
+            c += 1;
+        }
+        Some(pieces)
+    }
+}
+
+/// `task(piece, sums)` for every piece in parallel, `sums` the piece's rows of `buf` (`width`
+/// entries per row; the pieces' rows are disjoint). Generic only over the element type, like
+/// [`par_chunks`].
+pub(super) fn par_pieces<U: Send>(
+    buf: &mut [U],
+    width: usize,
+    pieces: &[Piece<'_>],
+    task: &(dyn Fn(&Piece<'_>, &mut [U]) + Sync),
+) {
+    let mut slices = Vec::with_capacity(pieces.len());
+    let mut rest = buf;
+    let mut at = 0;
+    for p in pieces {
+        let (_, tail) = rest.split_at_mut((p.rows.start - at) * width);
+        let (mine, tail) = tail.split_at_mut(p.rows.len() * width);
+        slices.push((p, mine));
+        rest = tail;
+        at = p.rows.end;
+    }
+    slices.into_par_iter().for_each(|(p, st)| task(p, st));
+}
