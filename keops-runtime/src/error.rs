@@ -303,6 +303,9 @@ pub enum KeopsError {
         /// The driver's error.
         reason: String,
     },
+    /// Clustering points for block-sparse ranges failed (bad cell size, cut-off, coordinates).
+    #[error("clustering failed: {0}")]
+    Cluster(#[from] crate::ranges::cluster::ClusterError),
 }
 
 /// What an `alpha` too small in f32 can also do.
