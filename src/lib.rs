@@ -58,7 +58,9 @@ pub use keops_runtime::ranges;
 /// The CPU engine's SIMD levels, its packs, and the vectorised functions with their accuracy.
 pub use keops_runtime::simd;
 pub use keops_runtime::{set_simd_level, simd_level, Num, SimdLevel};
-pub use keops_runtime::{BlockSparsity, KeopsRanges, Ranges, RangesError};
+pub use keops_runtime::{
+    BlockSparse, BlockSparsity, ClusterError, KeopsRanges, Permutation, Ranges, RangesError,
+};
 pub use keops_runtime::{
     Callback, ConjugateGradient, Indices, IntoParam, IntoView, Jacobi, KeopsError, KernelMatrix,
     Landmarks, LinearOperator, NumericallySingular, Nystrom, NystromPreconditioner, ParamValue,

@@ -71,3 +71,17 @@ pub fn tutorial_data(dim: usize, n: usize) -> (Vec<f64>, Vec<f64>) {
         (x, b)
     }
 }
+
+#[allow(dead_code)] // the block-sparse example names the CPU; the others include this file too
+/// The CPU's model name (Linux), for the figures an example prints.
+pub fn cpu_name() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}

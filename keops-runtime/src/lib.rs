@@ -30,6 +30,7 @@ pub use data::{
 };
 pub use error::KeopsError;
 pub use gpu::{GpuTask, LaunchPlan, ReduceKind};
+pub use ranges::cluster::{BlockSparse, ClusterError, Permutation};
 pub use ranges::{BlockSparsity, KeopsRanges, Ranges, RangesError};
 pub use simd::{set_simd_level, simd_level, SimdLevel};
 pub use solve::{

@@ -189,6 +189,19 @@ impl Ranges {
         })))
     }
 
+    /// From both directions, built consistently by the caller (the clustering's search).
+    pub(super) fn from_directions(
+        over_j: BlockSparsity,
+        over_i: BlockSparsity,
+        symmetric: bool,
+    ) -> Self {
+        Ranges(Arc::new(Both {
+            over_j,
+            over_i,
+            symmetric,
+        }))
+    }
+
     /// Every pair: one cluster of all `n_i` rows against all `n_j` (the dense reduction, as
     /// ranges; useful to compare).
     pub fn dense(n_i: usize, n_j: usize) -> Self {

@@ -44,11 +44,10 @@ mod search;
 mod tests;
 
 use std::ops::Range;
-use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use super::{Both, Ranges, RangesError};
+use super::{Ranges, RangesError};
 use crate::data::same_data;
 use crate::{IntoView, Real, View};
 
@@ -265,13 +264,9 @@ fn ranges_by_search<T: Real>(
         let symmetric = i.2 == j.2 && over_i == over_j;
         (over_i, symmetric)
     };
-    // `Both` is private to `ranges`, visible here: the two directions as `from_pairs` would
-    // have built them from the same pairs (the tests compare them).
-    Ok(Ranges(Arc::new(Both {
-        over_j,
-        over_i,
-        symmetric,
-    })))
+    // The two directions as `from_pairs` would have built them from the same pairs (the tests
+    // compare them), without its serial transpose of millions of pairs.
+    Ok(Ranges::from_directions(over_j, over_i, symmetric))
 }
 
 /// The cell size in f64, if finite and positive.
