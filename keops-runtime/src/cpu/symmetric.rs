@@ -147,34 +147,28 @@ fn matvec_symmetric_sparse<T, K>(
     write_rows(out, v, 1, PartialSums::PerTask { sums, tasks, n })
 }
 
-/// The pieces of a symmetric block-sparse product: each cluster in pieces of at most [`BLOCK`]
-/// rows; a piece's ranges cut at its own rows.
+/// The pieces of a symmetric block-sparse product: those of [`Span::cluster_pieces`] (at most
+/// [`BLOCK`] rows of a cluster, adjacent clusters visiting the same ranges merged, so packs of
+/// rows stay full), their ranges cut at their own rows.
 fn symmetric_pieces(span: Span<'_>) -> Vec<Piece> {
-    let s = span.sparsity().expect("a block-sparse span");
-    let mut pieces = Vec::new();
-    for (c, cluster) in s.clusters().iter().enumerate() {
-        let ranges = s.ranges_of(c);
-        for o0 in cluster.clone().step_by(BLOCK) {
-            let end = (o0 + BLOCK).min(cluster.end);
-            let cut = |lo: usize, hi: usize| -> Vec<Range<usize>> {
-                ranges
-                    .iter()
-                    .map(|r| r.start.max(lo)..r.end.min(hi))
-                    .filter(|r| !r.is_empty())
-                    .collect()
-            };
-            let piece = Piece {
-                o0,
-                rows: end - o0,
-                direct: cut(o0, end),
-                symmetric: cut(end, span.n_out),
-            };
-            if !(piece.direct.is_empty() && piece.symmetric.is_empty()) {
-                pieces.push(piece);
-            }
-        }
-    }
+    let cut = |ranges: &[Range<usize>], lo: usize, hi: usize| -> Vec<Range<usize>> {
+        ranges
+            .iter()
+            .map(|r| r.start.max(lo)..r.end.min(hi))
+            .filter(|r| !r.is_empty())
+            .collect()
+    };
+    let pieces = span.cluster_pieces().expect("a block-sparse span");
     pieces
+        .into_iter()
+        .map(|p| Piece {
+            o0: p.rows.start,
+            rows: p.rows.len(),
+            direct: cut(p.ranges, p.rows.start, p.rows.end),
+            symmetric: cut(p.ranges, p.rows.end, span.n_out),
+        })
+        .filter(|p| !(p.direct.is_empty() && p.symmetric.is_empty()))
+        .collect()
 }
 
 /// The pieces of each of `tasks` tasks: largest first, each to the least loaded task so far.
