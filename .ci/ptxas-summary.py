@@ -5,8 +5,9 @@ registers and spills per kernel kind. Fails (exit 1) when ptxas fails or the PTX
     .ci/ptxas-summary.py target/debug/build/keops-*/out/keops-cuda sm_80 sm_90   # every .ptx there
 
 Kernel kinds come from the names ptx-build's module uses: `keops_<hash>_<red|mv1|mv8>_<f32|f64>_<arm>`
-(an arm is one `e<dim>` (exact dimension) or `u<capacity>` (bucket) per run-time slot) and the
-prelude's `keops_combine_*` / `keops_cg_*`.
+(an arm is one `e<dim>` (exact dimension) or `u<capacity>` (bucket) per run-time slot), with
+`_ranges` after the kind for a block-sparse launch, and the prelude's `keops_combine_*` /
+`keops_cg_*`.
 """
 import os
 import re
@@ -19,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 ENTRY = re.compile(r"Compiling entry function '([^']+)' for")
 PROPS = re.compile(r"(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads")
 USED = re.compile(r"Used (\d+) registers")
-NAME = re.compile(r"^keops_[0-9a-f]{16}_(red|mv\d+)_(f32|f64)_(.*)$")
+NAME = re.compile(r"^keops_[0-9a-f]{16}_(red|mv\d+)(_ranges)?_(f32|f64)_(.*)$")
 
 
 class Run:
@@ -66,8 +67,10 @@ def kind(name):
     if not m:
         return "prelude"
     # Arms with a bucket (`u<capacity>`) loop over run-time lengths; exact arms are unrolled.
-    arm = "bucket" if re.search(r"(^|_)u\d+", m.group(3)) else "exact"
-    return f"{m.group(1)} {m.group(2)} {arm}"
+    arm = "bucket" if re.search(r"(^|_)u\d+", m.group(4)) else "exact"
+    # Block-sparse launches (KeOps' ranges) are instances of their own.
+    ranges = " ranges" if m.group(2) else ""
+    return f"{m.group(1)}{ranges} {m.group(3)} {arm}"
 
 
 def main():

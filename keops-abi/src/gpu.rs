@@ -1,7 +1,7 @@
 //! The GPU contract: the argument block every generated kernel receives ([`KernelArgs`], declared
-//! for CUDA by [`cuda_header`]), its limits, threads and tiles, the dimension arms a formula is
-//! compiled for and the kernel names they give, the prelude's formula-independent kernels, and
-//! the reductions' combining codes.
+//! for CUDA by [`cuda_header`]) and the blocks of a block-sparse launch ([`SparseBlock`]), their
+//! limits, threads and tiles, the dimension arms a formula is compiled for and the kernel names
+//! they give, the prelude's formula-independent kernels, and the reductions' combining codes.
 
 use std::fmt::Write;
 
@@ -48,54 +48,100 @@ pub fn fits_kernel_args(vars: usize, params: usize, slots: usize) -> bool {
     vars <= MAX_VARS && params <= MAX_PARAMS && slots <= MAX_SLOTS
 }
 
-/// Declares [`KernelArgs`] and the C++ declaration of each field, from one list.
-macro_rules! kernel_args {
-    ($($(#[$doc:meta])* $field:ident: $ty:ty => $c:literal,)*) => {
-        /// The argument block of every generated kernel (CUDA `KeopsArgs`), passed by value.
-        /// Pointers are device addresses (host addresses under host emulation); arrays are
-        /// indexed in the formula's order of variables, parameters and run-time dimension slots.
+/// A `#[repr(C)]` struct of the contract and its C++ declaration: the Rust struct and, in
+/// `$table`, its C++ name, size and each field's name, C++ declaration and byte offset (from one
+/// list, so that [`cuda_header`] declares exactly the Rust layout).
+macro_rules! abi_struct {
+    ($(#[$sdoc:meta])* $name:ident as $cname:literal in $table:ident {
+        $($(#[$doc:meta])* $field:ident: $ty:ty => $c:literal,)*
+    }) => {
+        $(#[$sdoc])*
         #[repr(C)]
         #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-        pub struct KernelArgs {
+        pub struct $name {
             $($(#[$doc])* pub $field: $ty,)*
         }
 
-        /// Each field of [`KernelArgs`]: its name, its C++ declaration and its byte offset.
-        const FIELDS: &[(&str, &str, usize)] =
-            &[$((stringify!($field), $c, std::mem::offset_of!(KernelArgs, $field)),)*];
+        const $table: CStruct = CStruct {
+            name: $cname,
+            rust: stringify!($name),
+            size: std::mem::size_of::<$name>(),
+            fields: &[$((stringify!($field), $c, std::mem::offset_of!($name, $field)),)*],
+        };
     };
 }
 
-kernel_args! {
-    /// `(rows, dim)` row-major data, one per formula variable.
-    vars: [u64; MAX_VARS] => "const void* vars[KEOPS_MAX_VARS]",
-    /// `dim` entries each, one per parameter.
-    params: [u64; MAX_PARAMS] => "const void* params[KEOPS_MAX_PARAMS]",
-    /// Matvec operand, `(n_red, nv)` row-major.
-    v: u64 => "const void* v",
-    /// `(n_out, out_stride)` row-major, written when `gridDim.y == 1`.
-    out: u64 => "void* out",
-    /// f64 states `(gridDim.y, n_out, width)` of a split reduction.
-    partial: u64 => "double* partial",
-    /// Output rows (threads along x).
-    n_out: i64 => "long long n_out",
-    /// Rows of the reduction index.
-    n_red: i64 => "long long n_red",
-    /// Reduction rows per `blockIdx.y`.
-    red_chunk: i64 => "long long red_chunk",
-    /// Dimension of each run-time slot.
-    dims: [i32; MAX_SLOTS] => "int dims[KEOPS_MAX_SLOTS]",
-    /// Reduction rows per shared-memory tile.
-    tile: i32 => "int tile",
-    /// Matvec: columns of `v` (the output's row stride).
-    nv: i32 => "int nv",
-    /// Matvec: first column of `v` this launch computes.
-    col0: i32 => "int col0",
-    /// Matvec: columns this launch computes (at most its kernel's column capacity).
-    nvc: i32 => "int nvc",
-    /// Indices of an arg reduction, `(n_out, out_dim)` int64, written when the kernel finishes its
-    /// rows itself (a single block along the reduction index).
-    out_idx: u64 => "long long* out_idx",
+/// A struct of the contract as [`cuda_header`] declares it.
+struct CStruct {
+    /// Its C++ name.
+    name: &'static str,
+    /// Its Rust name.
+    rust: &'static str,
+    /// Its size in bytes.
+    size: usize,
+    /// Each field: its name, its C++ declaration and its byte offset.
+    fields: &'static [(&'static str, &'static str, usize)],
+}
+
+abi_struct! {
+    /// The argument block of every generated kernel (CUDA `KeopsArgs`), passed by value.
+    /// Pointers are device addresses (host addresses under host emulation); arrays are
+    /// indexed in the formula's order of variables, parameters and run-time dimension slots.
+    KernelArgs as "KeopsArgs" in ARGS {
+        /// `(rows, dim)` row-major data, one per formula variable.
+        vars: [u64; MAX_VARS] => "const void* vars[KEOPS_MAX_VARS]",
+        /// `dim` entries each, one per parameter.
+        params: [u64; MAX_PARAMS] => "const void* params[KEOPS_MAX_PARAMS]",
+        /// Matvec operand, `(n_red, nv)` row-major.
+        v: u64 => "const void* v",
+        /// `(n_out, out_stride)` row-major, written when `gridDim.y == 1`.
+        out: u64 => "void* out",
+        /// f64 states `(gridDim.y, n_out, width)` of a split reduction.
+        partial: u64 => "double* partial",
+        /// Output rows (threads along x).
+        n_out: i64 => "long long n_out",
+        /// Rows of the reduction index.
+        n_red: i64 => "long long n_red",
+        /// Reduction rows per `blockIdx.y`.
+        red_chunk: i64 => "long long red_chunk",
+        /// Dimension of each run-time slot.
+        dims: [i32; MAX_SLOTS] => "int dims[KEOPS_MAX_SLOTS]",
+        /// Reduction rows per shared-memory tile.
+        tile: i32 => "int tile",
+        /// Matvec: columns of `v` (the output's row stride).
+        nv: i32 => "int nv",
+        /// Matvec: first column of `v` this launch computes.
+        col0: i32 => "int col0",
+        /// Matvec: columns this launch computes (at most its kernel's column capacity).
+        nvc: i32 => "int nvc",
+        /// Indices of an arg reduction, `(n_out, out_dim)` int64, written when the kernel
+        /// finishes its rows itself (a single block along the reduction index).
+        out_idx: u64 => "long long* out_idx",
+        /// A block-sparse launch (KeOps' ranges, the `..._ranges_...` kernels): one
+        /// [`SparseBlock`] per `blockIdx.x`, together covering the output rows exactly once
+        /// (`gridDim.y == 1`); 0 (null, not read) for a dense launch.
+        blocks: u64 => "const KeopsBlock* blocks",
+        /// A block-sparse launch: the ranges of the reduction index that the blocks' spans
+        /// index, `(start, end)` pairs of int64 (KeOps' `redranges`).
+        ranges: u64 => "const long long* ranges",
+    }
+}
+
+abi_struct! {
+    /// One block of a block-sparse launch (CUDA `KeopsBlock`, [`KernelArgs::blocks`]): at most
+    /// [`THREADS`] consecutive output rows that visit the same ranges of the reduction index
+    /// (a slice of one cluster of rows, or of consecutive clusters with equal ranges; rows in no
+    /// cluster have none, and get the reduction's neutral element).
+    SparseBlock as "KeopsBlock" in BLOCK {
+        /// Its first output row.
+        row0: i64 => "long long row0",
+        /// The end of its rows (exclusive): `row1 - row0 <= THREADS`.
+        row1: i64 => "long long row1",
+        /// Its first range in [`KernelArgs::ranges`] (counted in pairs).
+        range0: i64 => "long long range0",
+        /// The end of its ranges (exclusive; equal to `range0` for none).
+        range1: i64 => "long long range1",
+    }
 }
 
 /// What a formula's kernel reduces, as the runtime tells it: it decides the outputs (values in
@@ -319,15 +365,20 @@ impl KernelKind {
     }
 }
 
-/// Full name of one kernel: `<formula id>_<kind>_<f32|f64>_<arm>`.
+/// Full name of one kernel: `<formula id>_<kind>_<f32|f64>_<arm>` for a dense launch, and
+/// `<formula id>_<kind>_ranges_<f32|f64>_<arm>` for the same kernel's block-sparse launch
+/// ([`KernelArgs::blocks`]): a separate instance (its template's `R`), so that the dense kernels'
+/// code is what it would be without ranges.
 ///
 /// ```
 /// use keops_abi::gpu::{arm_name, kernel_name, KernelKind};
 /// let arm = arm_name(&[(3, true), (256, false)]);
-/// assert_eq!(kernel_name("keops_0", KernelKind::Matvec(8), "f32", &arm), "keops_0_mv8_f32_e3_u256");
+/// assert_eq!(kernel_name("keops_0", KernelKind::Matvec(8), false, "f32", &arm), "keops_0_mv8_f32_e3_u256");
+/// assert_eq!(kernel_name("keops_0", KernelKind::Reduce, true, "f64", "e1"), "keops_0_red_ranges_f64_e1");
 /// ```
-pub fn kernel_name(id: &str, kind: KernelKind, real: &str, arm: &str) -> String {
-    format!("{id}_{}_{real}_{arm}", kind.tag())
+pub fn kernel_name(id: &str, kind: KernelKind, ranges: bool, real: &str, arm: &str) -> String {
+    let ranges = if ranges { "_ranges" } else { "" };
+    format!("{id}_{}{ranges}_{real}_{arm}", kind.tag())
 }
 
 /// The prelude's formula-independent kernels: the split-j combining passes and the device
@@ -380,9 +431,10 @@ pub mod prelude {
 }
 
 /// The C++ that declares this contract for the CUDA prelude (and its host emulation): the
-/// limits, thread counts and combining codes as macros, the `KeopsArgs` struct field for field,
-/// and `static_assert`s of its size and offsets against [`KernelArgs`]'s (so that nvcc, NVRTC
-/// and the host compiler reject a module whose layout differs from the runtime's).
+/// limits, thread counts and combining codes as macros, the `KeopsBlock` and `KeopsArgs` structs
+/// field for field, and `static_assert`s of their sizes and offsets against [`SparseBlock`]'s and
+/// [`KernelArgs`]'s (so that nvcc, NVRTC and the host compiler reject a module whose layout
+/// differs from the runtime's).
 pub fn cuda_header() -> String {
     let mut s = String::from(
         "// Generated from keops-abi (keops_abi::gpu::cuda_header): the contract between the\n\
@@ -402,18 +454,25 @@ pub fn cuda_header() -> String {
     for (code, name) in Combine::ALL {
         let _ = writeln!(s, "#define {name} {}", code as i32);
     }
-    s += "struct KeopsArgs {\n";
-    for (name, c, _) in FIELDS {
-        let _ = writeln!(s, "    {c}; // {name}");
-    }
-    s += "};\n";
-    let size = std::mem::size_of::<KernelArgs>();
-    let _ = writeln!(s, "static_assert(sizeof(KeopsArgs) == {size}, \"KeopsArgs: size differs from keops-abi's KernelArgs\");");
-    for (name, _, offset) in FIELDS {
+    // The block of a sparse launch first: KeopsArgs points to it.
+    for st in [BLOCK, ARGS] {
+        let _ = writeln!(s, "struct {} {{", st.name);
+        for (name, c, _) in st.fields {
+            let _ = writeln!(s, "    {c}; // {name}");
+        }
+        s += "};\n";
+        let (c, rust) = (st.name, st.rust);
         let _ = writeln!(
             s,
-            "static_assert(__builtin_offsetof(KeopsArgs, {name}) == {offset}, \"KeopsArgs::{name}: offset differs from keops-abi's KernelArgs\");"
+            "static_assert(sizeof({c}) == {}, \"{c}: size differs from keops-abi's {rust}\");",
+            st.size
         );
+        for (name, _, offset) in st.fields {
+            let _ = writeln!(
+                s,
+                "static_assert(__builtin_offsetof({c}, {name}) == {offset}, \"{c}::{name}: offset differs from keops-abi's {rust}\");"
+            );
+        }
     }
     s
 }
@@ -424,15 +483,25 @@ mod tests {
 
     #[test]
     fn every_field_is_declared_once_in_order() {
-        let names: Vec<&str> = FIELDS.iter().map(|f| f.0).collect();
+        let names: Vec<&str> = ARGS.fields.iter().map(|f| f.0).collect();
         assert_eq!(names.first(), Some(&"vars"));
-        assert_eq!(names.last(), Some(&"out_idx"));
-        assert!(FIELDS.windows(2).all(|w| w[0].2 < w[1].2));
+        assert_eq!(names.last(), Some(&"ranges"));
         let header = cuda_header();
-        for (name, c, _) in FIELDS {
-            assert!(c.ends_with(name) || c.contains(&format!("{name}[")), "{c}");
-            assert_eq!(header.matches(&format!("{c};")).count(), 1);
+        for st in [ARGS, BLOCK] {
+            assert!(st.fields.windows(2).all(|w| w[0].2 < w[1].2));
+            for (name, c, _) in st.fields {
+                assert!(c.ends_with(name) || c.contains(&format!("{name}[")), "{c}");
+                assert_eq!(header.matches(&format!("{c};")).count(), 1);
+            }
+            assert!(header.contains(&format!("struct {} {{", st.name)));
         }
+        // KeopsArgs points to KeopsBlock: declared first.
+        assert!(
+            header.find("struct KeopsBlock").unwrap() < header.find("struct KeopsArgs").unwrap()
+        );
+        // No padding: the runtime passes the bytes as they are.
+        assert_eq!(std::mem::size_of::<KernelArgs>(), 408);
+        assert_eq!(std::mem::size_of::<SparseBlock>(), 32);
     }
 
     #[test]

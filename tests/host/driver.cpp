@@ -40,7 +40,7 @@ constexpr double GUARD_F64 = -7.25e300;
 constexpr float GUARD_F32 = -7.25e30f;
 constexpr long long GUARD_IDX = -7250000000000000000LL;
 
-static_assert(sizeof(KeopsArgs) == 392, "KeopsArgs layout changed: update keops-runtime's KernelArgs");
+static_assert(sizeof(KeopsArgs) == 408, "KeopsArgs layout changed: update keops-runtime's KernelArgs");
 
 [[noreturn]] void fail(int code, const std::string& msg) {
     std::fprintf(stderr, "%s\n", msg.c_str());

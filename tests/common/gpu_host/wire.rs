@@ -43,10 +43,10 @@ fn put_reals<T: Real>(b: &mut Vec<u8>, xs: &[T]) {
 }
 
 fn args_bytes(a: &KernelArgs) -> &[u8] {
-    const _: () = assert!(std::mem::size_of::<KernelArgs>() == 392);
+    const _: () = assert!(std::mem::size_of::<KernelArgs>() == 408);
     // SAFETY: KernelArgs is #[repr(C)], made of u64/i64/i32 fields laid out without padding
-    // (392 bytes: 35 eight-byte words, 20 four-byte ones, then one eight-byte word at offset
-    // 384), so every byte is initialised.
+    // (408 bytes: 35 eight-byte words, 20 four-byte ones, then three eight-byte words from
+    // offset 384), so every byte is initialised.
     unsafe {
         std::slice::from_raw_parts(
             (a as *const KernelArgs).cast::<u8>(),

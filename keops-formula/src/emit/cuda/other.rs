@@ -177,7 +177,8 @@ impl Routine<'_> {
             );
         }
         *s += &state.update;
-        *s += "            }\n        }\n    }\n";
+        *s += "            }\n        }\n";
+        self.close_tiles(s);
         *s += "    if (!active) return;\n";
         *s += &state.finish;
         *s += "}\n";

@@ -11,7 +11,7 @@ use crate::ir::{Shape, Var};
 use keops_abi::gpu::KernelKind;
 
 impl Routine<'_> {
-    /// The templated device routine `run_<kind><T, caps...>(const KeopsArgs&)`.
+    /// The templated device routine `run_<kind><T, R, caps...>(const KeopsArgs&)`.
     pub(super) fn emit(&self) -> String {
         let f = self.f;
         let schedule = Schedule::new(f);
@@ -32,8 +32,11 @@ impl Routine<'_> {
                 par.ident
             );
         }
-        s += "    const long long o = (long long)blockIdx.x * blockDim.x + threadIdx.x;\n";
-        s += "    const bool active = o < a.n_out;\n";
+        // A block-sparse launch (`R`) gives each block its rows (and below, its reduction ranges).
+        s +=
+            "    const KeopsBlock* blk = R ? a.blocks + blockIdx.x : nullptr; // R: block-sparse\n";
+        s += "    const long long o = R ? blk->row0 + threadIdx.x : (long long)blockIdx.x * blockDim.x + threadIdx.x;\n";
+        s += "    const bool active = o < (R ? blk->row1 : a.n_out);\n";
         s += "    const long long oc = active ? o : 0; // idle threads compute row 0 and store nothing\n";
         for i in schedule.row_nodes() {
             let _ = writeln!(s, "    {}", self.stmt(i, f.reduction.outer()));
@@ -47,9 +50,11 @@ impl Routine<'_> {
         s
     }
 
-    /// The template line and the routine's opening, with its dynamic shared memory.
+    /// The template line (the precision, whether the launch is block-sparse, the arm) and the
+    /// routine's opening, with its dynamic shared memory.
     fn signature(&self, s: &mut String) {
-        let mut tparams = vec!["typename T".to_string()];
+        // R: a block-sparse launch (its own instance: the dense code is unchanged by it).
+        let mut tparams = vec!["typename T".to_string(), "bool R".to_string()];
         for k in gpu_slots(self.f) {
             tparams.push(format!("int C{k}"));
             tparams.push(format!("bool E{k}"));
@@ -116,8 +121,12 @@ impl Routine<'_> {
     }
 
     /// Shared memory (per variable of the reduction index, `tile` rows of its dimension, then
-    /// v's columns for a matvec), and the loop over the tiles of this block's part of the
-    /// reduction range, opened up to the loads of the variables into shared memory.
+    /// v's columns for a matvec), and the loops over this block's ranges of the reduction index
+    /// (its part of `0..n_red`, or its table entry's ranges when block-sparse) and over their
+    /// tiles, opened up to the loads of the variables into shared memory; [`close_tiles`]
+    /// closes them.
+    ///
+    /// [`close_tiles`]: Self::close_tiles
     pub(super) fn open_tiles(&self, s: &mut String) {
         let inner_vars: Vec<(usize, &Var)> = self.f.vars_of(self.f.reduction.inner()).collect();
         *s += "    T* sh_next = (T*)keops_smem;\n";
@@ -138,8 +147,14 @@ impl Routine<'_> {
             }
             KernelKind::Reduce => {}
         }
-        *s += "    const long long j0 = (long long)blockIdx.y * a.red_chunk;\n";
-        *s += "    const long long j1 = keops_min_ll(a.n_red, j0 + a.red_chunk);\n";
+        // The ranges of the reduction index: one when dense (this block's part of 0..n_red; the
+        // loop folds away), else the block's own (none for rows in no cluster: the state stays
+        // neutral). The tile loop inside is not indented.
+        *s += "    const long long q0 = R ? blk->range0 : 0, q1 = R ? blk->range1 : 1;\n";
+        *s += "    for (long long q = q0; q < q1; ++q) {\n";
+        *s +=
+            "    const long long j0 = R ? a.ranges[2 * q] : (long long)blockIdx.y * a.red_chunk;\n";
+        *s += "    const long long j1 = R ? a.ranges[2 * q + 1] : keops_min_ll(a.n_red, j0 + a.red_chunk);\n";
         *s += "    for (long long t0 = j0; t0 < j1; t0 += a.tile) {\n";
         *s += "        const int tn = (int)keops_min_ll((long long)a.tile, j1 - t0);\n";
         *s += "        __syncthreads(); // the previous tile is no longer read\n";
@@ -149,5 +164,10 @@ impl Routine<'_> {
                 "        for (int e = threadIdx.x; e < tn * dim{v}; e += blockDim.x) sh{v}[e] = var{v}[t0 * dim{v} + e];"
             );
         }
+    }
+
+    /// Closes the loops [`open_tiles`](Self::open_tiles) opened: tiles, then ranges.
+    pub(super) fn close_tiles(&self, s: &mut String) {
+        *s += "    }\n    } // ranges\n";
     }
 }

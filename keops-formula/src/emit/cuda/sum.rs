@@ -65,7 +65,8 @@ impl Routine<'_> {
         *s += "            }\n";
         *s += "            for (int c = 0; c < ncol; ++c) acc[c] += (double)tacc[c];\n";
         *s += "            }\n";
-        *s += "        }\n    }\n";
+        *s += "        }\n";
+        self.close_tiles(s);
         // A matvec writes its columns of the output, whose row stride is v's.
         let (stride, col0) = match self.kind {
             KernelKind::Matvec(_) => ("a.nv", "a.col0"),
