@@ -29,7 +29,7 @@ pub use data::{
     MAX_DIM,
 };
 pub use error::KeopsError;
-pub use gpu::{GpuTask, LaunchPlan, ReduceKind};
+pub use gpu::{BlockTable, GpuTask, LaunchPlan, ReduceKind};
 pub use ranges::cluster::{BlockSparse, ClusterError, Permutation};
 pub use ranges::{BlockSparsity, KeopsRanges, Ranges, RangesError};
 pub use simd::{set_simd_level, simd_level, SimdLevel};

@@ -10,7 +10,8 @@
 // bytes, whose pointer fields hold buffer handles (see `resolve`). A launch with grid_y > 1 gets an
 // f64 partial buffer, then the combining kernel `keops_combine_<T>` runs as a GPU launch would;
 // the reductions other than the sum get the partial buffer the request sizes (the k-min family
-// always) and `keops_combine_red_<T>`, which writes their values and int64 indices.
+// always) and `keops_combine_red_<T>`, which writes their values and int64 indices. A block-sparse
+// launch's table (KeopsBlock entries and int64 range pairs) comes once with the data.
 //
 // Exit status: 0 ok (response written), 2 bad request / unknown kernel / out-of-bounds write,
 // 3 timeout (a __syncthreads not reached by every thread: the stuck threads are abandoned).
@@ -33,7 +34,7 @@ constexpr int EXIT_TIMEOUT = 3;
 
 // Handles the Rust side puts in KeopsArgs' pointer fields.
 constexpr std::uint64_t H_VAR = 0x1000, H_PARAM = 0x2000, H_V = 0x3000, H_OUT = 0x4000,
-                        H_PARTIAL = 0x5000, H_OUT_IDX = 0x6000;
+                        H_PARTIAL = 0x5000, H_OUT_IDX = 0x6000, H_BLOCKS = 0x7000, H_RANGES = 0x8000;
 // Guard entries after every output and partial buffer: a kernel writing past the end is caught.
 constexpr std::size_t GUARD = 512;
 constexpr double GUARD_F64 = -7.25e300;
@@ -136,6 +137,9 @@ int main(int argc, char** argv) {
     std::vector<Buffer> params(r.get<std::uint32_t>());
     for (auto& b : params) b = read_buffer(r, real);
     Buffer v = read_buffer(r, real);
+    // A block-sparse launch's table, as bytes (empty when dense).
+    Buffer blocks = read_buffer(r, 1);
+    Buffer ranges = read_buffer(r, 1);
 
     std::vector<unsigned char> response;
     auto put = [&](const void* p, std::size_t n) {
@@ -198,6 +202,8 @@ int main(int argc, char** argv) {
                 if (h == H_OUT) return out.data();
                 if (h == H_PARTIAL && n_partial > 0) return partial.data();
                 if (h == H_OUT_IDX && n_idx > 0) return idx.data();
+                if (h == H_BLOCKS && blocks.bytes > 0) return blocks.data();
+                if (h == H_RANGES) return ranges.data(); // (none when nothing is kept)
                 fail(EXIT_BAD, "bad request: pointer handle " + std::to_string(h) + " in " + name);
             };
             for (auto& p : a.vars) p = resolve(p);
@@ -206,6 +212,8 @@ int main(int argc, char** argv) {
             a.out = resolve(a.out);
             a.partial = static_cast<double*>(resolve(a.partial));
             a.out_idx = static_cast<long long*>(resolve(a.out_idx));
+            a.blocks = static_cast<const KeopsBlock*>(resolve(a.blocks));
+            a.ranges = static_cast<const long long*>(resolve(a.ranges));
             const KernelFn fn = find_kernel(name);
             if (!keops_host::launch([fn, a] { fn(a); }, grid, block, shared, timeout_s))
                 fail(EXIT_TIMEOUT, "timeout: a __syncthreads was not reached by every thread (" + name + ", grid " + std::to_string(grid.x) + "x" + std::to_string(grid.y) + ")");

@@ -1,13 +1,14 @@
 //! Transfers and launches on a [`Gpu`]: uploads and downloads, the formula kernels and their
-//! combining passes (a launch splits the reduction range when there are few output rows), and
-//! the one-call entry points [`reduce`] and [`matvec`], which upload a call's data, run it and
-//! download the result.
+//! combining passes (a launch splits the reduction range when there are few output rows; a
+//! block-sparse one runs the blocks of its uploaded [`BlockTable`] instead), and the one-call
+//! entry points [`reduce`] and [`matvec`], which upload a call's data, run it and download the
+//! result.
 
 use cudarc::driver::sys::CUresult;
 use cudarc::driver::{CudaSlice, DevicePtr, DeviceRepr, LaunchConfig, PushKernelArg};
 
 use super::device::{cuda_err, guarded, launch_err, Gpu, Kernel};
-use super::{GpuTask, KernelArgs, LaunchPlan, ReduceKind, MATVEC_COLUMNS, THREADS};
+use super::{BlockTable, GpuTask, KernelArgs, LaunchPlan, ReduceKind, MATVEC_COLUMNS, THREADS};
 use crate::{KeopsError, Real};
 
 /// The argument block of a launch: keops-abi's `KernelArgs`, given to cudarc by value.
@@ -47,7 +48,11 @@ impl Gpu {
         data: &[T],
         what: &str,
     ) -> Result<CudaSlice<u8>, KeopsError> {
-        let bytes = as_bytes(data);
+        self.upload_bytes(as_bytes(data), what)
+    }
+
+    /// Copies bytes to a new device buffer.
+    fn upload_bytes(&self, bytes: &[u8], what: &str) -> Result<CudaSlice<u8>, KeopsError> {
         self.inner.stream.clone_htod(bytes).map_err(|e| match e.0 {
             CUresult::CUDA_ERROR_OUT_OF_MEMORY => {
                 KeopsError::CudaOutOfMemory { bytes: bytes.len() }
@@ -133,9 +138,10 @@ impl Gpu {
         // SAFETY: every generated kernel takes exactly one parameter, `const KeopsArgs` by value,
         // which `KernelArgs` mirrors byte for byte. The addresses in `args` are live allocations
         // of this context made by the caller with the sizes the kernel indexes (vars: rows x dim,
-        // params: dim, v: n_red x nv, out: n_out x stride, partial: grid_y x n_out x columns),
-        // kept alive until the stream is synchronised; shared memory is plan.shared_bytes, the
-        // amount the kernel carves its tiles from.
+        // params: dim, v: n_red x nv, out: n_out x stride, partial: grid_y x n_out x columns;
+        // a block-sparse launch's table: grid_x blocks, whose rows are < n_out, and the ranges
+        // they index, each within n_red), kept alive until the stream is synchronised; shared
+        // memory is plan.shared_bytes, the amount the kernel carves its tiles from.
         unsafe { b.launch(cfg) }.map_err(|e| launch_err(&k.name, e))?;
         Ok(())
     }
@@ -249,19 +255,53 @@ impl Gpu {
         })
     }
 
+    /// Uploads the table of a block-sparse launch: its blocks, then its ranges, in one buffer.
+    pub(super) fn upload_table(&self, table: &BlockTable) -> Result<DeviceTable, KeopsError> {
+        let mut bytes = table.block_bytes();
+        let offset = bytes.len() as u64;
+        bytes.extend(table.range_bytes());
+        // A mask that keeps nothing has no ranges: the buffer still exists (one byte at least).
+        bytes.resize(bytes.len().max(1), 0);
+        let buf = self.upload_bytes(&bytes, "the block-sparse launch table")?;
+        let blocks = self.addr(&buf);
+        Ok(DeviceTable {
+            _buf: buf,
+            blocks,
+            ranges: blocks + offset,
+            count: table.blocks.len(),
+        })
+    }
+
+    /// The plan of a launch: the dense one, or that of the block-sparse table.
+    fn plan_of<T: Real>(
+        &self,
+        task: &GpuTask<'_, T>,
+        nvc: usize,
+        split: Option<usize>,
+        table: Option<&DeviceTable>,
+    ) -> LaunchPlan {
+        // The task's ranges pick the kernel (`..._ranges_...`), the table its blocks.
+        debug_assert_eq!(table.is_some(), task.sparsity.is_some());
+        match table {
+            Some(t) => task.sparse_plan(nvc, t.count),
+            None => task.plan(nvc, self.inner.sms, split),
+        }
+    }
+
     /// `out = K v` on the device for `v` (n_red, nv) and `out` (n_out, nv) already there: one
     /// launch per chunk of at most 8 columns (the 1-column kernel for a single column), each
-    /// followed by the combining pass when it splits the reduction range.
+    /// followed by the combining pass when it splits the reduction range. Block-sparse with
+    /// `table`, the upload of the task's ranges.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn run_matvec<T: Real>(
         &self,
         task: &GpuTask<'_, T>,
-        vars: &[u64],
-        params: &[u64],
+        data: &DeviceData,
         v: u64,
         out: u64,
         nv: usize,
         split: Option<usize>,
+        table: Option<&DeviceTable>,
     ) -> Result<(), KeopsError> {
         let wide = MATVEC_COLUMNS[1];
         let mut chunks = Vec::new();
@@ -269,7 +309,7 @@ impl Gpu {
             let nvc = wide.min(nv - col0);
             let columns = if nvc == 1 { 1 } else { wide };
             let kernel = self.kernel(task, columns)?;
-            let plan = task.plan(nvc, self.inner.sms, split);
+            let plan = self.plan_of(task, nvc, split, table);
             chunks.push((col0, nvc, kernel, plan));
         }
         let partial_len = chunks
@@ -284,7 +324,18 @@ impl Gpu {
         let partial_addr = partial.as_ref().map_or(0, |p| self.addr(p));
         let mut last = String::new();
         for (col0, nvc, kernel, plan) in &chunks {
-            let args = task.args(plan, vars, params, v, out, partial_addr, (nv, *col0, *nvc));
+            let mut args = task.args(
+                plan,
+                &data.vars,
+                &data.params,
+                v,
+                out,
+                partial_addr,
+                (nv, *col0, *nvc),
+            );
+            if let Some(t) = table {
+                t.set(&mut args);
+            }
             self.launch(kernel, plan, &args)?;
             if plan.grid_y > 1 {
                 self.combine(
@@ -316,23 +367,31 @@ pub(super) struct DeviceData {
     pub(super) params: Vec<u64>,
 }
 
+/// The table of a block-sparse launch on the device (freed when dropped, after the launches'
+/// synchronisation).
+pub(super) struct DeviceTable {
+    _buf: CudaSlice<u8>,
+    /// Device address of the blocks (`KeopsBlock`s).
+    blocks: u64,
+    /// Device address of the ranges (int64 pairs), in the same buffer.
+    ranges: u64,
+    /// The number of blocks: the launch's `gridDim.x`.
+    count: usize,
+}
+
+impl DeviceTable {
+    /// Points a launch's arguments at the table.
+    fn set(&self, args: &mut KernelArgs) {
+        args.blocks = self.blocks;
+        args.ranges = self.ranges;
+    }
+}
+
 /// The error of a kernel asked of the wrong kind of task.
 pub(super) fn not_a<T>(task: &GpuTask<'_, T>, wanted: &str, have: &str) -> KeopsError {
     KeopsError::NoGpuKernel {
         formula: task.id.to_string(),
         reason: format!("{wanted} was asked of a {have}"),
-    }
-}
-
-/// Block-sparse ranges are not launched on the GPU (yet): refused, so `Backend::Auto` runs them
-/// on the CPU, never densely.
-pub(super) fn dense_only<T>(task: &GpuTask<'_, T>) -> Result<(), KeopsError> {
-    match task.sparsity {
-        Some(_) => Err(KeopsError::NoGpuKernel {
-            formula: task.id.to_string(),
-            reason: "block-sparse ranges run on the CPU engines".to_string(),
-        }),
-        None => Ok(()),
     }
 }
 
@@ -344,7 +403,7 @@ pub fn reduce<T: Real>(gpu: &Gpu, task: &GpuTask<'_, T>) -> Result<Vec<T>, Keops
 
 /// [`reduce`] with the number of blocks along the reduction index forced to `split` (clamped to
 /// the number of tiles; `Some(1)`: no split, no combining pass but the k-min family's), for tests
-/// and tuning.
+/// and tuning. A block-sparse task never splits (`split` is not used).
 pub fn reduce_with<T: Real>(
     gpu: &Gpu,
     task: &GpuTask<'_, T>,
@@ -372,13 +431,16 @@ pub fn reduce_parts_with<T: Real>(
     if task.matvec {
         return Err(not_a(task, "a reduction", "kernel matrix (use matvec)"));
     }
-    dense_only(task)?;
     guarded(
         || {
             gpu.bind()?;
             let kernel = gpu.kernel(task, 0)?;
             let data = gpu.upload_task(task)?;
-            let plan = task.plan(0, gpu.inner.sms, split);
+            let table = match task.block_table() {
+                Some(t) => Some(gpu.upload_table(&t)?),
+                None => None,
+            };
+            let plan = gpu.plan_of(task, 0, split, table.as_ref());
             let r = task.reduce;
             let entries = task.n_out * task.out_dim;
             let (n_vals, n_idx) = (
@@ -406,6 +468,9 @@ pub fn reduce_parts_with<T: Real>(
                 (0, 0, 0),
             );
             args.out_idx = idx_addr;
+            if let Some(t) = &table {
+                t.set(&mut args);
+            }
             gpu.launch(&kernel, &plan, &args)?;
             if r == ReduceKind::Sum {
                 if plan.grid_y > 1 {
@@ -432,7 +497,7 @@ pub fn reduce_parts_with<T: Real>(
             if n_idx > 0 {
                 gpu.download_i64(&out_idx, &mut idx)?;
             }
-            drop(partial);
+            drop((partial, table));
             Ok((vals, idx.into_iter().map(|i| i as usize).collect()))
         },
         |m| KeopsError::Cuda {
@@ -480,7 +545,6 @@ pub fn matvec_with<T: Real>(
     nv: usize,
     split: Option<usize>,
 ) -> Result<Vec<T>, KeopsError> {
-    dense_only(task)?;
     if !task.matvec {
         return Err(not_a(
             task,
@@ -493,16 +557,20 @@ pub fn matvec_with<T: Real>(
         || {
             gpu.bind()?;
             let data = gpu.upload_task(task)?;
+            let table = match task.block_table() {
+                Some(t) => Some(gpu.upload_table(&t)?),
+                None => None,
+            };
             let vbuf = gpu.upload(v, "the vector")?;
             let out = gpu.zeros(task.n_out * nv * std::mem::size_of::<T>(), "the output")?;
             gpu.run_matvec(
                 task,
-                &data.vars,
-                &data.params,
+                &data,
                 gpu.addr(&vbuf),
                 gpu.addr(&out),
                 nv,
                 split,
+                table.as_ref(),
             )?;
             let mut host = vec![T::ZERO; task.n_out * nv];
             gpu.download(&out, &mut host)?;

@@ -1,20 +1,27 @@
 //! A kernel matrix whose data lives on a GPU, for repeated products (solves).
 
 use super::device::{guarded, Gpu};
-use super::launch::{check_operand, not_a, DeviceData};
-use super::{GpuTask, MATVEC_COLUMNS};
+use super::launch::{check_operand, not_a, DeviceData, DeviceTable};
+use super::{BlockTable, GpuTask, MATVEC_COLUMNS};
 use crate::bound::check_operand_shape;
-use crate::{BoundKernel, IntoView, KeopsError, KernelMatrix, LinearOperator, Real, Rows};
+use crate::{
+    BlockSparsity, BoundKernel, IntoView, KeopsError, KernelMatrix, LinearOperator, Real, Rows,
+};
 
 /// A kernel matrix whose data (points and parameters) lives on the GPU: uploaded once, reused
 /// by every product. It is a [`LinearOperator`], so [`ConjugateGradient`](crate::ConjugateGradient)
 /// solves with it: each product copies one block of vectors in and one out (the solver's
-/// vectors and inner products stay on the host).
+/// vectors and inner products stay on the host). A kernel matrix with
+/// [`ranges`](KernelMatrix::ranges) keeps them: its products visit only the blocks they keep.
 pub struct GpuKernelMatrix<T: Real> {
     pub(super) gpu: Gpu,
-    /// The formula's launch description, without host data.
-    pub(super) task: GpuTask<'static, T>,
+    /// The formula's launch description, without host data (nor ranges: see [`task`](Self::task)).
+    task: GpuTask<'static, T>,
     pub(super) data: DeviceData,
+    /// The kernel matrix's ranges (over j), owned: the task's borrow does not outlive `new`.
+    sparsity: Option<BlockSparsity>,
+    /// Their launch table, uploaded once.
+    pub(super) table: Option<DeviceTable>,
     /// The forced split along the reduction index, if any.
     pub(super) split: Option<usize>,
 }
@@ -25,6 +32,7 @@ impl<T: Real> std::fmt::Debug for GpuKernelMatrix<T> {
             .field("formula", &self.task.id)
             .field("nrows", &self.task.n_out)
             .field("ncols", &self.task.n_red)
+            .field("block_sparse", &self.sparsity.is_some())
             .field("gpu", &self.gpu)
             .finish()
     }
@@ -42,7 +50,6 @@ impl<T: Real> GpuKernelMatrix<T> {
         if !task.matvec {
             return Err(not_a(task, "a kernel matrix", "reduction"));
         }
-        super::launch::dense_only(task)?;
         guarded(
             || {
                 gpu.bind()?;
@@ -50,6 +57,11 @@ impl<T: Real> GpuKernelMatrix<T> {
                     gpu.kernel(task, columns)?;
                 }
                 let data = gpu.upload_task(task)?;
+                let sparsity = task.sparsity.cloned();
+                let table = match &sparsity {
+                    Some(s) => Some(gpu.upload_table(&BlockTable::new(s, task.n_out))?),
+                    None => None,
+                };
                 Ok(GpuKernelMatrix {
                     gpu: gpu.clone(),
                     task: GpuTask {
@@ -69,6 +81,8 @@ impl<T: Real> GpuKernelMatrix<T> {
                         sparsity: None,
                     },
                     data,
+                    sparsity,
+                    table,
                     split: None,
                 })
             },
@@ -79,8 +93,16 @@ impl<T: Real> GpuKernelMatrix<T> {
         )
     }
 
+    /// The launch description, with the ranges when block-sparse.
+    pub(super) fn task(&self) -> GpuTask<'_, T> {
+        GpuTask {
+            sparsity: self.sparsity.as_ref(),
+            ..self.task.clone()
+        }
+    }
+
     /// Forces the split along the reduction index of every product (see
-    /// [`reduce_with`](crate::cuda::reduce_with)).
+    /// [`reduce_with`](crate::cuda::reduce_with)); a block-sparse matrix never splits.
     pub fn with_split(mut self, split: Option<usize>) -> Self {
         self.split = split;
         self
@@ -134,13 +156,13 @@ impl<T: Real> LinearOperator<T> for GpuKernelMatrix<T> {
                 let xbuf = gpu.upload(x, "the vector")?;
                 let obuf = gpu.zeros(std::mem::size_of_val(out), "the output")?;
                 gpu.run_matvec(
-                    &self.task,
-                    &self.data.vars,
-                    &self.data.params,
+                    &self.task(),
+                    &self.data,
                     gpu.addr(&xbuf),
                     gpu.addr(&obuf),
                     k,
                     self.split,
+                    self.table.as_ref(),
                 )?;
                 gpu.download(&obuf, out)
             },

@@ -1,9 +1,10 @@
 //! Running a bound formula on a GPU.
 //!
 //! Independent of the driver (here): the kernel to call (named by the formula's hash and the arm
-//! of its run-time dimensions), its arguments laid out as the CUDA `KeopsArgs` struct, and the
-//! launch shape. The CUDA backend (feature `cuda`) and the host emulation of the generated kernels
-//! in the tests both start from a [`GpuTask`].
+//! of its run-time dimensions), its arguments laid out as the CUDA `KeopsArgs` struct, the
+//! launch shape, and for a block-sparse reduction (KeOps' ranges) the blocks of its launch
+//! ([`BlockTable`], in `table`). The CUDA backend (feature `cuda`) and the host emulation of the
+//! generated kernels in the tests both start from a [`GpuTask`].
 //!
 //! The CUDA backend (feature `cuda`; public as [`crate::cuda`]), through the driver API (cudarc,
 //! loaded at run time: a machine without a driver gets [`KeopsError::NoCudaDriver`], never a
@@ -31,12 +32,14 @@ pub(crate) mod launch;
 pub(crate) mod matrix;
 #[cfg(feature = "cuda")]
 mod solve;
+mod table;
 
 pub use keops_abi::gpu::ReduceKind;
 #[cfg(feature = "cuda")]
 use keops_abi::gpu::MATVEC_COLUMNS;
 use keops_abi::gpu::{arm_for, arm_name, fits_kernel_args, kernel_name};
 use keops_abi::gpu::{KernelArgs, KernelKind, MAX_TILE, SHARED_BYTES, THREADS};
+pub use table::BlockTable;
 
 use crate::Real;
 
@@ -73,16 +76,17 @@ pub struct GpuTask<'a, T> {
     pub out_dim: usize,
     /// The reduction (`Sum` for a kernel matrix).
     pub reduce: ReduceKind,
-    /// The clusters of output rows and the reduction ranges each visits, when block-sparse.
+    /// The clusters of output rows and the reduction ranges each visits, when block-sparse: the
+    /// launch then runs the blocks of its [`BlockTable`] (one block along the reduction index).
     pub sparsity: Option<&'a crate::BlockSparsity>,
 }
 
 /// How many blocks, threads and shared memory one launch uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LaunchPlan {
-    /// Blocks along the output rows (one thread per row).
+    /// Blocks along the output rows (one thread per row): a block-sparse launch's blocks.
     pub grid_x: u32,
-    /// Blocks along the reduction index (split-j scheme when > 1).
+    /// Blocks along the reduction index (split-j scheme when > 1; 1 when block-sparse).
     pub grid_y: u32,
     /// Threads per block.
     pub block: u32,
@@ -118,10 +122,13 @@ impl<T: Real> GpuTask<'_, T> {
     }
 
     /// The launch for `nvc` matvec columns (0 for a reduction) on a device with `sms`
-    /// multiprocessors; `split` forces the number of blocks along the reduction index.
+    /// multiprocessors; `split` forces the number of blocks along the reduction index. A
+    /// block-sparse task gets [`sparse_plan`](Self::sparse_plan) (`sms` and `split` unused).
     pub fn plan(&self, nvc: usize, sms: usize, split: Option<usize>) -> LaunchPlan {
-        let row = (self.inner_width + nvc).max(1) * std::mem::size_of::<T>();
-        let tile = (SHARED_BYTES / row).clamp(1, MAX_TILE);
+        if let Some(s) = self.sparsity {
+            return self.sparse_plan(nvc, BlockTable::count(s, self.n_out));
+        }
+        let (tile, shared_bytes) = self.tile(nvc);
         let grid_x = self.n_out.div_ceil(THREADS as usize).max(1);
         let tiles = self.n_red.div_ceil(tile).max(1);
         // Few output rows leave the GPU idle: split the reduction range so that there are about
@@ -143,8 +150,36 @@ impl<T: Real> GpuTask<'_, T> {
             block: THREADS,
             tile,
             red_chunk,
-            shared_bytes: tile * row,
+            shared_bytes,
         }
+    }
+
+    /// The launch of a block-sparse task whose [`BlockTable`] has `blocks` blocks, for `nvc`
+    /// matvec columns: one block of threads per table block, none along the reduction index (a
+    /// block visits its rows' ranges whole, as KeOps' `GpuConv1D_ranges`).
+    pub fn sparse_plan(&self, nvc: usize, blocks: usize) -> LaunchPlan {
+        debug_assert!(blocks > 0, "a table covers n_out >= 1 rows");
+        let (tile, shared_bytes) = self.tile(nvc);
+        LaunchPlan {
+            grid_x: blocks as u32,
+            grid_y: 1,
+            block: THREADS,
+            tile,
+            red_chunk: self.n_red.max(1),
+            shared_bytes,
+        }
+    }
+
+    /// Reduction rows per shared-memory tile for `nvc` matvec columns, and its bytes.
+    fn tile(&self, nvc: usize) -> (usize, usize) {
+        let row = (self.inner_width + nvc).max(1) * std::mem::size_of::<T>();
+        let tile = (SHARED_BYTES / row).clamp(1, MAX_TILE);
+        (tile, tile * row)
+    }
+
+    /// The table of a block-sparse launch (`None` for a dense task).
+    pub fn block_table(&self) -> Option<BlockTable> {
+        self.sparsity.map(|s| BlockTable::new(s, self.n_out))
     }
 
     /// Entries per output row the reduction works on: [`out_dim`](Self::out_dim) over K.
@@ -169,7 +204,9 @@ impl<T: Real> GpuTask<'_, T> {
     }
 
     /// The kernel arguments for `plan`, with the caller's addresses for the data (`vars`,
-    /// `params`, `v`, `out`, `partial`), and matvec columns `col0..col0 + nvc` of `nv`.
+    /// `params`, `v`, `out`, `partial`), and matvec columns `col0..col0 + nvc` of `nv`. A
+    /// block-sparse launch also needs the addresses of its table's blocks and ranges
+    /// ([`KernelArgs::blocks`], [`KernelArgs::ranges`]), set by the caller.
     #[allow(clippy::too_many_arguments)]
     pub fn args(
         &self,

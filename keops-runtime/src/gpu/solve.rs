@@ -73,7 +73,7 @@ impl<T: Real> GpuKernelMatrix<T> {
         guarded(
             || self.solve_columns(b.as_slice(), k, system, cg, &mut coeffs, &mut outcome),
             |m| KeopsError::Cuda {
-                operation: format!("device solve with kernel matrix {}", self.task.id),
+                operation: format!("device solve with kernel matrix {}", self.task().id),
                 reason: format!("cudarc panicked: {m}"),
             },
         )?;
@@ -148,7 +148,7 @@ impl<T: Real> GpuKernelMatrix<T> {
     }
 
     fn cg_kernels(&self) -> Result<CgKernels, KeopsError> {
-        let module = self.gpu.kernel(&self.task, 1)?.module;
+        let module = self.gpu.kernel(&self.task(), 1)?.module;
         let f = |name: String| {
             module
                 .load_function(&name)
@@ -278,13 +278,13 @@ impl<'a, T: Real> DeviceVectors<'a, T> {
         // SAFETY: keops_cg_round_<T>(double* p, T* pt, long long n): v holds n f64, t_in n T.
         unsafe { l.launch(self.cfg) }.map_err(|e| launch_err("keops_cg_round", e))?;
         g.run_matvec(
-            &m.task,
-            &m.data.vars,
-            &m.data.params,
+            &m.task(),
+            &m.data,
             t_in,
             self.t_out,
             1,
             m.split,
+            m.table.as_ref(),
         )
     }
 }

@@ -3,8 +3,8 @@
 //! real threads meeting at a barrier for `__syncthreads`), launched exactly as the CUDA backend
 //! launches them: the kernel named by `GpuTask::kernel_name`, the shape of `GpuTask::plan`, the
 //! arguments of `GpuTask::args` (its `#[repr(C)]` bytes, so the mirror of `KeopsArgs` is checked
-//! too), the f64 partial sums and `keops_combine_<T>` when the reduction range is split, and the
-//! matvec columns in launches of at most 8.
+//! too), the f64 partial sums and `keops_combine_<T>` when the reduction range is split, the
+//! matvec columns in launches of at most 8, and a block-sparse task's `GpuTask::block_table`.
 //!
 //! The kernels come from `OUT_DIR/keops.cu` (every formula the build script found), compiled with
 //! `tests/host/driver.cpp` once per content hash and cached under `CARGO_TARGET_TMPDIR`. Formulas
@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use keops::Real;
 use keops_abi::gpu::{KernelArgs, MATVEC_COLUMNS, MAX_PARAMS, MAX_VARS};
-use keops_runtime::{GpuTask, LaunchPlan};
+use keops_runtime::{BlockTable, GpuTask, LaunchPlan};
 
 mod driver;
 mod wire;
@@ -57,6 +57,8 @@ const H_V: u64 = 0x3000;
 const H_OUT: u64 = 0x4000;
 const H_PARTIAL: u64 = 0x5000;
 const H_OUT_IDX: u64 = 0x6000;
+const H_BLOCKS: u64 = 0x7000;
+const H_RANGES: u64 = 0x8000;
 const REQUEST_MAGIC: u32 = 0x3152_484b;
 const RESPONSE_MAGIC: u32 = 0x3153_484b;
 /// driver.cpp's exit status for a launch that timed out.
@@ -118,6 +120,11 @@ fn launch_args<T: Real>(
     if task.reduce.indices() {
         a.out_idx = H_OUT_IDX;
     }
+    // A block-sparse launch reads the request's table (`GpuTask::block_table`).
+    if task.sparsity.is_some() {
+        a.blocks = H_BLOCKS;
+        a.ranges = H_RANGES;
+    }
     a
 }
 
@@ -145,7 +152,13 @@ fn run_jobs<T: Real>(task: &GpuTask<'_, T>, v: &[T], jobs: Vec<Job>) -> Result<O
         return Ok(Outcome::Skipped(NO_COMPILER.into()));
     };
     let plans: Vec<LaunchPlan> = jobs.iter().map(|j| j.launches[0].plan).collect();
-    let req = request(LAUNCH_TIMEOUT_MS, &task.vars, &task.params, v, &jobs);
+    let table = task.block_table();
+    let req = request(
+        LAUNCH_TIMEOUT_MS,
+        (&task.vars, &task.params, v),
+        table.as_ref(),
+        &jobs,
+    );
     let t0 = Instant::now();
     let (outs, idx, secs) =
         exec::<T>(driver, &req, KILL_AFTER).map_err(|e| format!("{kernel}: {e}"))?;
@@ -170,10 +183,11 @@ fn run_jobs<T: Real>(task: &GpuTask<'_, T>, v: &[T], jobs: Vec<Job>) -> Result<O
 }
 
 /// Runs a `sum_j` / `sum_i` formula's reduction kernel once per entry of `splits` (`None`: the
-/// plan's own choice; `Some(s)`: `s` blocks along the reduction index, clamped to the tiles) in
-/// one driver process. Each output is `(n_out, out_dim)` row-major: the values in
-/// [`HostRun::outs`], the indices of an arg reduction in [`HostRun::idx`]. The reductions other
-/// than the sum get the partial buffer `GpuTask::partial_len` sizes and `keops_combine_red_<T>`.
+/// plan's own choice; `Some(s)`: `s` blocks along the reduction index, clamped to the tiles; a
+/// block-sparse task's plan never splits) in one driver process. Each output is `(n_out,
+/// out_dim)` row-major: the values in [`HostRun::outs`], the indices of an arg reduction in
+/// [`HostRun::idx`]. The reductions other than the sum get the partial buffer
+/// `GpuTask::partial_len` sizes and `keops_combine_red_<T>`.
 pub fn run_reduction_splits<T: Real>(
     task: &GpuTask<'_, T>,
     splits: &[Option<usize>],
@@ -309,7 +323,7 @@ pub fn run_test_kernel<T: Real>(
             args,
         }],
     };
-    let req = request::<T>(timeout_ms, &[], &[], &[], &[job]);
+    let req = request::<T>(timeout_ms, (&[], &[], &[]), None, &[job]);
     let (mut outs, _, _) = exec::<T>(driver, &req, kill_after)?;
     Ok(outs.pop())
 }

@@ -55,11 +55,18 @@ fn args_bytes(a: &KernelArgs) -> &[u8] {
     }
 }
 
+/// Raw bytes, after their length.
+fn put_bytes(b: &mut Vec<u8>, bytes: &[u8]) {
+    put_u64(b, bytes.len() as u64);
+    b.extend_from_slice(bytes);
+}
+
+/// The request: the data `(vars, params, v)`, a block-sparse launch's table (empty buffers for
+/// none), the jobs.
 pub(super) fn request<T: Real>(
     timeout_ms: u32,
-    vars: &[&[T]],
-    params: &[&[T]],
-    v: &[T],
+    (vars, params, v): (&[&[T]], &[&[T]], &[T]),
+    table: Option<&BlockTable>,
     jobs: &[Job],
 ) -> Vec<u8> {
     let mut b = Vec::new();
@@ -75,6 +82,8 @@ pub(super) fn request<T: Real>(
         put_reals(&mut b, x);
     }
     put_reals(&mut b, v);
+    put_bytes(&mut b, &table.map_or(Vec::new(), BlockTable::block_bytes));
+    put_bytes(&mut b, &table.map_or(Vec::new(), BlockTable::range_bytes));
     put_u32(&mut b, jobs.len() as u32);
     for job in jobs {
         put_u64(&mut b, job.out_len as u64);
