@@ -1,14 +1,16 @@
 //! Block-sparse reductions (KeOps' `ranges`, issue 16) against dense f64 references with the
 //! same mask applied, written with plain loops: every reduction kind over j and over i, kernel
 //! products (one and several columns, the symmetric pair-once product, the scalar engine),
-//! columns and the diagonal, in f32 and f64.
+//! columns and the diagonal, in f32 and f64; the reductions and products on the CPU engine and
+//! as the generated CUDA kernels' block-sparse launches under host emulation (`cuda.rs`).
 //!
 //! Layouts are random: clusters of random sizes (empty ones and single points included) over
 //! sizes that are not multiples of the 64-row blocks or 256-index tiles, a random cluster-pair
-//! mask; plus the masks that keep everything (equal to the dense reduction) and nothing (the
-//! reduction's neutral element: 0 for sums, +inf and index 0 for min and kmin, -inf and index 0
-//! for max, -inf for log-sum-exp, NaN (0 / 0) for the soft-max weights, as KeOps). The reference's
-//! mask is built from the layout, not from `Ranges`.
+//! mask, clusters longer than a GPU block of 256 threads with rows in no cluster; plus the masks
+//! that keep everything (equal to the dense reduction) and nothing (the reduction's neutral
+//! element: 0 for sums, +inf and index 0 for min and kmin, -inf and index 0 for max, -inf for
+//! log-sum-exp, NaN (0 / 0) for the soft-max weights, as KeOps). The reference's mask is built
+//! from the layout, not from `Ranges`.
 //!
 //! Tolerance, per output entry: `|got - want| <= tol * scale` with `scale` the sum of the absolute
 //! values of the kept terms (1 + the largest |F| for selections), tol 1e-5 in f32, 1e-12 in f64.
@@ -18,6 +20,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod cuda;
 mod errors;
 mod products;
 mod reductions;
@@ -68,6 +71,26 @@ impl Layout {
     fn random(rng: &mut Rng, n_i: usize, n_j: usize, p: f64) -> Self {
         let ci = clusters(rng, n_i, 90);
         let cj = clusters(rng, n_j, 90);
+        let mask = (0..ci.len() * cj.len()).map(|_| rng.unit() < p).collect();
+        Layout { ci, cj, mask }
+    }
+
+    /// As [`random`](Self::random) with clusters of up to 600 rows, starting with an empty
+    /// cluster, a single point and up to 300 rows (longer than a GPU block of threads), and with
+    /// rows in no cluster (5 after the long one, and every third random cluster left out).
+    fn long(rng: &mut Rng, n_i: usize, n_j: usize, p: f64) -> Self {
+        let mut long = |n: usize| {
+            let first = 1 + 300.min(n / 2);
+            let start = first + 5.min(n - first);
+            let rest = clusters(rng, n - start, 600).into_iter().enumerate();
+            let rest =
+                (rest.filter(|(k, _)| k % 3 != 1)).map(|(_, r)| r.start + start..r.end + start);
+            [0..0, 0..1, 1..first]
+                .into_iter()
+                .chain(rest)
+                .collect::<Vec<_>>()
+        };
+        let (ci, cj) = (long(n_i), long(n_j));
         let mask = (0..ci.len() * cj.len()).map(|_| rng.unit() < p).collect();
         Layout { ci, cj, mask }
     }

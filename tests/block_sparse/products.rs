@@ -1,6 +1,6 @@
-//! Kernel matrices with ranges: products (SIMD and scalar engines, one and several columns, the
-//! symmetric pair-once product), columns and the diagonal, and the solver with every
-//! preconditioner against a dense Cholesky solve of the truncated matrix.
+//! Kernel matrices with ranges: products (SIMD and scalar engines, the CUDA kernels under host
+//! emulation; one and several columns, the symmetric pair-once product), columns and the diagonal,
+//! and the solver with every preconditioner against a dense Cholesky solve of the truncated matrix.
 
 use nalgebra::{DMatrix, DVector};
 
@@ -51,6 +51,7 @@ fn products<T: Prec>() {
             ("random", Layout::random(&mut rng, n_i, n_j, 0.4)),
             ("everything", Layout::all(&mut rng, n_i, n_j, true)),
             ("nothing", Layout::all(&mut rng, n_i, n_j, false)),
+            ("long clusters", Layout::long(&mut rng, n_i, n_j, 0.5)),
         ];
         for (what, l) in &layouts {
             let keep = l.dense(n_i, n_j);
@@ -60,9 +61,9 @@ fn products<T: Prec>() {
                 .matrix()
                 .unwrap();
             let m = m.ranges(&l.ranges()).unwrap();
-            for nv in [1, 3] {
+            // 9 columns: two launches of the matvec kernels (8 columns, then 1).
+            for nv in [1, 3, 9] {
                 let v: Vec<T> = rng.reals(n_j * nv, -1.0, 1.0);
-                let got = m.matvec(View::new(&v, nv).unwrap()).unwrap();
                 let (want, scale) = reference(
                     |i, j| gauss(&xw, &yw, 2, i, j, s),
                     &keep,
@@ -70,13 +71,11 @@ fn products<T: Prec>() {
                     &wide(&v),
                     nv,
                 );
-                assert_close(
-                    &format!("{what} {n_i}x{n_j} nv={nv}"),
-                    &wide(got.as_slice()),
-                    &want,
-                    &scale,
-                    T::TOL,
-                );
+                let what = format!("{what} {n_i}x{n_j} nv={nv}");
+                for (engine, got) in cuda::products(&what, &m, &v, nv) {
+                    let what = format!("{what} ({engine})");
+                    assert_close(&what, &wide(&got), &want, &scale, T::TOL);
+                }
             }
             // Columns and the diagonal of the truncated matrix.
             let cols = [0, n_j / 2, n_j - 1];

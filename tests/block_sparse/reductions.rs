@@ -40,7 +40,8 @@ impl<T: Prec> Data<T> {
     }
 }
 
-/// Each layout the tests run: random masks, everything, nothing; both precisions, every size.
+/// Each layout the tests run: random masks, everything, nothing, clusters longer than a GPU block;
+/// every size.
 fn each_case(name: &str, mut f: impl FnMut(&str, &Layout, usize, usize, &mut Rng)) {
     for (s, &(n_i, n_j)) in SIZES.iter().enumerate() {
         let mut rng = Rng::named(name, s as u64);
@@ -49,6 +50,7 @@ fn each_case(name: &str, mut f: impl FnMut(&str, &Layout, usize, usize, &mut Rng
             ("random 0.7", Layout::random(&mut rng, n_i, n_j, 0.7)),
             ("everything", Layout::all(&mut rng, n_i, n_j, true)),
             ("nothing", Layout::all(&mut rng, n_i, n_j, false)),
+            ("long clusters", Layout::long(&mut rng, n_i, n_j, 0.5)),
         ];
         for (what, l) in &layouts {
             f(&format!("{name} {what} {n_i}x{n_j}"), l, n_i, n_j, &mut rng);
@@ -63,12 +65,9 @@ fn sums<T: Prec>() {
         let d = Data::<T>::new(rng, n_i, n_j);
         let keep = l.dense(n_i, n_j);
         let r = l.ranges();
-        let got = f
-            .x_i(d.xv())
-            .y_j(d.yv())
-            .b_j(d.bv())
+        let red = (f.x_i(d.xv()).y_j(d.yv()).b_j(d.bv()))
             .ranges(&r)
-            .eval()
+            .bind()
             .unwrap();
         let (mut want, mut scale) = (vec![0.0; 3 * n_i], vec![0.0; 3 * n_i]);
         for i in 0..n_i {
@@ -80,13 +79,13 @@ fn sums<T: Prec>() {
                 }
             }
         }
-        assert_close(what, &wide(got.as_slice()), &want, &scale, T::TOL);
-        let got = g
-            .x_i(d.xv())
-            .y_j(d.yv())
-            .a_i(&d.a)
+        for (engine, got) in cuda::engines(what, &red) {
+            let what = format!("{what} ({engine})");
+            assert_close(&what, &wide(got.as_slice()), &want, &scale, T::TOL);
+        }
+        let red = (g.x_i(d.xv()).y_j(d.yv()).a_i(&d.a))
             .ranges(&r)
-            .eval()
+            .bind()
             .unwrap();
         let (mut want, mut scale) = (vec![0.0; n_j], vec![0.0; n_j]);
         for j in 0..n_j {
@@ -96,13 +95,10 @@ fn sums<T: Prec>() {
                 scale[j] += t.abs();
             }
         }
-        assert_close(
-            &format!("{what} over i"),
-            &wide(got.as_slice()),
-            &want,
-            &scale,
-            T::TOL,
-        );
+        for (engine, got) in cuda::engines(what, &red) {
+            let what = format!("{what} over i ({engine})");
+            assert_close(&what, &wide(got.as_slice()), &want, &scale, T::TOL);
+        }
     });
 }
 
@@ -166,32 +162,34 @@ fn selections<T: Prec>() {
         let sq = |i, j| d.sqdist(i, j);
         let keep = &keep;
         let kept_j = |i: usize| (0..n_j).filter(move |&j| keep[i * n_j + j]);
-        let (v, ix) = mn.x_i(d.xv()).y_j(d.yv()).ranges(&r).eval().unwrap();
+        let red = mn.x_i(d.xv()).y_j(d.yv()).ranges(&r).bind().unwrap();
         let want: Vec<_> = (0..n_i)
             .map(|i| smallest(kept_j(i).map(|j| (j, sq(i, j))), 1)[0])
             .collect();
-        check_selection::<T>(
-            &format!("{what} min_argmin_j"),
-            (v.as_slice(), ix.as_slice()),
-            &want,
-            sq,
-            |e| e,
-        );
-        let (v, ix) = km.x_i(d.xv()).y_j(d.yv()).ranges(&r).eval().unwrap();
+        for (engine, (v, ix)) in cuda::engines(what, &red) {
+            check_selection::<T>(
+                &format!("{what} min_argmin_j ({engine})"),
+                (v.as_slice(), ix.as_slice()),
+                &want,
+                sq,
+                |e| e,
+            );
+        }
+        let red = km.x_i(d.xv()).y_j(d.yv()).ranges(&r).bind().unwrap();
         let want: Vec<_> = (0..n_i)
             .flat_map(|i| smallest(kept_j(i).map(|j| (j, sq(i, j))), 3))
             .collect();
-        check_selection::<T>(
-            &format!("{what} kmin_argkmin_j"),
-            (v.as_slice(), ix.as_slice()),
-            &want,
-            sq,
-            |e| e / 3,
-        );
+        for (engine, (v, ix)) in cuda::engines(what, &red) {
+            check_selection::<T>(
+                &format!("{what} kmin_argkmin_j ({engine})"),
+                (v.as_slice(), ix.as_slice()),
+                &want,
+                sq,
+                |e| e / 3,
+            );
+        }
         // The maximum over i: smallest of the negated values.
-        let (v, ix) = mx.x_i(d.xv()).y_j(d.yv()).ranges(&r).eval().unwrap();
-        let neg: Vec<f64> = v.as_slice().iter().map(|x| -x.to_f64()).collect();
-        let neg: Vec<T> = neg.iter().map(|&x| T::from_f64(x)).collect();
+        let red = mx.x_i(d.xv()).y_j(d.yv()).ranges(&r).bind().unwrap();
         let want: Vec<_> = (0..n_j)
             .map(|j| {
                 smallest(
@@ -202,13 +200,18 @@ fn selections<T: Prec>() {
                 )[0]
             })
             .collect();
-        check_selection::<T>(
-            &format!("{what} max_argmax_i"),
-            (&neg, ix.as_slice()),
-            &want,
-            |j, i| -sq(i, j),
-            |e| e,
-        );
+        for (engine, (v, ix)) in cuda::engines(what, &red) {
+            let neg: Vec<T> = (v.as_slice().iter())
+                .map(|x| T::from_f64(-x.to_f64()))
+                .collect();
+            check_selection::<T>(
+                &format!("{what} max_argmax_i ({engine})"),
+                (&neg, ix.as_slice()),
+                &want,
+                |j, i| -sq(i, j),
+                |e| e,
+            );
+        }
     });
 }
 
@@ -233,69 +236,69 @@ fn log_sum_exp<T: Prec>() {
         let r = l.ranges();
         let keep = &keep;
         let kept_j = |i: usize| (0..n_j).filter(move |&j| keep[i * n_j + j]);
-        let got_lse = lse.x_i(d.xv()).y_j(d.yv()).ranges(&r).eval().unwrap();
-        let got_smw = smw
-            .x_i(d.xv())
-            .y_j(d.yv())
-            .b_j(d.bv())
+        let lse = lse.x_i(d.xv()).y_j(d.yv()).ranges(&r).bind().unwrap();
+        let smw = (smw.x_i(d.xv()).y_j(d.yv()).b_j(d.bv()))
             .ranges(&r)
-            .eval()
+            .bind()
             .unwrap();
-        let got_grad = grad
-            .x_i(d.xv())
-            .y_j(d.yv())
-            .e_i(&e)
+        let grad = (grad.x_i(d.xv()).y_j(d.yv()).e_i(&e))
             .ranges(&r)
-            .eval()
+            .bind()
             .unwrap();
-        for i in 0..n_i {
-            let z: f64 = kept_j(i).map(|j| (-d.sqdist(i, j)).exp()).sum();
-            let g = got_lse.row(i)[0].to_f64();
-            if z == 0.0 {
-                assert_eq!(g, f64::NEG_INFINITY, "{what}: empty row {i}");
-                assert!(
-                    got_smw.row(i).iter().all(|v| v.to_f64().is_nan()),
-                    "{what}: 0 / 0"
-                );
-                assert!(
-                    got_grad.row(i).iter().all(|v| v.to_f64() == 0.0),
-                    "{what}: gradient"
-                );
-                continue;
-            }
-            assert!(
-                (g - z.ln()).abs() <= T::TOL * (1.0 + z.ln().abs()),
-                "{what} row {i}: {g} vs {}",
-                z.ln()
-            );
-            let mut w = [0.0; 3];
-            let mut gr = [0.0; 2];
-            for j in kept_j(i) {
-                let p = (-d.sqdist(i, j)).exp() / z;
-                for c in 0..3 {
-                    w[c] += p * d.b[3 * j + c].to_f64();
+        let each = (cuda::engines(what, &lse).into_iter())
+            .zip(cuda::engines(what, &smw))
+            .zip(cuda::engines(what, &grad));
+        for (((engine, got_lse), (_, got_smw)), (_, got_grad)) in each {
+            let what = &format!("{what} ({engine})");
+            for i in 0..n_i {
+                let z: f64 = kept_j(i).map(|j| (-d.sqdist(i, j)).exp()).sum();
+                let g = got_lse.row(i)[0].to_f64();
+                if z == 0.0 {
+                    assert_eq!(g, f64::NEG_INFINITY, "{what}: empty row {i}");
+                    assert!(
+                        got_smw.row(i).iter().all(|v| v.to_f64().is_nan()),
+                        "{what}: 0 / 0"
+                    );
+                    assert!(
+                        got_grad.row(i).iter().all(|v| v.to_f64() == 0.0),
+                        "{what}: gradient"
+                    );
+                    continue;
                 }
-                for c in 0..2 {
-                    gr[c] -= 2.0
-                        * p
-                        * (d.x[2 * i + c].to_f64() - d.y[2 * j + c].to_f64())
-                        * e[i].to_f64();
+                assert!(
+                    (g - z.ln()).abs() <= T::TOL * (1.0 + z.ln().abs()),
+                    "{what} row {i}: {g} vs {}",
+                    z.ln()
+                );
+                let mut w = [0.0; 3];
+                let mut gr = [0.0; 2];
+                for j in kept_j(i) {
+                    let p = (-d.sqdist(i, j)).exp() / z;
+                    for c in 0..3 {
+                        w[c] += p * d.b[3 * j + c].to_f64();
+                    }
+                    for c in 0..2 {
+                        gr[c] -= 2.0
+                            * p
+                            * (d.x[2 * i + c].to_f64() - d.y[2 * j + c].to_f64())
+                            * e[i].to_f64();
+                    }
                 }
+                assert_close(
+                    &format!("{what} soft-max row {i}"),
+                    &wide(got_smw.row(i)),
+                    &w,
+                    &[1.0; 3],
+                    T::TOL * 10.0,
+                );
+                assert_close(
+                    &format!("{what} gradient row {i}"),
+                    &wide(got_grad.row(i)),
+                    &gr,
+                    &[4.0; 2],
+                    T::TOL * 10.0,
+                );
             }
-            assert_close(
-                &format!("{what} soft-max row {i}"),
-                &wide(got_smw.row(i)),
-                &w,
-                &[1.0; 3],
-                T::TOL * 10.0,
-            );
-            assert_close(
-                &format!("{what} gradient row {i}"),
-                &wide(got_grad.row(i)),
-                &gr,
-                &[4.0; 2],
-                T::TOL * 10.0,
-            );
         }
     });
 }
@@ -318,13 +321,9 @@ fn gradient_over_i<T: Prec>() {
         let b: Vec<T> = rng.reals(n_j, -1.0, 1.0);
         let e: Vec<T> = rng.reals(n_i, -1.0, 1.0);
         let keep = l.dense(n_i, n_j);
-        let got = g
-            .x_i(d.xv())
-            .y_j(d.yv())
-            .b_j(&b)
-            .e_i(&e)
+        let red = (g.x_i(d.xv()).y_j(d.yv()).b_j(&b).e_i(&e))
             .ranges(&l.ranges())
-            .eval()
+            .bind()
             .unwrap();
         let (mut want, mut scale) = (vec![0.0; 2 * n_j], vec![0.0; 2 * n_j]);
         for j in 0..n_j {
@@ -337,7 +336,10 @@ fn gradient_over_i<T: Prec>() {
                 }
             }
         }
-        assert_close(what, &wide(got.as_slice()), &want, &scale, T::TOL * 10.0);
+        for (engine, got) in cuda::engines(what, &red) {
+            let what = format!("{what} ({engine})");
+            assert_close(&what, &wide(got.as_slice()), &want, &scale, T::TOL * 10.0);
+        }
     });
 }
 

@@ -1,8 +1,8 @@
 //! The CUDA backend against dense f64 references (plain loops) and the CPU engine: the tutorial's
 //! Gaussian kernel (1D) and Laplacian kernel (2D) as matrix-vector products with 1, 3 and 9
 //! columns, a scalar and a vector `sum_j`, in f32 and f64, at N = 1000, 4097 (not a multiple of a
-//! block) and 100_000, with the reduction range split or not; and a conjugate-gradient solve
-//! through `GpuKernelMatrix`.
+//! block) and 100_000, with the reduction range split or not; a conjugate-gradient solve
+//! through `GpuKernelMatrix`; block-sparse reductions, products and solves (`ranges.rs`).
 //!
 //! Run with `cargo test --features cuda --test cuda`. Without a GPU (or a driver) each GPU test
 //! prints `skipped: <reason>` and passes; the test of the typed errors runs everywhere.
@@ -23,6 +23,7 @@ use rayon::prelude::*;
 
 mod backends;
 mod products;
+mod ranges;
 mod solve;
 mod sources;
 
