@@ -1,5 +1,8 @@
 //! Edge cases, the errors, and the timing at a million points.
 
+// Lists of one cluster, `&[0..2]`, are what these tests pass on purpose.
+#![allow(clippy::single_range_in_vec_init)]
+
 use super::*;
 use crate::KeopsError;
 
