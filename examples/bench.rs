@@ -8,10 +8,12 @@
 //!
 //! Then the tutorial's solves `(alpha I + K_xx) a = b` at N = 10,000 (and 100,000 with
 //! `--large`; the kriging example's data), plain and preconditioned, and a nearly diagonal one.
-//! Prints Markdown tables (BENCHMARKS.md holds a run).
+//! Last, the 1D Gaussian product for shrinking widths (issue 16: kernel values that underflow must
+//! not slow it down; `--widths` runs only that table). Prints Markdown tables (BENCHMARKS.md holds
+//! a run).
 //!
 //! ```text
-//! cargo run --release --example bench [-- --quick] [--large] [--level scalar|avx2|avx512|neon] [--reps R]
+//! cargo run --release --example bench [-- --quick] [--large] [--widths] [--level scalar|avx2|avx512|neon] [--reps R]
 //! ```
 
 #[path = "common/ceiling.rs"]
@@ -46,6 +48,8 @@ struct Opts {
     /// Also the solves at N = 100,000 (minutes: plain CG needs dozens of products of 1e10
     /// evaluations).
     large: bool,
+    /// Only the table of widths (issue 16).
+    widths_only: bool,
 }
 
 fn pool(threads: usize) -> rayon::ThreadPool {
@@ -256,12 +260,14 @@ fn main() -> Result<(), KeopsError> {
         quick: false,
         reps: 5,
         large: false,
+        widths_only: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--quick" => o.quick = true,
             "--large" => o.large = true,
+            "--widths" => o.widths_only = true,
             "--reps" => match args.next().and_then(|v| v.parse().ok()) {
                 Some(r) if r > 0 => o.reps = r,
                 _ => usage(),
@@ -290,6 +296,9 @@ fn main() -> Result<(), KeopsError> {
         "machine: {cpu}, {threads} threads, SIMD level {}\n",
         simd_level()
     );
+    if o.widths_only {
+        return widths(threads, o.reps);
+    }
 
     // References.
     let n = 10_000;
@@ -353,6 +362,31 @@ fn main() -> Result<(), KeopsError> {
         .map(|(a, b)| (a - b).abs() / b.abs().max(1.0))
         .fold(0f32, f32::max);
     println!("\nmax relative difference engine vs baseline (1D Gaussian, N = {n}, f32): {err:.2e}");
+    println!();
+    widths(threads, o.reps)
+}
+
+/// Issue 16: the 1D Gaussian product at N = 10,000 in f32 for widths from the tutorial's 0.1 down
+/// to 1e-4 (the points' mean spacing). The narrower the kernel, the more of its values fall below
+/// f32's normal range; arithmetic on subnormals costs 10-100x on many x86 CPUs, so without care the
+/// narrow kernels run several times slower on the same number of evaluations. Each time is also
+/// given as a ratio to sigma 0.1's (target: at most 1.3).
+fn widths(threads: usize, reps: usize) -> Result<(), KeopsError> {
+    let n = 10_000;
+    println!("| 1D Gaussian K v, sigma | T | N = M | threads | K_xx, symmetric (s) | ratio | K_xy (s) | ratio |");
+    println!("|---|---|---|---|---|---|---|---|");
+    let mut first: Option<(f64, f64)> = None;
+    for s in [0.1f32, 1e-2, 1e-3, 1e-4] {
+        let k = kernel!(exp(-sqnorm(x_i - y_j) / (2 * s * s)));
+        let (t_xx, _, t_xy) = pool(threads)
+            .install(|| -> Result<_, KeopsError> { Ok(products!(k, f32, 1, n, reps)) })?;
+        let (r_xx, r_xy) = first.get_or_insert((t_xx, t_xy));
+        println!(
+            "| {s:e} | f32 | {n} | {threads} | {t_xx:.4} | {:.2} | {t_xy:.4} | {:.2} |",
+            t_xx / *r_xx,
+            t_xy / *r_xy
+        );
+    }
     Ok(())
 }
 
@@ -379,6 +413,8 @@ fn kernels_one<T: CeilingReal + KernelsFor>(
 }
 
 fn usage() -> ! {
-    eprintln!("usage: bench [--quick] [--large] [--reps R] [--level scalar|avx2|avx512|neon]");
+    eprintln!(
+        "usage: bench [--quick] [--large] [--widths] [--reps R] [--level scalar|avx2|avx512|neon]"
+    );
     std::process::exit(2);
 }

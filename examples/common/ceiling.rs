@@ -2,11 +2,11 @@
 //!
 //! `acc += exp(-(x - y_j)^2 c) v_j` over 1024 `(y_j, v_j)` held in L1, for 64 values of `x` in
 //! turn: a subtraction, a square, a scaling, the same `exp` as the engine's lanes (clamps, range
-//! reduction, polynomial, scaling by two powers of two, with the constants of
-//! `keops::simd::math`) and a fused multiply-add, written with pulp's explicit SIMD operations
-//! (lanes along `j`, `x` broadcast, two independent accumulators), at the `SimdLevel` in use. No
-//! loads beyond L1, no bookkeeping: what the engine's throughput on the same kernel is compared
-//! with.
+//! reduction, polynomial, scaling by two powers of two, flush to +0 below the normal range, with
+//! the constants of `keops::simd::math`) and a fused multiply-add, written with pulp's explicit
+//! SIMD operations (lanes along `j`, `x` broadcast, two independent accumulators), at the
+//! `SimdLevel` in use. No loads beyond L1, no bookkeeping: what the engine's throughput on the
+//! same kernel is compared with.
 //!
 //! Not part of the library: examples/bench.rs and benches/engine.rs include this file (`#[path]`),
 //! tests/simd.rs checks its sum.
@@ -194,6 +194,8 @@ impl<S: Simd> Exp32<S> {
 
     #[inline(always)]
     fn exp(&self, s: S, a: S::f32s) -> S::f32s {
+        // Below the normal range: computed at the threshold, +0 selected at the end.
+        let tiny = s.less_than_f32s(a, self.lo);
         let a = s.max_f32s(a, self.lo);
         let a = s.min_f32s(a, self.hi);
         let t = s.mul_add_f32s(a, self.log2e, self.magic);
@@ -216,10 +218,11 @@ impl<S: Simd> Exp32<S> {
         let bias = s.splat_u32s(127);
         let e1 = s.wrapping_dyn_shl_u32s(s.add_u32s(k1, bias), s.splat_u32s(23));
         let e2 = s.wrapping_dyn_shl_u32s(s.add_u32s(k2, bias), s.splat_u32s(23));
-        s.mul_f32s(
+        let y = s.mul_f32s(
             s.mul_f32s(p, s.transmute_f32s_u32s(e1)),
             s.transmute_f32s_u32s(e2),
-        )
+        );
+        s.select_f32s(tiny, s.splat_f32s(0.0), y)
     }
 }
 
@@ -280,6 +283,7 @@ impl<S: Simd> Exp64<S> {
 
     #[inline(always)]
     fn exp(&self, s: S, a: S::f64s) -> S::f64s {
+        let tiny = s.less_than_f64s(a, self.lo);
         let a = s.max_f64s(a, self.lo);
         let a = s.min_f64s(a, self.hi);
         let t = s.mul_add_f64s(a, self.log2e, self.magic);
@@ -304,9 +308,10 @@ impl<S: Simd> Exp64<S> {
         let (bias, shift) = (s.splat_u64s(1023), s.splat_u64s(1 << 52));
         let e1 = s.mul_u64s(s.add_u64s(k1, bias), shift);
         let e2 = s.mul_u64s(s.add_u64s(k2, bias), shift);
-        s.mul_f64s(
+        let y = s.mul_f64s(
             s.mul_f64s(p, s.transmute_f64s_u64s(e1)),
             s.transmute_f64s_u64s(e2),
-        )
+        );
+        s.select_f64s(tiny, s.splat_f64s(0.0), y)
     }
 }

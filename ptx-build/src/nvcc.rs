@@ -35,6 +35,16 @@ pub struct PtxOutcome {
 
 /// nvcc's arguments: PTX for the virtual architecture `arch`, optimised, C++17 (no
 /// `--use_fast_math` unless `extra` asks for it).
+///
+/// Nor `--ftz=true` (issue 16): nvcc's default `--ftz=false` keeps f32 subnormals (f64 always
+/// keeps them), which slowed the CPU engine 10x on narrow kernels but costs a GPU nothing there:
+/// NVIDIA GPUs since Fermi (sm_20) handle subnormal operands and results of add, multiply and FMA
+/// in hardware at full speed; only multi-instruction sequences (IEEE division and square root,
+/// `rsqrt`) take a slower path for them (NVIDIA, "CUDA Pro Tip: Flush Denormals with
+/// Confidence"). A kernel sum's hot loop is FMAs and `exp`, so no flag is needed; the GPU results
+/// keep the subnormal values the CPU engines flush to +0 (an absolute difference below 2^-126).
+/// Not measured on a GPU yet: change the default only on a measurement
+/// (`KEOPS_NVCC_FLAGS=--ftz=true` tries it).
 pub fn nvcc_args(arch: &str, extra: &[String], input: &str, output: &str) -> Vec<String> {
     let mut args: Vec<String> = vec![
         "-ptx".into(),

@@ -49,7 +49,8 @@ pub trait Num:
     /// `self * b + c`: fused (one rounding) in SIMD packs, whose code runs where FMA exists; two
     /// operations for a real, as the scalar path may run where it does not.
     fn mul_add(self, b: Self, c: Self) -> Self;
-    /// `e^x`.
+    /// `e^x`, and +0 where that is below the normal range: a subnormal would slow down every
+    /// operation it enters on x86 (see `simd::math`, "Subnormals").
     fn exp(self) -> Self;
     /// Natural logarithm.
     fn ln(self) -> Self;
@@ -143,7 +144,7 @@ pub trait Real:
 }
 
 macro_rules! impl_real {
-    ($t:ty, $name:literal) => {
+    ($t:ty, $name:literal, $exp_lo:path) => {
         impl Real for $t {
             const NAME: &'static str = $name;
             #[inline(always)]
@@ -185,9 +186,16 @@ macro_rules! impl_real {
             fn mul_add(self, b: Self, c: Self) -> Self {
                 self * b + c
             }
+            /// std's `exp`, flushed to +0 below the normal range like the SIMD lanes' (at the
+            /// same threshold; see `simd::math`, "Subnormals"): the engines agree on which
+            /// values vanish, and the scalar one skips libm's slow subnormal path.
             #[inline(always)]
             fn exp(self) -> Self {
-                <$t>::exp(self)
+                if self < $exp_lo {
+                    0.0
+                } else {
+                    <$t>::exp(self)
+                }
             }
             #[inline(always)]
             fn ln(self) -> Self {
@@ -360,5 +368,5 @@ macro_rules! impl_real {
         }
     };
 }
-impl_real!(f32, "f32");
-impl_real!(f64, "f64");
+impl_real!(f32, "f32", crate::simd::math::EXP_F32_LO);
+impl_real!(f64, "f64", crate::simd::math::EXP_F64_LO);

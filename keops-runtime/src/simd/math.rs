@@ -12,8 +12,8 @@
 //! * `exp`: clamp (by compare-select, so NaN passes through), n = round(x / ln 2) with the
 //!   1.5·2^23 (1.5·2^52) magic-number addition, r = x - n ln 2 by Cody-Waite with two FMAs
 //!   (|r| <= ln 2 / 2), exp r = 1 + r + r² Q(r) (Q of degree 4 / 9), times 2^n built as two
-//!   factors 2^⌊n/2⌋ · 2^(n-⌊n/2⌋) in the exponent field, so n = 128 (1024) overflows to +inf and
-//!   a subnormal result is rounded once.
+//!   factors 2^⌊n/2⌋ · 2^(n-⌊n/2⌋) in the exponent field, so n = 128 (1024) overflows to +inf.
+//!   Results below the normal range are flushed to +0 (see "Subnormals" below).
 //! * `ln`: subnormals are pre-scaled by 2^23 (2^54) through a select; x = m·2^e with m in
 //!   [√½, √2) from the bits; with f = m - 1 (exact) and s = f / (2 + f),
 //!   ln m = 2 atanh s = f - s (f - T(s²)) (T of degree 3 / 7 in s²), plus e·ln 2 in two FMAs.
@@ -36,8 +36,8 @@
 //!
 //! | function | range | max error | special values |
 //! |---|---|---|---|
-//! | `exp_f32` | normal results (x in [-87.33, 88.72]) | 1.02 ulp | NaN → NaN, +inf → +inf, -inf → 0; x > 88.7228 → +inf; subnormal results (x in [-103.97, -87.34]): abs. error ≤ 0.75·2^-149; x < -103.97 → 0 |
-//! | `exp_f64` | normal results (x in [-708.39, 709.78]) | 1.00 ulp (≤ 1 ulp from std) | NaN → NaN, +inf → +inf, -inf → 0; x > 709.7827 → +inf; subnormal results: within 2^-1074 of std; x < -745.13 → 0 |
+//! | `exp_f32` | normal results (x in [-87.33654, 88.72]) | 1.02 ulp | NaN → NaN, +inf → +inf, -inf → +0; x > 88.7228 → +inf; results below the normal range (x < [`EXP_F32_LO`] = -87.33654, e^x < 2^-126) → +0 |
+//! | `exp_f64` | normal results (x in [-708.39, 709.78]) | 1.00 ulp (≤ 1 ulp from std) | NaN → NaN, +inf → +inf, -inf → +0; x > 709.7827 → +inf; results below the normal range (x < [`EXP_F64_LO`] = -708.3964185322641, e^x < 2^-1022) → +0 |
 //! | `ln_f32` | all positive f32, subnormals included | 0.97 ulp (also near 1) | NaN → NaN, ±0 → -inf, x < 0 (incl. -inf) → NaN, +inf → +inf, ln 1 = 0 |
 //! | `ln_f64` | all positive f64, subnormals included | 1.07 ulp (≤ 1 ulp from std; also near 1) | as `ln_f32` |
 //! | `sin_f32`, `cos_f32` | \|x\| ≤ [`SIN_COS_F32_MAX`] = 2^18 | 1.54 ulp (incl. results near 0) | NaN, ±inf → NaN; sin ±0 = ±0, cos ±0 = 1; tiny/subnormal x: sin x = x, cos x = 1 |
@@ -49,6 +49,28 @@
 //! or outside [-1, 1]): the caller must use std for those lanes. The f32 bound comes from the
 //! rounding of 2/π (measured: ≤ 2.08 ulp up to 2^21, 2.32 up to 2^22, garbage past 2^22); the f64 bound from the
 //! third part of π/2 (q·2^-163.6 against the smallest |r| of any double, ~2^-61).
+//!
+//! # Subnormals
+//!
+//! `exp` never returns a subnormal: below the normal range it returns +0 (an absolute error below
+//! 2^-126 / 2^-1022). Arithmetic that reads or writes
+//! a subnormal takes a microcode assist on many x86 CPUs (about 100 cycles instead of 1 to 4): a
+//! narrow Gaussian, whose values are mostly in or below the subnormal range, ran 10-13x slower
+//! than a wide one on the same number of evaluations (BENCHMARKS.md, issue 16). Setting the
+//! flush-to-zero / denormals-are-zero modes instead would change the floating-point environment
+//! of threads the library does not own (rayon's global pool is the user's too), and LLVM assumes
+//! the default environment. So the input is clamped at the threshold, where the computation
+//! stays normal, and the lanes below it are replaced by +0 with a select.
+//!
+//! That suffices for the kernel sums `a + k v` the engine accumulates: `k` is +0 or normal, and
+//! the product of a normal `k` with an ordinary `v` is normal unless `k |v| < 2^-126`, i.e. for
+//! `k` in the thin band [2^-126, 2^-126 / |v|) (for a Gaussian, the distances with d²/2σ² in
+//! [87.3 - ln(1/|v|), 87.3]): a few evaluations per output row, where every value below the normal
+//! range, even one rounding to 0, used to take an assist. Even in the band, an FMA into a sum that
+//! is already normal runs at full speed (the product is not rounded on its own); only sums still
+//! below the normal range pay, such as the few-term column sums of the symmetric product
+//! (measured: 1.25-1.3x the time of a wide kernel at sigma 1e-2, N = 10^4, against 13x before;
+//! BENCHMARKS.md). Subnormal data (points, weights) stay subnormal: they cost what they cost.
 
 use core::f32::consts as c32;
 use core::f64::consts as c64;
@@ -88,15 +110,17 @@ const PIO2_3_F64: f64 = -1.4973849048591698e-33;
 // exp
 // ---------------------------------------------------------------------------------------------
 
-/// Inputs are clamped to `[EXP_F32_LO, EXP_F32_HI]`: above, 2^128 * e^r overflows to +inf; below,
-/// the result (< 2^-150) rounds to 0.
+/// Inputs are clamped to `[EXP_F32_LO, EXP_F32_HI]`: above, 2^128 * e^r overflows to +inf.
 pub const EXP_F32_HI: f32 = 88.8;
-/// The lower clamp of `exp_f32`'s input (see [`EXP_F32_HI`]).
-pub const EXP_F32_LO: f32 = -104.0;
+/// The smallest f32 whose e^x is normal (e^x = 2^-126 (1 + 4.5e-6), so the computed result is
+/// normal too): `exp_f32` flushes the results of smaller arguments to +0, without computing a
+/// subnormal (module docs, "Subnormals").
+pub const EXP_F32_LO: f32 = -87.33654;
 /// The upper clamp of `exp_f64`'s input: above, the result overflows to +inf.
 pub const EXP_F64_HI: f64 = 709.9;
-/// The lower clamp of `exp_f64`'s input: below, the result rounds to 0.
-pub const EXP_F64_LO: f64 = -746.0;
+/// The smallest f64 whose e^x is normal (e^x = 2^-1022 (1 + 2.7e-14), 124 ulps of margin):
+/// `exp_f64` flushes the results of smaller arguments to +0.
+pub const EXP_F64_LO: f64 = -708.3964185322641;
 
 /// exp(r) = 1 + r + r^2 Q(r) on |r| <= ln2/2 (+5e-4): weighted minimax fit of Q (Remez exchange,
 /// relative error of exp 2^-28.3 before rounding the coefficients).
@@ -136,8 +160,10 @@ fn pow2i_f64(k: i64) -> f64 {
 /// e^x for f32. See the module docs for accuracy and special values.
 #[inline(always)]
 pub fn exp_f32(x: f32) -> f32 {
-    // Compare-select clamps: a NaN compares false and stays NaN.
-    let x = if x < EXP_F32_LO { EXP_F32_LO } else { x };
+    // Compare-select clamps: a NaN compares false and stays NaN. Below the normal range the
+    // computation runs on the threshold (normal all along) and the select at the end gives +0.
+    let tiny = x < EXP_F32_LO;
+    let x = if tiny { EXP_F32_LO } else { x };
     let x = if x > EXP_F32_HI { EXP_F32_HI } else { x };
     // n = round(x / ln 2) by the magic-number trick; the integer is read back from the bits.
     let t = x.mul_add(c32::LOG2_E, MAGIC_F32);
@@ -152,17 +178,23 @@ pub fn exp_f32(x: f32) -> f32 {
         .mul_add(r, EXP_Q_F32[1])
         .mul_add(r, EXP_Q_F32[0]);
     let p = (r * r).mul_add(q, r) + 1.0;
-    // 2^k as two normal factors: k in [-150, 128]; the first product stays normal, so a
-    // subnormal result is rounded once.
+    // 2^k as two normal factors: k in [-126, 128], and 2^128 (for the overflow to +inf) has no
+    // exponent field of its own.
     let k1 = k >> 1;
     let k2 = k.wrapping_sub(k1);
-    p * pow2i_f32(k1) * pow2i_f32(k2)
+    let y = p * pow2i_f32(k1) * pow2i_f32(k2);
+    if tiny {
+        0.0
+    } else {
+        y
+    }
 }
 
 /// e^x for f64. See the module docs for accuracy and special values.
 #[inline(always)]
 pub fn exp_f64(x: f64) -> f64 {
-    let x = if x < EXP_F64_LO { EXP_F64_LO } else { x };
+    let tiny = x < EXP_F64_LO;
+    let x = if tiny { EXP_F64_LO } else { x };
     let x = if x > EXP_F64_HI { EXP_F64_HI } else { x };
     let t = x.mul_add(c64::LOG2_E, MAGIC_F64);
     let n = t - MAGIC_F64;
@@ -181,11 +213,16 @@ pub fn exp_f64(x: f64) -> f64 {
         .mul_add(r, c[1])
         .mul_add(r, c[0]);
     let p = (r * r).mul_add(q, r) + 1.0;
-    // k in [-1076, 1025]; floor(k / 2) with a logical shift of a biased value (AVX2 has no
+    // k in [-1022, 1025]; floor(k / 2) with a logical shift of a biased value (AVX2 has no
     // 64-bit arithmetic shift).
     let k1 = ((k.wrapping_add(2048) as u64) >> 1) as i64 - 1024;
     let k2 = k.wrapping_sub(k1);
-    p * pow2i_f64(k1) * pow2i_f64(k2)
+    let y = p * pow2i_f64(k1) * pow2i_f64(k2);
+    if tiny {
+        0.0
+    } else {
+        y
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

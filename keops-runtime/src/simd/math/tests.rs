@@ -153,14 +153,18 @@ fn exp_f32_accuracy() {
     check_f32("exp_f32", pts, exp_f32, f32_exp, 1.1);
     let pts = linspace(-1.0, 1.0, N / 4).map(|x| x as f32);
     check_f32("exp_f32 near 0", pts, exp_f32, f32_exp, 1.1);
-    // Subnormal results: absolute error below one subnormal ulp (2^-149).
+    // Results below the normal range: flushed to +0 (issue 16), and exactly there.
     for x in linspace(-110.0, -87.33, N / 4) {
         let x = x as f32;
-        let (y, v) = (exp_f32(x) as f64, (x as f64).exp());
-        assert!(
-            (y - v).abs() <= pow2(-149),
-            "exp_f32({x:e}) = {y:e}, want {v:e}"
-        );
+        let (y, v) = (exp_f32(x), (x as f64).exp());
+        if v < f32::MIN_POSITIVE as f64 {
+            assert_eq!(y.to_bits(), 0, "exp_f32({x:e}) = {y:e}, want +0");
+        } else {
+            assert!(
+                ulp_err_f32(y, v) <= 1.1,
+                "exp_f32({x:e}) = {y:e}, want {v:e}"
+            );
+        }
     }
 }
 
@@ -178,10 +182,17 @@ fn exp_f32_special() {
     for x in [88.72284f32, 88.8, 89.0, 100.0, 1e10, f32::MAX] {
         assert_eq!(exp_f32(x), f32::INFINITY, "exp_f32({x})");
     }
-    for x in [-104.0f32, -105.0, -200.0, -1e10, f32::MIN] {
-        assert_eq!(exp_f32(x), 0.0, "exp_f32({x})");
+    for x in [-87.34f32, -103.28, -104.0, -105.0, -200.0, -1e10, f32::MIN] {
+        assert_eq!(exp_f32(x).to_bits(), 0, "exp_f32({x})");
     }
-    assert_eq!(exp_f32(-103.28), f32::from_bits(1)); // 2^-149
+    assert_eq!(exp_f32(f32::NEG_INFINITY).to_bits(), 0);
+    // The threshold: the smallest argument with a normal result, and the float below it.
+    let lo = EXP_F32_LO;
+    assert!((lo as f64).exp() >= f32::MIN_POSITIVE as f64);
+    assert!(exp_f32(lo) >= f32::MIN_POSITIVE);
+    let below = f32::from_bits(lo.to_bits() + 1); // more negative
+    assert!((below as f64).exp() < f32::MIN_POSITIVE as f64);
+    assert_eq!(exp_f32(below).to_bits(), 0);
 }
 
 #[test]
@@ -208,12 +219,17 @@ fn exp_f64_accuracy() {
         f64::exp,
         1.0,
     );
-    for x in linspace(-760.0, -708.4, N / 4) {
+    // Results below the normal range: flushed to +0 (std's are subnormal there).
+    for x in linspace(-760.0, -708.3, N / 4) {
         let (y, v) = (exp_f64(x), x.exp());
-        assert!(
-            (y - v).abs() <= pow2(-1074),
-            "exp_f64({x:e}) = {y:e}, want {v:e}"
-        );
+        if v < f64::MIN_POSITIVE {
+            assert_eq!(y.to_bits(), 0, "exp_f64({x:e}) = {y:e}, want +0");
+        } else {
+            assert!(
+                ulp_err_f64(y, v) <= 1.0,
+                "exp_f64({x:e}) = {y:e}, want {v:e}"
+            );
+        }
     }
 }
 
@@ -231,10 +247,59 @@ fn exp_f64_special() {
     for x in [709.7827128933841, 709.8, 710.0, 1e300, f64::MAX] {
         assert_eq!(exp_f64(x), f64::INFINITY, "exp_f64({x})");
     }
-    for x in [-746.0, -750.0, -1e300, f64::MIN] {
-        assert_eq!(exp_f64(x), 0.0, "exp_f64({x})");
+    for x in [-708.4, -744.5, -746.0, -750.0, -1e300, f64::MIN] {
+        assert_eq!(exp_f64(x).to_bits(), 0, "exp_f64({x})");
     }
-    assert_eq!(exp_f64(-744.5), f64::from_bits(1)); // 2^-1074
+    assert_eq!(exp_f64(f64::NEG_INFINITY).to_bits(), 0);
+    // The threshold (std's exp, < 1 ulp, decides on which side of 2^-1022 e^x lies: the margin
+    // is 124 ulps).
+    let lo = EXP_F64_LO;
+    assert!(lo.exp() >= f64::MIN_POSITIVE && exp_f64(lo) >= f64::MIN_POSITIVE);
+    let below = f64::from_bits(lo.to_bits() + 1); // more negative
+    assert!(below.exp() < f64::MIN_POSITIVE);
+    assert_eq!(exp_f64(below).to_bits(), 0);
+}
+
+/// +0, normal, +inf or NaN: never a subnormal (nor -0), whose arithmetic is slow on x86 (issue 16).
+fn not_subnormal_f32(x: f32) {
+    let y = exp_f32(x);
+    assert!(
+        y.is_nan() || y.to_bits() == 0 || y >= f32::MIN_POSITIVE,
+        "exp_f32({x:e}) = {y:e}"
+    );
+}
+
+fn not_subnormal_f64(x: f64) {
+    let y = exp_f64(x);
+    assert!(
+        y.is_nan() || y.to_bits() == 0 || y >= f64::MIN_POSITIVE,
+        "exp_f64({x:e}) = {y:e}"
+    );
+}
+
+#[test]
+fn exp_never_subnormal() {
+    // Every f32 in [-88, -87] (the threshold's neighbourhood; 131,072 of them), then every sign
+    // and binade (the non-negative half of the bit patterns, and the negative half).
+    let (a, b) = ((-87.0f32).to_bits(), (-88.0f32).to_bits());
+    (a..=b).map(f32::from_bits).for_each(not_subnormal_f32);
+    bit_steps_f32(0, 0x7f80_0001, N as u32).for_each(not_subnormal_f32);
+    bit_steps_f32(0x8000_0000, 0xff80_0001, N as u32).for_each(not_subnormal_f32);
+    [f32::NAN, f32::INFINITY, f32::NEG_INFINITY]
+        .into_iter()
+        .for_each(not_subnormal_f32);
+    // f64: 2^20 consecutive doubles either side of the threshold, then every binade.
+    let t = EXP_F64_LO.to_bits();
+    (t - (1 << 20)..t + (1 << 20))
+        .map(f64::from_bits)
+        .for_each(not_subnormal_f64);
+    linspace(-760.0, -700.0, N).for_each(not_subnormal_f64);
+    bit_steps_f64(0, 0x7ff0_0000_0000_0001, N as u64).for_each(not_subnormal_f64);
+    bit_steps_f64(0x8000_0000_0000_0000, 0xfff0_0000_0000_0001, N as u64)
+        .for_each(not_subnormal_f64);
+    [f64::NAN, f64::INFINITY, f64::NEG_INFINITY]
+        .into_iter()
+        .for_each(not_subnormal_f64);
 }
 
 // ----------------------------------------------------------------------------------- ln
