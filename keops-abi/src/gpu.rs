@@ -117,7 +117,7 @@ abi_struct! {
         /// Indices of an arg reduction, `(n_out, out_dim)` int64, written when the kernel
         /// finishes its rows itself (a single block along the reduction index).
         out_idx: u64 => "long long* out_idx",
-        /// A block-sparse launch (KeOps' ranges, the `..._ranges_...` kernels): one
+        /// A block-sparse launch (KeOps' ranges; the same kernels as a dense one): one
         /// [`SparseBlock`] per `blockIdx.x`, together covering the output rows exactly once
         /// (`gridDim.y == 1`); 0 (null, not read) for a dense launch.
         blocks: u64 => "const KeopsBlock* blocks",
@@ -365,20 +365,17 @@ impl KernelKind {
     }
 }
 
-/// Full name of one kernel: `<formula id>_<kind>_<f32|f64>_<arm>` for a dense launch, and
-/// `<formula id>_<kind>_ranges_<f32|f64>_<arm>` for the same kernel's block-sparse launch
-/// ([`KernelArgs::blocks`]): a separate instance (its template's `R`), so that the dense kernels'
-/// code is what it would be without ranges.
+/// Full name of one kernel: `<formula id>_<kind>_<f32|f64>_<arm>`. Dense and block-sparse
+/// launches ([`KernelArgs::blocks`]) run the same kernel.
 ///
 /// ```
 /// use keops_abi::gpu::{arm_name, kernel_name, KernelKind};
 /// let arm = arm_name(&[(3, true), (256, false)]);
-/// assert_eq!(kernel_name("keops_0", KernelKind::Matvec(8), false, "f32", &arm), "keops_0_mv8_f32_e3_u256");
-/// assert_eq!(kernel_name("keops_0", KernelKind::Reduce, true, "f64", "e1"), "keops_0_red_ranges_f64_e1");
+/// assert_eq!(kernel_name("keops_0", KernelKind::Matvec(8), "f32", &arm), "keops_0_mv8_f32_e3_u256");
+/// assert_eq!(kernel_name("keops_0", KernelKind::Reduce, "f64", "e1"), "keops_0_red_f64_e1");
 /// ```
-pub fn kernel_name(id: &str, kind: KernelKind, ranges: bool, real: &str, arm: &str) -> String {
-    let ranges = if ranges { "_ranges" } else { "" };
-    format!("{id}_{}{ranges}_{real}_{arm}", kind.tag())
+pub fn kernel_name(id: &str, kind: KernelKind, real: &str, arm: &str) -> String {
+    format!("{id}_{}_{real}_{arm}", kind.tag())
 }
 
 /// The prelude's formula-independent kernels: the split-j combining passes and the device

@@ -280,7 +280,7 @@ impl Gpu {
         split: Option<usize>,
         table: Option<&DeviceTable>,
     ) -> LaunchPlan {
-        // The task's ranges pick the kernel (`..._ranges_...`), the table its blocks.
+        // A block-sparse launch runs the table's blocks (the kernel reads it: `blocks` non-null).
         debug_assert_eq!(table.is_some(), task.sparsity.is_some());
         match table {
             Some(t) => task.sparse_plan(nvc, t.count),

@@ -108,17 +108,15 @@ impl<T: Real> GpuTask<'_, T> {
         Some(arm_name(&arm_for(&self.slot_dims)?))
     }
 
-    /// Name of the kernel for this arm: `<id>_<red|mv1|mv8>_<f32|f64>_<arm>`, with `_ranges`
-    /// after the kind when block-sparse; `columns` is the matvec kernel's column capacity (ignored
-    /// for reductions).
+    /// Name of the kernel for this arm: `<id>_<red|mv1|mv8>_<f32|f64>_<arm>` (block-sparse or
+    /// not); `columns` is the matvec kernel's column capacity (ignored for reductions).
     pub fn kernel_name(&self, columns: usize) -> Option<String> {
         let kind = if self.matvec {
             KernelKind::Matvec(columns)
         } else {
             KernelKind::Reduce
         };
-        let ranges = self.sparsity.is_some();
-        Some(kernel_name(self.id, kind, ranges, T::NAME, &self.arm()?))
+        Some(kernel_name(self.id, kind, T::NAME, &self.arm()?))
     }
 
     /// The launch for `nvc` matvec columns (0 for a reduction) on a device with `sms`

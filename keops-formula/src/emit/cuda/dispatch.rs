@@ -1,5 +1,5 @@
-//! The `extern "C"` kernels of a formula: one per kind, arm of run-time dimensions, precision and
-//! launch (dense, or block-sparse), each an instance of the formula's device routine. The runtime
+//! The `extern "C"` kernels of a formula: one per kind, arm of run-time dimensions and precision,
+//! each an instance of the formula's device routine (dense and block-sparse launches alike). The runtime
 //! picks one by its name ([`keops_abi::gpu::kernel_name`]), as the Rust side's `dispatch.rs` picks
 //! a monomorphised arm.
 
@@ -21,21 +21,17 @@ pub(super) fn emit_kernels(f: &Formula, id: &str, s: &mut String) -> Vec<String>
                 .iter()
                 .map(|&(c, e)| format!("{c}, {}", if e { "true" } else { "false" }))
                 .collect();
-            // The dense launch, then the block-sparse one (the routine's `R`).
-            for ranges in [false, true] {
-                for (real, ty) in keops_abi::PRECISIONS {
-                    let name = kernel_name(id, kind, ranges, real, &an);
-                    let mut targs = targs.clone();
-                    targs.insert(0, ty.to_string());
-                    targs.insert(1, ranges.to_string());
-                    let _ = writeln!(
-                        s,
-                        "extern \"C\" __global__ void __launch_bounds__({THREADS}) {name}(const KeopsArgs a) {{ {id}::run_{}<{}>(a); }}",
-                        kind.tag(),
-                        targs.join(", ")
-                    );
-                    names.push(name);
-                }
+            for (real, ty) in keops_abi::PRECISIONS {
+                let name = kernel_name(id, kind, real, &an);
+                let mut targs = targs.clone();
+                targs.insert(0, ty.to_string());
+                let _ = writeln!(
+                    s,
+                    "extern \"C\" __global__ void __launch_bounds__({THREADS}) {name}(const KeopsArgs a) {{ {id}::run_{}<{}>(a); }}",
+                    kind.tag(),
+                    targs.join(", ")
+                );
+                names.push(name);
             }
         }
     }

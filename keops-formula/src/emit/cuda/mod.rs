@@ -4,13 +4,13 @@
 //! an `extern "C"` kernel. Several blocks along `y` split the reduction range (split-j scheme);
 //! they write f64 partial sums that `keops_combine_*` (prelude.cuh) adds.
 //!
-//! Block-sparse reductions (KeOps' `ranges`, as its `GpuConv1D_ranges`) run the routine's other
-//! instance (template parameter `R`, kernels named `..._ranges_...`): block `blockIdx.x` reads its
-//! `KeopsBlock` (keops-abi's `SparseBlock`: at most a block of consecutive output rows visiting
-//! the same ranges, `KeopsArgs::blocks`) and loops over its ranges of the reduction index
-//! (`KeopsArgs::ranges`) tile by tile, with one block along the reduction index. The dense
-//! instance has one range, its part of `0..n_red`: its code is what it was without ranges (`R` is
-//! a constant, the loop over ranges folds away), at the price of twice as many kernels to compile.
+//! Block-sparse reductions (KeOps' `ranges`, as its `GpuConv1D_ranges`) run the same kernels with
+//! a table (`KeopsArgs::blocks` non-null): block `blockIdx.x` reads its `KeopsBlock` (keops-abi's
+//! `SparseBlock`: at most a block of consecutive output rows visiting the same ranges) and loops
+//! over its ranges of the reduction index (`KeopsArgs::ranges`) tile by tile, with one block along
+//! the reduction index. A dense launch has one range, its part of `0..n_red`. One instance serves
+//! both (the branch is uniform over the grid and outside the tile loop): a second, block-sparse
+//! instance of every kernel doubled nvcc's and ptxas' work for every formula of a package.
 //!
 //! The other reductions (min / max and their args, the k smallest, log-sum-exp, soft-max) keep
 //! their per-thread state instead (see `other.rs`): with one block along the reduction index the
@@ -141,7 +141,7 @@ fn kinds(f: &Formula) -> Vec<KernelKind> {
     KernelKind::all(f.reduction == Reduction::Kernel)
 }
 
-/// The device routine `run_<kind><T, R, caps...>(const KeopsArgs&)` of one formula and kind of
+/// The device routine `run_<kind><T, caps...>(const KeopsArgs&)` of one formula and kind of
 /// kernel: every part of the CUDA emitter is a method of it.
 struct Routine<'f> {
     f: &'f Formula,

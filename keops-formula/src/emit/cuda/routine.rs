@@ -11,7 +11,7 @@ use crate::ir::{Shape, Var};
 use keops_abi::gpu::KernelKind;
 
 impl Routine<'_> {
-    /// The templated device routine `run_<kind><T, R, caps...>(const KeopsArgs&)`.
+    /// The templated device routine `run_<kind><T, caps...>(const KeopsArgs&)`.
     pub(super) fn emit(&self) -> String {
         let f = self.f;
         let schedule = Schedule::new(f);
@@ -32,9 +32,10 @@ impl Routine<'_> {
                 par.ident
             );
         }
-        // A block-sparse launch (`R`) gives each block its rows (and below, its reduction ranges).
-        s +=
-            "    const KeopsBlock* blk = R ? a.blocks + blockIdx.x : nullptr; // R: block-sparse\n";
+        // A block-sparse launch (a table of blocks) gives each block its rows (and below, its
+        // reduction ranges). `R` is the same for the whole grid: the branches do not diverge.
+        s += "    const bool R = a.blocks != nullptr; // block-sparse\n";
+        s += "    const KeopsBlock* blk = R ? a.blocks + blockIdx.x : nullptr;\n";
         s += "    const long long o = R ? blk->row0 + threadIdx.x : (long long)blockIdx.x * blockDim.x + threadIdx.x;\n";
         s += "    const bool active = o < (R ? blk->row1 : a.n_out);\n";
         s += "    const long long oc = active ? o : 0; // idle threads compute row 0 and store nothing\n";
@@ -50,11 +51,10 @@ impl Routine<'_> {
         s
     }
 
-    /// The template line (the precision, whether the launch is block-sparse, the arm) and the
+    /// The template line (the precision, the arm) and the
     /// routine's opening, with its dynamic shared memory.
     fn signature(&self, s: &mut String) {
-        // R: a block-sparse launch (its own instance: the dense code is unchanged by it).
-        let mut tparams = vec!["typename T".to_string(), "bool R".to_string()];
+        let mut tparams = vec!["typename T".to_string()];
         for k in gpu_slots(self.f) {
             tparams.push(format!("int C{k}"));
             tparams.push(format!("bool E{k}"));
