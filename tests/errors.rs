@@ -19,6 +19,15 @@ fn pts<const D: usize>(n: usize) -> Vec<[f64; D]> {
         .collect()
 }
 
+/// The Gaussian kernel matrix of points `x` and `y`, for the tests of kernel matrices: one
+/// `kernel!` site, as each site compiles the engines for every arm of its run-time dimensions.
+fn gaussian<'a, const D: usize>(
+    x: &'a [[f64; D]],
+    y: &'a [[f64; D]],
+) -> Result<KernelMatrix<f64, impl keops::__private::BoundKernel<f64> + 'a>, KeopsError> {
+    kernel!(exp(-sqdist(x_i, y_j))).x_i(x).y_j(y).matrix()
+}
+
 fn line(n: usize) -> Vec<f64> {
     (0..n).map(|r| (r as f64 * 0.21).cos()).collect()
 }
@@ -251,7 +260,7 @@ fn empty_sets() {
     let m = DMatrix::<f64>::zeros(0, 2);
     let e = err(f.x_i(&x).y_j(&m).eval());
     assert_eq!(e, KeopsError::Empty { var: "y_j".into() });
-    let e = err(kernel!(exp(-sqdist(x_i, y_j))).x_i(&none).y_j(&x).matrix());
+    let e = err(gaussian(&none, &x));
     assert_eq!(e, KeopsError::Empty { var: "x_i".into() });
     // An empty parameter vector.
     let c: Vec<f64> = Vec::new();
@@ -271,11 +280,7 @@ fn zero_dimensional_data() {
     assert_eq!(err(f.x_i(&x).y_j(&z).eval()), KeopsError::ZeroDimension);
     let m = DMatrix::<f64>::zeros(5, 0);
     assert_eq!(err(f.x_i(&m).y_j(&x).eval()), KeopsError::ZeroDimension);
-    let k = kernel!(exp(-sqdist(x_i, y_j)))
-        .x_i(&x)
-        .y_j(&x)
-        .matrix()
-        .unwrap();
+    let k = gaussian(&x, &x).unwrap();
     assert_eq!(err(k.matvec(&z)), KeopsError::ZeroDimension);
 }
 
@@ -373,11 +378,7 @@ fn non_finite_parameters_are_rejected() {
 fn non_finite_matvec_operand_is_rejected() {
     let x = pts::<2>(6);
     let y = pts::<2>(8);
-    let k = kernel!(exp(-sqdist(x_i, y_j)))
-        .x_i(&x)
-        .y_j(&y)
-        .matrix()
-        .unwrap();
+    let k = gaussian(&x, &y).unwrap();
     let mut v = line(8);
     v[5] = f64::NAN;
     let e = err(k.matvec(&v));
@@ -457,11 +458,7 @@ fn output_buffers_of_wrong_length() {
     // The buffer is left alone on error.
     assert!(long.iter().all(|&v| v == 0.0));
 
-    let k = kernel!(exp(-sqdist(x_i, y_j)))
-        .x_i(&x)
-        .y_j(&y)
-        .matrix()
-        .unwrap();
+    let k = gaussian(&x, &y).unwrap();
     let mut out = vec![0.0; 5 * 2 + 1];
     assert_eq!(
         k.matvec_into(&b, &mut out).unwrap_err(),
@@ -478,11 +475,7 @@ fn output_buffers_of_wrong_length() {
 fn matvec_operand_with_wrong_number_of_rows() {
     let x = pts::<2>(5);
     let y = pts::<2>(6);
-    let k = kernel!(exp(-sqdist(x_i, y_j)))
-        .x_i(&x)
-        .y_j(&y)
-        .matrix()
-        .unwrap();
+    let k = gaussian(&x, &y).unwrap();
     let e = err(k.matvec(&line(5)));
     assert_eq!(
         e,

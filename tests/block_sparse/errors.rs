@@ -178,7 +178,7 @@ fn bound_ranges_are_checked() {
         "{e}"
     );
     // A kernel matrix, and a reduction over i (the transposed arrays).
-    let k = kernel!(exp(-sqdist(x_i, y_j)));
+    let k = kernel!(x_i: 1, y_j: 1 => exp(-sqdist(x_i, y_j)));
     let e = k.x_i(&y).y_j(&y).matrix().unwrap().ranges(&r).unwrap_err();
     assert_eq!(e, KeopsError::Ranges(want));
     let over_i = kernel!(x_i: 1, y_j: 1 => sum_i(exp(-sqdist(x_i, y_j))));

@@ -38,7 +38,7 @@ fn gauss(x: &[f64], y: &[f64], dim: usize, i: usize, j: usize, s: f64) -> f64 {
 
 fn products<T: Prec>() {
     let s = 0.3;
-    let k = kernel!(exp(-sqnorm(x_i - y_j) / (2 * s * s)));
+    let k = kernel!(x_i: 2, y_j: 2 => exp(-sqnorm(x_i - y_j) / (2 * s * s)));
     for (seed, &(n_i, n_j)) in [(203usize, 157usize), (700, 531), (1000, 1000)]
         .iter()
         .enumerate()
@@ -121,7 +121,7 @@ fn products_f64() {
 /// fall back to the row-wise product.
 fn symmetric<T: Prec>() {
     let s = 0.2;
-    let k = kernel!(exp(-sqnorm(x_i - y_j) / (2 * s * s)));
+    let k = kernel!(x_i: 3, y_j: 3 => exp(-sqnorm(x_i - y_j) / (2 * s * s)));
     for (seed, n) in [67usize, 333, 1500].into_iter().enumerate() {
         let mut rng = Rng::named("symmetric", seed as u64);
         let x: Vec<T> = rng.reals(3 * n, 0.0, 1.0);
@@ -170,7 +170,7 @@ fn symmetric_f64() {
 /// Points of dimension 20 have no SIMD lane version: the scalar engine's products with ranges.
 #[test]
 fn scalar_engine() {
-    let k = kernel!(exp(-sqdist(x_i, y_j) / 4));
+    let k = kernel!(x_i: 20, y_j: 20 => exp(-sqdist(x_i, y_j) / 4));
     let (n_i, n_j, dim) = (301, 277, 20);
     let mut rng = Rng::named("scalar engine", 0);
     let x = rng.vec(dim * n_i, 0.0, 1.0);
@@ -237,6 +237,7 @@ fn solves_match_cholesky() {
         .cholesky()
         .expect("positive definite")
         .solve(&DVector::from_column_slice(&b));
+    // Run-time dimensions (the arms a user's `kernel!` gets), with the solver.
     let k = kernel!(exp(-sqnorm(x_i - y_j) / (2 * s * s)));
     let view = View::new(&x, 2).unwrap();
     let km = k
@@ -271,7 +272,7 @@ fn solves_match_cholesky() {
 fn indefinite_truncation_is_reported() {
     let (n, s) = (400, 0.3);
     let x: Vec<f64> = (0..n).map(|i| i as f64 / n as f64).collect();
-    let k = kernel!(exp(-sqnorm(x_i - y_j) / (2 * s * s)));
+    let k = kernel!(x_i: 1, y_j: 1 => exp(-sqnorm(x_i - y_j) / (2 * s * s)));
     // Clusters of 20 points (0.05 wide), neighbours only: entries at distance 0.1 (0.3 widths)
     // are dropped.
     let c: Vec<Range<usize>> = (0..n / 20).map(|a| 20 * a..20 * a + 20).collect();
