@@ -6,7 +6,7 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use super::plan::{part, splits, tiles, Span, BLOCK};
+use super::plan::{part, splits, Span, Tiles, BLOCK};
 use super::scalar::RowKernel;
 use crate::Real;
 
@@ -120,11 +120,9 @@ pub(super) fn run<T, K, S, F>(
             prepared.push(k.prepare(o));
         }
         let mut scratch = vec![T::ZERO; scratch_dim];
-        for rs in ranges {
-            for t in tiles(rs.clone()) {
-                for (p, st) in prepared.iter().zip(state.chunks_exact_mut(width)) {
-                    tile(p, t.clone(), &mut scratch, st);
-                }
+        for t in Tiles::of(ranges) {
+            for (p, st) in prepared.iter().zip(state.chunks_exact_mut(width)) {
+                tile(p, t.clone(), &mut scratch, st);
             }
         }
     };

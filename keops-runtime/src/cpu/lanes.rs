@@ -15,7 +15,7 @@
 
 use std::ops::Range;
 
-use super::plan::{par_chunks, par_pieces, part, splits, tiles, Span, BLOCK, TILE};
+use super::plan::{par_chunks, par_pieces, part, splits, Span, Tiles, BLOCK, TILE};
 use super::scalar::{RowKernel, Value};
 use super::work::{kernel_work_scalar, zeroed, MatvecWorkspace};
 use crate::simd::LaneOp;
@@ -91,6 +91,9 @@ impl<N: Num, const C: usize> LaneValue<N> for [N; C] {
     }
 }
 
+/// One block of output rows (first row, rows, reduction ranges, its f64 sums) of a lane engine.
+type BlockFn<'a> = dyn Fn(usize, usize, &[Range<usize>], &mut [f64]) + Sync + 'a;
+
 /// `out = K v` (or `alpha v + K v`) for a scalar formula with a lane version: `v` is
 /// `(n_red, nv)`, the output `(n_out, nv)`, row-major.
 pub(super) fn matvec_lanes<T, K>(
@@ -104,14 +107,14 @@ pub(super) fn matvec_lanes<T, K>(
     T: Real,
     K: LaneKernel<T> + RowKernel<T, Value = T>,
 {
-    let (n_out, n_red) = (span.n_out, span.n_red);
+    let n_out = span.n_out;
     debug_assert_eq!(out.len(), n_out * nv);
     if n_out == 0 || nv == 0 {
         return;
     }
     let level = crate::simd_level();
-    let blocks = n_out.div_ceil(BLOCK);
-    let block = |o0: usize, rows: usize, direct: &[Range<usize>], st: &mut [f64]| {
+    // Behind `dyn`: the dense and the block-sparse paths share one instance of the block.
+    let block: &BlockFn<'_> = &|o0, rows, direct, st| {
         let cols = &mut [];
         let (last, symmetric) = (n_out - 1, &[]);
         let p = ProductBlock {
@@ -128,32 +131,7 @@ pub(super) fn matvec_lanes<T, K>(
         };
         run_at(level, p);
     };
-    // Block-sparse: one f64 sum per output entry, row-major (the layout of one split).
-    if let Some(pieces) = span.cluster_pieces() {
-        let sums = zeroed(&mut ws.sums, n_out * nv, 0.0);
-        par_pieces(sums, nv, &pieces, &|p, st| {
-            block(p.rows.start, p.rows.len(), p.ranges, st)
-        });
-        let sums = &ws.sums[..];
-        return write_rows(
-            out,
-            v,
-            nv,
-            PartialSums::Split {
-                sums,
-                splits: 1,
-                nv,
-            },
-        );
-    }
-    let splits = splits(blocks, n_red);
-    let chunk = BLOCK * nv;
-    let sums = zeroed(&mut ws.sums, blocks * splits * chunk, 0.0);
-    par_chunks(sums, chunk, &|t, st| {
-        let (b, s) = (t / splits, t % splits);
-        let o0 = b * BLOCK;
-        block(o0, BLOCK.min(n_out - o0), &[part(s, splits, n_red)], st);
-    });
+    let splits = block_sums(span, nv, &mut ws.sums, block);
     let sums = &ws.sums[..];
     write_rows(out, v, nv, PartialSums::Split { sums, splits, nv });
 }
@@ -279,7 +257,7 @@ where
         } = self;
         let w = N::LANES;
         let (prepared, packs) = prepare_block::<T, K, N, P>(k, o0, rows, last);
-        for tile in direct.iter().flat_map(|rs| tiles(rs.clone())) {
+        for tile in Tiles::of(direct) {
             for (p, prep) in prepared.iter().enumerate().take(packs) {
                 let lanes = w.min(rows - p * w);
                 let st = &mut st[p * w * nv..(p * w + lanes) * nv];
@@ -288,7 +266,7 @@ where
         }
         // Pairs with later rows: one evaluation for row i (x v_j) and row j (x v_i).
         let base = o0 + rows;
-        for Range { start: r0, end: r1 } in symmetric.iter().flat_map(|rs| tiles(rs.clone())) {
+        for Range { start: r0, end: r1 } in Tiles::of(symmetric) {
             debug_assert!(r0 >= base);
             let mut col = [N::ZERO; TILE];
             for (p, prep) in prepared.iter().enumerate().take(packs) {
@@ -392,13 +370,13 @@ where
     K: LaneKernel<T> + RowKernel<T>,
     <K as RowKernel<T>>::Value: Value<T>,
 {
-    let (n_out, n_red) = (span.n_out, span.n_red);
+    let n_out = span.n_out;
     if n_out == 0 || dim == 0 {
         return;
     }
     let level = crate::simd_level();
-    let blocks = n_out.div_ceil(BLOCK);
-    let block = |o0: usize, rows: usize, ranges: &[Range<usize>], st: &mut [f64]| {
+    // Behind `dyn`: the dense and the block-sparse paths share one instance of the block.
+    let block: &BlockFn<'_> = &|o0, rows, ranges, st| {
         let last = n_out - 1;
         run_at(
             level,
@@ -413,24 +391,40 @@ where
             },
         );
     };
-    // Block-sparse: pieces aligned with the clusters, sums row-major (the layout of one split).
-    let pieces = span.cluster_pieces();
-    let splits = match pieces {
-        Some(_) => 1,
-        None => splits(blocks, n_red),
-    };
-    let chunk = BLOCK * dim;
-    let mut sums = vec![0.0; blocks * splits * chunk];
-    match pieces {
-        Some(pieces) => par_pieces(&mut sums, dim, &pieces, &|p, st| {
+    let mut sums = Vec::new();
+    let splits = block_sums(span, dim, &mut sums, block);
+    finish_sums(&sums, splits, dim, out);
+}
+
+/// Runs `block` over the output rows of `span` in parallel, `width` f64 sums per row in `sums`:
+/// block-sparse, pieces aligned with the clusters and the sums row-major (one split); dense,
+/// blocks of [`BLOCK`] rows, each in `splits` parts of the reduction range (`(BLOCK, width)` per
+/// block and part). Returns `splits`. Not generic: compiled once rather than once per arm.
+fn block_sums(span: Span<'_>, width: usize, sums: &mut Vec<f64>, block: &BlockFn<'_>) -> usize {
+    let (n_out, n_red) = (span.n_out, span.n_red);
+    if let Some(pieces) = span.cluster_pieces() {
+        let sums = zeroed(sums, n_out * width, 0.0);
+        par_pieces(sums, width, &pieces, &|p, st| {
             block(p.rows.start, p.rows.len(), p.ranges, st)
-        }),
-        None => par_chunks(&mut sums, chunk, &|t, st| {
-            let (b, s) = (t / splits, t % splits);
-            let o0 = b * BLOCK;
-            block(o0, BLOCK.min(n_out - o0), &[part(s, splits, n_red)], st);
-        }),
+        });
+        return 1;
     }
+    let blocks = n_out.div_ceil(BLOCK);
+    let splits = splits(blocks, n_red);
+    let chunk = BLOCK * width;
+    let sums = zeroed(sums, blocks * splits * chunk, 0.0);
+    par_chunks(sums, chunk, &|t, st| {
+        let (b, s) = (t / splits, t % splits);
+        let o0 = b * BLOCK;
+        block(o0, BLOCK.min(n_out - o0), &[part(s, splits, n_red)], st);
+    });
+    splits
+}
+
+/// `out` (`dim` entries per row) from the sums [`block_sums`] left: generic over the precision
+/// only.
+fn finish_sums<T: Real>(sums: &[f64], splits: usize, dim: usize, out: &mut [T]) {
+    let chunk = BLOCK * dim;
     par_chunks(out, chunk, &|b, rows| {
         for (e, o) in rows.iter_mut().enumerate() {
             let s: f64 = (0..splits)
@@ -473,7 +467,7 @@ where
         } = self;
         let w = N::LANES;
         let (prepared, packs) = prepare_block::<T, K, N, P>(k, o0, rows, last);
-        for Range { start: r0, end: r1 } in ranges.iter().flat_map(|rs| tiles(rs.clone())) {
+        for Range { start: r0, end: r1 } in Tiles::of(ranges) {
             for (p, prep) in prepared.iter().enumerate().take(packs) {
                 let lanes = w.min(rows - p * w);
                 let mut a = <K::ValueLanes<N> as LaneValue<N>>::ZEROS;

@@ -15,10 +15,40 @@ pub use keops_abi::cpu::ROW_BLOCK as BLOCK;
 /// reuse.
 pub use keops_abi::cpu::TILE;
 
-/// `rs` in tiles of [`TILE`] indices (the last one shorter).
-pub(super) fn tiles(rs: Range<usize>) -> impl Iterator<Item = Range<usize>> {
-    let end = rs.end;
-    rs.step_by(TILE).map(move |r0| r0..(r0 + TILE).min(end))
+/// The tiles of sorted reduction ranges, in order: each range in tiles of [`TILE`] indices (its
+/// last one shorter). One concrete type: an adaptor chain built inside the engines' generic code
+/// (`flat_map` over the ranges) was instantiated for every arm, SIMD level and precision of every
+/// formula, a tenth of the code of a test binary.
+pub(super) struct Tiles<'r> {
+    ranges: std::slice::Iter<'r, Range<usize>>,
+    at: usize,
+    end: usize,
+}
+
+impl<'r> Tiles<'r> {
+    /// The tiles of `ranges`.
+    pub(super) fn of(ranges: &'r [Range<usize>]) -> Self {
+        Tiles {
+            ranges: ranges.iter(),
+            at: 0,
+            end: 0,
+        }
+    }
+}
+
+impl Iterator for Tiles<'_> {
+    type Item = Range<usize>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Range<usize>> {
+        while self.at >= self.end {
+            let r = self.ranges.next()?;
+            (self.at, self.end) = (r.start, r.end);
+        }
+        let r0 = self.at;
+        self.at = (r0 + TILE).min(self.end);
+        Some(r0..self.at)
+    }
 }
 
 /// How many parts the reduction range is split into: 1 with enough blocks of rows for the
