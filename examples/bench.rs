@@ -283,15 +283,7 @@ fn main() -> Result<(), KeopsError> {
         }
     }
     let threads = std::thread::available_parallelism().map_or(1, |p| p.get());
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
+    let cpu = common::cpu_name();
     println!(
         "machine: {cpu}, {threads} threads, SIMD level {}\n",
         simd_level()

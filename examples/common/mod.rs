@@ -72,7 +72,7 @@ pub fn tutorial_data(dim: usize, n: usize) -> (Vec<f64>, Vec<f64>) {
     }
 }
 
-#[allow(dead_code)] // the block-sparse example names the CPU; the others include this file too
+#[allow(dead_code)] // bench and block_sparse name the CPU; the others include this file too
 /// The CPU's model name (Linux), for the figures an example prints.
 pub fn cpu_name() -> String {
     std::fs::read_to_string("/proc/cpuinfo")

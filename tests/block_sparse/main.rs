@@ -49,28 +49,11 @@ struct Layout {
     mask: Vec<bool>,
 }
 
-/// `n` rows in clusters of random sizes up to `max` (some empty, some of one point).
-fn clusters(rng: &mut Rng, n: usize, max: i64) -> Vec<Range<usize>> {
-    let mut out = Vec::new();
-    let mut at = 0;
-    while at < n {
-        let len = match rng.int(0, 9) {
-            0 => 0,
-            1 => 1,
-            _ => rng.int(2, max) as usize,
-        }
-        .min(n - at);
-        out.push(at..at + len);
-        at += len;
-    }
-    out
-}
-
 impl Layout {
     /// Random clusters of `n_i` and `n_j` rows, each pair kept with probability `p`.
     fn random(rng: &mut Rng, n_i: usize, n_j: usize, p: f64) -> Self {
-        let ci = clusters(rng, n_i, 90);
-        let cj = clusters(rng, n_j, 90);
+        let ci = rng.clusters(n_i, 90);
+        let cj = rng.clusters(n_j, 90);
         let mask = (0..ci.len() * cj.len()).map(|_| rng.unit() < p).collect();
         Layout { ci, cj, mask }
     }
@@ -82,7 +65,7 @@ impl Layout {
         let mut long = |n: usize| {
             let first = 1 + 300.min(n / 2);
             let start = first + 5.min(n - first);
-            let rest = clusters(rng, n - start, 600).into_iter().enumerate();
+            let rest = rng.clusters(n - start, 600).into_iter().enumerate();
             let rest =
                 (rest.filter(|(k, _)| k % 3 != 1)).map(|(_, r)| r.start + start..r.end + start);
             [0..0, 0..1, 1..first]
@@ -97,7 +80,7 @@ impl Layout {
 
     /// The same random clusters on both sides and a symmetric mask (diagonal blocks kept).
     fn symmetric(rng: &mut Rng, n: usize, p: f64) -> Self {
-        let ci = clusters(rng, n, 90);
+        let ci = rng.clusters(n, 90);
         let m = ci.len();
         let mut mask = vec![false; m * m];
         for a in 0..m {

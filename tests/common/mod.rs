@@ -59,6 +59,24 @@ impl Rng {
     pub fn int(&mut self, lo: i64, hi: i64) -> i64 {
         lo + (self.next_u64() % (hi - lo + 1) as u64) as i64
     }
+
+    /// `0..n` in consecutive clusters of random sizes up to `max` rows (some empty, some of one
+    /// point), for block-sparse layouts.
+    pub fn clusters(&mut self, n: usize, max: i64) -> Vec<std::ops::Range<usize>> {
+        let mut out = Vec::new();
+        let mut at = 0;
+        while at < n {
+            let len = match self.int(0, 9) {
+                0 => 0,
+                1 => 1,
+                _ => self.int(2, max) as usize,
+            }
+            .min(n - at);
+            out.push(at..at + len);
+            at += len;
+        }
+        out
+    }
 }
 
 /// Checks `|got[k] - want[k]| <= tol * scale[k]` for every entry (NaN fails). `scale` is typically

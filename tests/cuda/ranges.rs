@@ -5,31 +5,13 @@
 
 use super::*;
 
-/// Clusters of random sizes up to 600 rows (longer than a block of threads; empty ones and single
-/// points too) covering `0..n`.
-fn clusters(rng: &mut Rng, n: usize) -> Vec<std::ops::Range<usize>> {
-    let mut out = Vec::new();
-    let mut at = 0;
-    while at < n {
-        let len = match rng.int(0, 9) {
-            0 => 0,
-            1 => 1,
-            _ => rng.int(2, 600) as usize,
-        }
-        .min(n - at);
-        out.push(at..at + len);
-        at += len;
-    }
-    out
-}
-
 fn ranges_case<T: Real>(gpu: &Gpu) {
     let (n, m) = (4097, 3001);
     let mut rng = Rng::named("cuda ranges", std::mem::size_of::<T>() as u64);
     let x: Vec<T> = rng.reals(2 * n, 0.0, 2.0);
     let y: Vec<T> = rng.reals(2 * m, 0.0, 2.0);
     let b: Vec<T> = rng.reals(m, -1.0, 1.0);
-    let (ci, cj) = (clusters(&mut rng, n), clusters(&mut rng, m));
+    let (ci, cj) = (rng.clusters(n, 600), rng.clusters(m, 600));
     let masks: [(&str, Vec<bool>); 3] = [
         (
             "random",
@@ -147,7 +129,7 @@ fn ranges_solve_on_the_gpu() {
     let mut rng = Rng::named("cuda ranges solve", 0);
     let x: Vec<f64> = rng.reals(n, 0.0, 1.0);
     let b: Vec<f64> = x.iter().map(|&x| (6.0 * x).sin()).collect();
-    let c = clusters(&mut rng, n);
+    let c = rng.clusters(n, 600);
     // Block-diagonal: each cluster with itself (symmetric, positive definite).
     let keep: Vec<bool> = (0..c.len() * c.len())
         .map(|e| e / c.len() == e % c.len())
