@@ -1,14 +1,14 @@
 //! Transfers and launches on a [`Gpu`]: uploads and downloads, the formula kernels and their
 //! combining passes (a launch splits the reduction range when there are few output rows; a
-//! block-sparse one runs the blocks of its uploaded [`BlockTable`] instead), and the one-call
-//! entry points [`reduce`] and [`matvec`], which upload a call's data, run it and download the
-//! result.
+//! block-sparse one runs the blocks of its uploaded [`BlockTable`](super::BlockTable) instead),
+//! and the one-call entry points [`reduce`] and [`matvec`], which upload a call's data, run it and
+//! download the result.
 
 use cudarc::driver::sys::CUresult;
 use cudarc::driver::{CudaSlice, DevicePtr, DeviceRepr, LaunchConfig, PushKernelArg};
 
 use super::device::{cuda_err, guarded, launch_err, Gpu, Kernel};
-use super::{BlockTable, GpuTask, KernelArgs, LaunchPlan, ReduceKind, MATVEC_COLUMNS, THREADS};
+use super::{GpuTask, KernelArgs, LaunchPlan, ReduceKind, MATVEC_COLUMNS, THREADS};
 use crate::{KeopsError, Real};
 
 /// The argument block of a launch: keops-abi's `KernelArgs`, given to cudarc by value.
@@ -255,8 +255,15 @@ impl Gpu {
         })
     }
 
-    /// Uploads the table of a block-sparse launch: its blocks, then its ranges, in one buffer.
-    pub(super) fn upload_table(&self, table: &BlockTable) -> Result<DeviceTable, KeopsError> {
+    /// Uploads the launch table of a block-sparse task ([`GpuTask::block_table`]): its blocks, then
+    /// its ranges, in one buffer. None for a dense task.
+    pub(super) fn upload_table<T: Real>(
+        &self,
+        task: &GpuTask<'_, T>,
+    ) -> Result<Option<DeviceTable>, KeopsError> {
+        let Some(table) = task.block_table() else {
+            return Ok(None);
+        };
         let mut bytes = table.block_bytes();
         let offset = bytes.len() as u64;
         bytes.extend(table.range_bytes());
@@ -264,12 +271,12 @@ impl Gpu {
         bytes.resize(bytes.len().max(1), 0);
         let buf = self.upload_bytes(&bytes, "the block-sparse launch table")?;
         let blocks = self.addr(&buf);
-        Ok(DeviceTable {
+        Ok(Some(DeviceTable {
             _buf: buf,
             blocks,
             ranges: blocks + offset,
             count: table.blocks.len(),
-        })
+        }))
     }
 
     /// The plan of a launch: the dense one, or that of the block-sparse table.
@@ -436,10 +443,7 @@ pub fn reduce_parts_with<T: Real>(
             gpu.bind()?;
             let kernel = gpu.kernel(task, 0)?;
             let data = gpu.upload_task(task)?;
-            let table = match task.block_table() {
-                Some(t) => Some(gpu.upload_table(&t)?),
-                None => None,
-            };
+            let table = gpu.upload_table(task)?;
             let plan = gpu.plan_of(task, 0, split, table.as_ref());
             let r = task.reduce;
             let entries = task.n_out * task.out_dim;
@@ -557,10 +561,7 @@ pub fn matvec_with<T: Real>(
         || {
             gpu.bind()?;
             let data = gpu.upload_task(task)?;
-            let table = match task.block_table() {
-                Some(t) => Some(gpu.upload_table(&t)?),
-                None => None,
-            };
+            let table = gpu.upload_table(task)?;
             let vbuf = gpu.upload(v, "the vector")?;
             let out = gpu.zeros(task.n_out * nv * std::mem::size_of::<T>(), "the output")?;
             gpu.run_matvec(

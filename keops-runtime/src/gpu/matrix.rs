@@ -2,7 +2,7 @@
 
 use super::device::{guarded, Gpu};
 use super::launch::{check_operand, not_a, DeviceData, DeviceTable};
-use super::{BlockTable, GpuTask, MATVEC_COLUMNS};
+use super::{GpuTask, MATVEC_COLUMNS};
 use crate::bound::check_operand_shape;
 use crate::{
     BlockSparsity, BoundKernel, IntoView, KeopsError, KernelMatrix, LinearOperator, Real, Rows,
@@ -58,10 +58,7 @@ impl<T: Real> GpuKernelMatrix<T> {
                 }
                 let data = gpu.upload_task(task)?;
                 let sparsity = task.sparsity.cloned();
-                let table = match &sparsity {
-                    Some(s) => Some(gpu.upload_table(&BlockTable::new(s, task.n_out))?),
-                    None => None,
-                };
+                let table = gpu.upload_table(task)?;
                 Ok(GpuKernelMatrix {
                     gpu: gpu.clone(),
                     task: GpuTask {
