@@ -67,6 +67,9 @@ pub use keops_runtime::{
     Preconditioner, PreconditionerFallback, Preconditioning, Progress, Real, Reduction,
     ReductionOutput, Rows, Solution, SolveError, Termination, View, MAX_DIM,
 };
+pub use keops_runtime::{
+    ExactReason, Hierarchical, HierarchicalError, HierarchicalInfo, HierarchicalMatrix,
+};
 
 /// The CUDA backend (feature `cuda`): [`cuda::Gpu`], [`cuda::GpuKernelMatrix`], [`cuda::Backend`].
 #[cfg(feature = "cuda")]
@@ -77,9 +80,9 @@ pub use keops_runtime::{Backend, Gpu, GpuKernelMatrix};
 /// `use keops::prelude::*` brings the macro and the types its results use.
 pub mod prelude {
     pub use crate::{
-        kernel, ConjugateGradient, Indices, IntoView, KeopsError, KernelMatrix, Landmarks,
-        LinearOperator, Nystrom, Preconditioning, Ranges, Real, Reduction, Rows, Solution,
-        SolveError, View,
+        kernel, ConjugateGradient, Hierarchical, Indices, IntoView, KeopsError, KernelMatrix,
+        Landmarks, LinearOperator, Nystrom, Preconditioning, Ranges, Real, Reduction, Rows,
+        Solution, SolveError, View,
     };
 }
 

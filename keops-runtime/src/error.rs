@@ -306,6 +306,9 @@ pub enum KeopsError {
     /// Clustering points for block-sparse ranges failed (bad cell size, cut-off, coordinates).
     #[error("clustering failed: {0}")]
     Cluster(#[from] crate::ranges::cluster::ClusterError),
+    /// A hierarchical operator could not be built (its kernel, parameters or memory budget).
+    #[error("hierarchical products: {0}")]
+    Hierarchical(#[from] crate::hierarchical::HierarchicalError),
 }
 
 /// What an `alpha` too small in f32 can also do.

@@ -6,6 +6,7 @@
 //! - `cpu`: the tiled engines, scalar and SIMD (levels and packs in [`simd`]);
 //! - `bound`: a formula with its data bound: [`Reduction`], [`KernelMatrix`];
 //! - `solve`: [`ConjugateGradient`] and its preconditioners;
+//! - `hierarchical`: hierarchical products to a stated error ([`HierarchicalMatrix`]);
 //! - [`ranges`]: block-sparse reductions ([`Ranges`], KeOps' `ranges`) and clustering helpers;
 //! - `gpu`: what a GPU launch needs ([`GpuTask`]) and, with `cuda`, the backend (`cuda`);
 //! - `generated`: the helpers the macro's expansion calls, through `__private`.
@@ -16,6 +17,7 @@ mod data;
 mod error;
 mod generated;
 mod gpu;
+mod hierarchical;
 pub mod ranges;
 pub mod simd;
 mod solve;
@@ -30,6 +32,9 @@ pub use data::{
 };
 pub use error::KeopsError;
 pub use gpu::{BlockTable, GpuTask, LaunchPlan, ReduceKind};
+pub use hierarchical::{
+    ExactReason, Hierarchical, HierarchicalError, HierarchicalInfo, HierarchicalMatrix,
+};
 pub use ranges::cluster::{BlockSparse, ClusterError, Permutation};
 pub use ranges::{BlockSparsity, KeopsRanges, Ranges, RangesError};
 pub use simd::{set_simd_level, simd_level, SimdLevel};

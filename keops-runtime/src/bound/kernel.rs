@@ -4,7 +4,7 @@
 use std::marker::PhantomData;
 use std::sync::Mutex;
 
-use crate::{GpuTask, IntoView, KeopsError, MatvecWorkspace, Ranges, Real, Rows};
+use crate::{GpuTask, IntoView, KeopsError, MatvecWorkspace, Ranges, Real, Rows, View};
 
 /// A scalar formula `K(x_i, y_j)` with its data bound (implemented by the macro's expansion).
 pub trait BoundKernel<T: Real>: Sync {
@@ -28,6 +28,57 @@ pub trait BoundKernel<T: Real>: Sync {
     /// Where [`ranges`](Self::ranges) are kept (set by [`KernelMatrix::ranges`]).
     #[doc(hidden)]
     fn ranges_mut(&mut self) -> &mut Option<Ranges>;
+    /// The i and j points, for a kernel of one i variable and one j variable (parameters aside):
+    /// the geometry a hierarchical product clusters. `None` for other kernels.
+    fn points(&self) -> Option<[View<'_, T>; 2]> {
+        None
+    }
+    /// The same formula and parameters on other points of the same dimensions (`None` where
+    /// [`points`](Self::points) is, or for points of other dimensions).
+    #[doc(hidden)]
+    fn with_points(
+        &self,
+        x: View<'static, T>,
+        y: View<'static, T>,
+    ) -> Option<Box<dyn BoundKernel<T>>> {
+        let _ = (x, y);
+        None
+    }
+}
+
+/// A rebound kernel ([`BoundKernel::with_points`]) is a bound kernel.
+impl<T: Real> BoundKernel<T> for Box<dyn BoundKernel<T>> {
+    fn nrows(&self) -> usize {
+        (**self).nrows()
+    }
+    fn ncols(&self) -> usize {
+        (**self).ncols()
+    }
+    fn run(&self, work: KernelWork<'_, T>) {
+        (**self).run(work)
+    }
+    fn gpu_task(&self) -> GpuTask<'_, T> {
+        (**self).gpu_task()
+    }
+    fn symmetric(&self) -> bool {
+        (**self).symmetric()
+    }
+    fn ranges(&self) -> Option<&Ranges> {
+        (**self).ranges()
+    }
+    fn ranges_mut(&mut self) -> &mut Option<Ranges> {
+        (**self).ranges_mut()
+    }
+    fn points(&self) -> Option<[View<'_, T>; 2]> {
+        (**self).points()
+    }
+    fn with_points(
+        &self,
+        x: View<'static, T>,
+        y: View<'static, T>,
+    ) -> Option<Box<dyn BoundKernel<T>>> {
+        (**self).with_points(x, y)
+    }
 }
 
 /// What a bound kernel is asked to compute (see [`BoundKernel::run`]).
@@ -134,6 +185,10 @@ impl<T: Real, B: BoundKernel<T>> KernelMatrix<T, B> {
                 ws: &mut MatvecWorkspace::new(),
             }),
         }
+    }
+    /// The bound formula.
+    pub(crate) fn bound(&self) -> &B {
+        &self.bound
     }
     /// Number of rows (i points).
     pub fn nrows(&self) -> usize {

@@ -5,8 +5,6 @@
 mod kernel;
 mod reduction;
 
-pub(crate) use kernel::check_columns;
-#[cfg(feature = "cuda")]
-pub(crate) use kernel::check_operand_shape;
+pub(crate) use kernel::{check_columns, check_operand_shape};
 pub use kernel::{BoundKernel, KernelMatrix, KernelWork, ProductOut};
 pub use reduction::{BoundReduction, Reduction, ReductionOutput};

@@ -122,7 +122,7 @@ pub trait Num:
 
 /// `f32` or `f64`: the precision data, parameters and results share.
 pub trait Real:
-    sealed::Sealed + Num<Elem = Self> + Display + Default + PartialOrd + crate::simd::LaneMath
+    sealed::Sealed + Num<Elem = Self> + Display + Default + PartialOrd + crate::simd::LaneMath + 'static
 {
     /// Name used in messages.
     const NAME: &'static str;

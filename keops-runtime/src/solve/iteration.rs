@@ -109,6 +109,7 @@ impl CgOutcome {
             termination,
             fallback: None,
             singular,
+            sampled_residual: None,
         };
         if converged {
             Ok(solution)

@@ -34,6 +34,7 @@ pub use control::{Callback, NumericallySingular, PreconditionerFallback, Progres
 #[cfg(feature = "cuda")]
 pub(crate) use iteration::{conjugate_gradient, CgOutcome, CgStart, CgVectors};
 pub use jacobi::Jacobi;
+pub(crate) use nystrom::{sample, splitmix64};
 pub use nystrom::{Landmarks, Nystrom, NystromPreconditioner};
 
 use std::time::Duration;
@@ -192,6 +193,10 @@ pub struct Solution<T> {
     /// (the system is numerically singular: expect stagnation); `None` when the operator does
     /// not give its diagonal.
     pub singular: Option<NumericallySingular>,
+    /// For an approximate operator (a [`HierarchicalMatrix`](crate::HierarchicalMatrix)): the
+    /// relative residual of the exact system, `||b - (alpha I + K) a|| / ||b||` on sampled rows
+    /// with exact products, next to [`residual`](Self::residual), the approximate system's.
+    pub sampled_residual: Option<f64>,
 }
 
 /// Why a solve failed. Non-convergence keeps the best iterate, so a caller can still use it.

@@ -211,15 +211,9 @@ fn auto_rank(n: usize) -> usize {
 
 /// `m` distinct indices of `0..n` (all of them when `m >= n`), uniformly, sorted: a partial
 /// Fisher-Yates shuffle driven by splitmix64.
-fn sample(n: usize, m: usize, seed: u64) -> Vec<usize> {
+pub(crate) fn sample(n: usize, m: usize, seed: u64) -> Vec<usize> {
     let mut state = seed;
-    let mut next = || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    };
+    let mut next = || splitmix64(&mut state);
     let mut idx: Vec<usize> = (0..n).collect();
     let m = m.min(n);
     for i in 0..m {
@@ -230,6 +224,15 @@ fn sample(n: usize, m: usize, seed: u64) -> Vec<usize> {
     idx.truncate(m);
     idx.sort_unstable();
     idx
+}
+
+/// The next value of the splitmix64 generator (reproducible sampling without a dependency).
+pub(crate) fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 /// Column `p` of `A` into a buffer of its `n` rows.

@@ -155,7 +155,7 @@ impl Emitter<'_> {
 
     /// Whether the bound formula is a symmetric kernel whose two variables are bound to the same
     /// data (its products then evaluate each pair once).
-    fn symmetric(&self) -> TokenStream {
+    pub(super) fn symmetric(&self) -> TokenStream {
         let (f, kr) = (self.f, &self.kr);
         match (f.reduction, crate::symmetry::symmetric_pair(f)) {
             (Reduction::Kernel, Some((a, b))) => {

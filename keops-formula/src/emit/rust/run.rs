@@ -93,21 +93,25 @@ impl Emitter<'_> {
         };
         let gpu_task = self.gpu_task(x);
         let (run_trait, run_method) = match self.f.reduction {
-            Reduction::Kernel => (
-                quote!(#kr::BoundKernel<T>),
-                quote! {
-                    fn nrows(&self) -> usize { self.__rows_i }
-                    fn ncols(&self) -> usize { self.__rows_j }
-                    fn run(&self, work: #kr::KernelWork<'_, T>) {
-                        let b = self;
-                        #dispatch
-                    }
-                    fn symmetric(&self) -> bool { self.__symmetric }
-                    fn ranges(&self) -> ::core::option::Option<&#kr::Ranges> { self.__ranges.as_ref() }
-                    fn ranges_mut(&mut self) -> &mut ::core::option::Option<#kr::Ranges> { &mut self.__ranges }
-                    #gpu_task
-                },
-            ),
+            Reduction::Kernel => {
+                let points = self.points();
+                (
+                    quote!(#kr::BoundKernel<T>),
+                    quote! {
+                        fn nrows(&self) -> usize { self.__rows_i }
+                        fn ncols(&self) -> usize { self.__rows_j }
+                        fn run(&self, work: #kr::KernelWork<'_, T>) {
+                            let b = self;
+                            #dispatch
+                        }
+                        fn symmetric(&self) -> bool { self.__symmetric }
+                        fn ranges(&self) -> ::core::option::Option<&#kr::Ranges> { self.__ranges.as_ref() }
+                        fn ranges_mut(&mut self) -> &mut ::core::option::Option<#kr::Ranges> { &mut self.__ranges }
+                        #points
+                        #gpu_task
+                    },
+                )
+            }
             Reduction::SumI | Reduction::SumJ | Reduction::Other(..) => (
                 quote!(#kr::BoundReduction<T>),
                 self.run_reduction(x, dispatch, gpu_task),
@@ -117,6 +121,50 @@ impl Emitter<'_> {
             #[allow(non_camel_case_types, non_snake_case, unused_variables, clippy::all)]
             impl<'a, T: #kr::Real> #run_trait for __KeopsBound<'a, T> {
                 #run_method
+            }
+        }
+    }
+
+    /// A kernel of one i variable and one j variable (the points; parameters aside) gives them
+    /// and rebinds itself to other points of the same dimensions: what a hierarchical product
+    /// needs (the near field on the points sorted by cluster, the far field on interpolation
+    /// nodes). Other kernels keep the trait's defaults (`None`).
+    fn points(&self) -> TokenStream {
+        let (f, kr) = (self.f, &self.kr);
+        let (mut vi, mut vj) = (f.vars_of(Role::I), f.vars_of(Role::J));
+        let (Some((_, x)), None, Some((_, y)), None) = (vi.next(), vi.next(), vj.next(), vj.next())
+        else {
+            return quote!();
+        };
+        if f.vars.len() != 2 || !f.stages.is_empty() {
+            return quote!();
+        }
+        let (fx, fy) = (super::var_field(x), super::var_field(y));
+        let pfields = f.params.iter().map(super::param_field);
+        let symmetric = self.symmetric();
+        quote! {
+            fn points(&self) -> ::core::option::Option<[#kr::View<'_, T>; 2]> {
+                ::core::option::Option::Some([self.#fx.reborrow(), self.#fy.reborrow()])
+            }
+            fn with_points(
+                &self,
+                #fx: #kr::View<'static, T>,
+                #fy: #kr::View<'static, T>,
+            ) -> ::core::option::Option<::std::boxed::Box<dyn #kr::BoundKernel<T>>> {
+                if #fx.dim() != self.#fx.dim() || #fy.dim() != self.#fy.dim() {
+                    return ::core::option::Option::None;
+                }
+                let __symmetric = #symmetric;
+                ::core::option::Option::Some(::std::boxed::Box::new(__KeopsBound::<'static, T> {
+                    __rows_i: #fx.rows(),
+                    __rows_j: #fy.rows(),
+                    #fx,
+                    #fy,
+                    #(#pfields: self.#pfields.clone(),)*
+                    __dims: self.__dims.clone(),
+                    __symmetric,
+                    __ranges: ::core::option::Option::None,
+                }))
             }
         }
     }

@@ -1,0 +1,501 @@
+//! [`HierarchicalMatrix`]: the build (tree, order raised until the measured error meets the
+//! tolerance, memory checked against the budget), products, the sampled error check, solves.
+
+use std::time::Instant;
+
+use super::far::{Far, Rebound};
+use super::tree::Tree;
+use super::{ExactReason, Hierarchical, HierarchicalError, HierarchicalInfo};
+use crate::bound::check_operand_shape;
+use crate::solve::{sample, splitmix64};
+use crate::{
+    BoundKernel, ConjugateGradient, IntoView, KeopsError, KernelMatrix, LinearOperator, ProductOut,
+    Ranges, Real, Rows, Solution, SolveError, View,
+};
+
+/// A kernel matrix whose products are hierarchical (`KernelMatrix::hierarchical`): exact between
+/// neighbouring boxes, interpolated between well-separated ones, to a measured relative error.
+/// Usable wherever a kernel matrix is: products with one or several columns, the solver
+/// ([`LinearOperator`]), the preconditioners (its diagonal and columns are exact).
+///
+/// ```
+/// use keops::prelude::*;
+/// # fn main() -> Result<(), KeopsError> {
+/// let x: Vec<[f64; 2]> = (0..3000).map(|i| [(i as f64 * 0.618).fract(), (i as f64 * 0.414).fract()]).collect();
+/// let b: Vec<f64> = x.iter().map(|p| (5.0 * p[0]).sin()).collect();
+/// let laplace = kernel!(exp(-norm2(x_i - y_j) / s));
+/// let s = 0.1;
+/// let k = laplace.x_i(&x[..]).y_j(&x[..]).matrix()?.hierarchical(&Hierarchical::new().tolerance(1e-6))?;
+/// println!("{}", k.info());
+/// let sol = k.solve(&b[..], 10.0)?;
+/// assert!(sol.sampled_residual.unwrap() < 1e-5);
+/// # Ok(()) }
+/// ```
+pub struct HierarchicalMatrix<T: Real, B> {
+    exact: KernelMatrix<T, B>,
+    info: HierarchicalInfo,
+    /// `None`: products are exact ([`HierarchicalInfo::exact_reason`]).
+    plan: Option<Plan<T>>,
+    check_rows: usize,
+    seed: u64,
+}
+
+/// The tree, the points in its order and the near and far fields of one order.
+struct Plan<T: Real> {
+    tree: Tree,
+    xs: Vec<T>,
+    ys: Vec<T>,
+    near: Rebound<T>,
+    far: Far<T>,
+}
+
+impl<T: Real, B: BoundKernel<T>> KernelMatrix<T, B> {
+    /// This kernel matrix with hierarchical products of relative error about
+    /// `params.tolerance` (measured when built): see [`HierarchicalMatrix`].
+    ///
+    /// Errors: [`HierarchicalError::NoPoints`] for a kernel of other variables than one i and
+    /// one j point set (or with block-sparse ranges), [`HierarchicalError::Memory`] over the
+    /// budget, [`HierarchicalError::Parameter`] for invalid parameters.
+    pub fn hierarchical(
+        self,
+        params: &Hierarchical,
+    ) -> Result<HierarchicalMatrix<T, B>, KeopsError> {
+        let start = Instant::now();
+        params.check()?;
+        if self.block_sparsity().is_some() {
+            return Err(HierarchicalError::NoPoints.into());
+        }
+        let [x, y] = self.bound().points().ok_or(HierarchicalError::NoPoints)?;
+        let same = crate::data::same_data(&x, &y);
+        let d = x.dim();
+        let max_order = params.max_order.unwrap_or(match d {
+            1 | 2 => 16,
+            3 => 10,
+            _ => 6,
+        });
+        let target = (0.5 * params.tolerance).max(4.0 * epsilon::<T>());
+        let mut p = first_order(params.tolerance).min(max_order);
+        let mut last: Option<(usize, f64)> = None;
+        let (plan, order, error, reason) = loop {
+            let leaf = params.leaf_size.unwrap_or_else(|| default_leaf(p, d));
+            let tree = Tree::new(&x, &y, same, leaf)?;
+            if tree.depth < 2 {
+                break (None, 0, 0.0, Some(ExactReason::NoFarField));
+            }
+            let needed = memory(&tree, p, size_of::<T>());
+            if needed > params.memory_budget {
+                return Err(HierarchicalError::Memory {
+                    needed,
+                    budget: params.memory_budget,
+                }
+                .into());
+            }
+            let plan = Plan::new(self.bound(), &x, &y, tree, p)?;
+            let error = plan.build_error(self.bound(), params.check_rows, params.seed)?;
+            if error <= target {
+                break (Some(plan), p, error, None);
+            }
+            if p >= max_order {
+                break (
+                    None,
+                    0,
+                    0.0,
+                    Some(ExactReason::NotCompressible { order: p, error }),
+                );
+            }
+            let next = next_order(p, error, last, target);
+            last = Some((p, error));
+            p = next.min(max_order);
+        };
+        let memory_bytes = plan
+            .as_ref()
+            .map_or(0, |p| memory(&p.tree, order, size_of::<T>()));
+        let (levels, leaves, near, far) = plan.as_ref().map_or((0, 0, 0, 0), |p| {
+            let leaves = p.tree.targets.levels[p.tree.depth].keys.len();
+            let near = p.near.block_sparsity().map_or(0, Ranges::kept_pairs);
+            (p.tree.depth, leaves, near, p.far.evaluations)
+        });
+        let info = HierarchicalInfo {
+            order,
+            levels,
+            leaves,
+            tolerance: params.tolerance,
+            estimated_error: error,
+            exact_reason: reason,
+            memory_bytes,
+            build_time: start.elapsed(),
+            near_evaluations: near,
+            far_evaluations: far,
+        };
+        log::info!("hierarchical kernel matrix: {info}");
+        Ok(HierarchicalMatrix {
+            exact: self,
+            info,
+            plan,
+            check_rows: params.check_rows,
+            seed: params.seed,
+        })
+    }
+}
+
+impl<T: Real, B: BoundKernel<T>> HierarchicalMatrix<T, B> {
+    /// What the build made and measured.
+    pub fn info(&self) -> &HierarchicalInfo {
+        &self.info
+    }
+    /// The exact kernel matrix (for exact products, columns, the diagonal).
+    pub fn exact(&self) -> &KernelMatrix<T, B> {
+        &self.exact
+    }
+    /// Number of rows (i points).
+    pub fn nrows(&self) -> usize {
+        self.exact.nrows()
+    }
+    /// Number of columns (j points).
+    pub fn ncols(&self) -> usize {
+        self.exact.ncols()
+    }
+
+    /// `K v` for `v` of shape `(ncols, k)`, hierarchical: shape `(nrows, k)`.
+    pub fn matvec<'v>(&self, v: impl IntoView<'v, T>) -> Result<Rows<T>, KeopsError> {
+        let v = v.into_view();
+        check_operand_shape(self.ncols(), &v)?;
+        v.check_finite("the vector")?;
+        let mut out = vec![0.0; self.nrows() * v.dim()];
+        self.product(v.as_slice(), v.dim(), &mut out);
+        Rows::from_vec(out.into_iter().map(T::from_f64).collect(), v.dim())
+    }
+
+    /// `out = K~ v` in f64 (caller's order); lengths checked by the callers.
+    fn product(&self, v: &[T], nv: usize, out: &mut [f64]) {
+        match &self.plan {
+            None => {
+                let mut o = vec![T::ZERO; out.len()];
+                self.exact.product(v, nv, ProductOut::Real(&mut o));
+                out.iter_mut().zip(o).for_each(|(a, b)| *a = b.to_f64());
+            }
+            Some(plan) => {
+                let vs = permuted(v, &plan.tree.sources().perm, nv);
+                let os = plan.product_sorted(&vs, nv);
+                for (pos, &row) in plan.tree.targets.perm.iter().enumerate() {
+                    out[row * nv..(row + 1) * nv].copy_from_slice(&os[pos * nv..(pos + 1) * nv]);
+                }
+            }
+        }
+    }
+
+    /// The relative error `||K~ v - K v|| / ||K v||` of a product, on `rows` rows drawn with
+    /// `seed` (all rows if fewer), against the exact engine: `rows * ncols` kernel evaluations
+    /// beyond the product.
+    pub fn sampled_error<'v>(
+        &self,
+        v: impl IntoView<'v, T>,
+        rows: usize,
+        seed: u64,
+    ) -> Result<f64, KeopsError> {
+        let v = v.into_view();
+        check_operand_shape(self.ncols(), &v)?;
+        v.check_finite("the vector")?;
+        let nv = v.dim();
+        let mut approx = vec![0.0; self.nrows() * nv];
+        self.product(v.as_slice(), nv, &mut approx);
+        let picked = sample(self.nrows(), rows.max(1), seed);
+        let exact = self.exact_rows(&picked, v.as_slice(), nv)?;
+        Ok(relative_error(&picked, &approx, &exact, nv))
+    }
+
+    /// Exact `(K v)_i` for the rows `rows` (caller's order), in f64.
+    fn exact_rows(&self, rows: &[usize], v: &[T], nv: usize) -> Result<Vec<f64>, KeopsError> {
+        let [x, y] = self
+            .exact
+            .bound()
+            .points()
+            .ok_or(HierarchicalError::NoPoints)?;
+        let xr: Vec<T> = rows.iter().flat_map(|&i| x.row(i).to_vec()).collect();
+        exact_rows(
+            self.exact.bound(),
+            xr,
+            y.as_slice().to_vec(),
+            x.dim(),
+            v,
+            nv,
+        )
+    }
+
+    /// Solves `(alpha I + K~) a = b` by [`ConjugateGradient`] with its defaults; the solution's
+    /// [`sampled_residual`](Solution::sampled_residual) is the exact system's residual on sampled
+    /// rows.
+    pub fn solve<'b>(
+        &self,
+        b: impl IntoView<'b, T>,
+        alpha: f64,
+    ) -> Result<Solution<T>, SolveError<T>> {
+        self.solve_with(&ConjugateGradient::default(), b, alpha)
+    }
+
+    /// [`solve`](Self::solve) with the caller's solver settings.
+    pub fn solve_with<'b>(
+        &self,
+        cg: &ConjugateGradient,
+        b: impl IntoView<'b, T>,
+        alpha: f64,
+    ) -> Result<Solution<T>, SolveError<T>> {
+        let b = b.into_view();
+        let residual = |sol: &Solution<T>| self.sampled_residual(&b, alpha, &sol.coefficients);
+        match cg.solve_shifted(self, alpha, b.reborrow()) {
+            Ok(mut sol) => {
+                sol.sampled_residual = Some(residual(&sol)?);
+                Ok(sol)
+            }
+            Err(SolveError::NotConverged {
+                mut solution,
+                tolerance,
+                stagnated,
+            }) => {
+                solution.sampled_residual = Some(residual(&solution)?);
+                Err(SolveError::NotConverged {
+                    solution,
+                    tolerance,
+                    stagnated,
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `max over columns ||b - alpha a - K a|| / ||b||` on the check's sampled rows, exact.
+    fn sampled_residual(
+        &self,
+        b: &View<'_, T>,
+        alpha: f64,
+        a: &Rows<T>,
+    ) -> Result<f64, KeopsError> {
+        let nv = b.dim();
+        let rows = sample(self.nrows(), self.check_rows, self.seed ^ 0x5eed);
+        let ka = self.exact_rows(&rows, a.as_slice(), nv)?;
+        let mut worst: f64 = 0.0;
+        for c in 0..nv {
+            let (mut num, mut den) = (0.0, 0.0);
+            for (r, &i) in rows.iter().enumerate() {
+                let bi = b.as_slice()[i * nv + c].to_f64();
+                let ri = bi - alpha * a.as_slice()[i * nv + c].to_f64() - ka[r * nv + c];
+                num += ri * ri;
+                den += bi * bi;
+            }
+            worst = worst.max(if den > 0.0 {
+                (num / den).sqrt()
+            } else {
+                num.sqrt()
+            });
+        }
+        Ok(worst)
+    }
+}
+
+impl<T: Real> Plan<T> {
+    /// The points sorted by box, the near field's kernel and the far field of order `p`.
+    fn new<B: BoundKernel<T>>(
+        bound: &B,
+        x: &View<'_, T>,
+        y: &View<'_, T>,
+        tree: Tree,
+        p: usize,
+    ) -> Result<Self, KeopsError> {
+        let d = tree.d;
+        let sorted = |v: &View<'_, T>, perm: &[usize]| -> Vec<T> {
+            perm.iter().flat_map(|&r| v.row(r).to_vec()).collect()
+        };
+        let xs = sorted(x, &tree.targets.perm);
+        let ys = sorted(y, &tree.sources().perm);
+        let leaves = |side: &super::tree::Side| side.levels[tree.depth].points.clone();
+        let ranges = Ranges::from_pairs(
+            &leaves(&tree.targets),
+            &leaves(tree.sources()),
+            tree.near_pairs(),
+        )?;
+        let near = bound
+            .with_points(
+                View::from_vec(xs.clone(), d)?,
+                View::from_vec(ys.clone(), d)?,
+            )
+            .ok_or(HierarchicalError::NoPoints)?;
+        let near = KernelMatrix::new(near).ranges(&ranges)?;
+        let far = Far::new(bound, &tree, p)?;
+        Ok(Plan {
+            tree,
+            xs,
+            ys,
+            near,
+            far,
+        })
+    }
+
+    /// `K~ v` for `v` in the sources' sorted order, in the targets' sorted order.
+    fn product_sorted(&self, v: &[T], nv: usize) -> Vec<f64> {
+        let mut near = vec![T::ZERO; self.xs.len() / self.tree.d * nv];
+        self.near.product(v, nv, ProductOut::Real(&mut near));
+        let mut out: Vec<f64> = near.iter().map(|x| x.to_f64()).collect();
+        let v64: Vec<f64> = v.iter().map(|x| x.to_f64()).collect();
+        self.far
+            .apply(&self.tree, &self.xs, &self.ys, &v64, nv, &mut out);
+        out
+    }
+
+    /// The relative error of a product with a random vector (entries in [-1, 1]) on `rows`
+    /// sampled rows, against the exact engine.
+    fn build_error<B: BoundKernel<T>>(
+        &self,
+        bound: &B,
+        rows: usize,
+        seed: u64,
+    ) -> Result<f64, KeopsError> {
+        let (n, m) = (self.xs.len() / self.tree.d, self.ys.len() / self.tree.d);
+        let mut state = seed;
+        let v: Vec<T> = (0..m)
+            .map(|_| T::from_f64((splitmix64(&mut state) >> 11) as f64 / (1u64 << 52) as f64 - 1.0))
+            .collect();
+        let approx = self.product_sorted(&v, 1);
+        let picked = sample(n, rows, seed ^ 0xc0ffee);
+        let d = self.tree.d;
+        let xr: Vec<T> = picked
+            .iter()
+            .flat_map(|&i| self.xs[i * d..(i + 1) * d].to_vec())
+            .collect();
+        let exact = exact_rows(bound, xr, self.ys.clone(), d, &v, 1)?;
+        Ok(relative_error(&picked, &approx, &exact, 1))
+    }
+}
+
+/// Exact `K(x_r, y) v` for the points `xr` against all of `ys`, in f64.
+fn exact_rows<T: Real, B: BoundKernel<T>>(
+    bound: &B,
+    xr: Vec<T>,
+    ys: Vec<T>,
+    d: usize,
+    v: &[T],
+    nv: usize,
+) -> Result<Vec<f64>, KeopsError> {
+    let rows = xr.len() / d;
+    let k = bound
+        .with_points(View::from_vec(xr, d)?, View::from_vec(ys, d)?)
+        .ok_or(HierarchicalError::NoPoints)?;
+    let mut out = vec![T::ZERO; rows * nv];
+    KernelMatrix::new(k).product(v, nv, ProductOut::Real(&mut out));
+    Ok(out.into_iter().map(|x| x.to_f64()).collect())
+}
+
+/// `||approx[rows] - exact|| / ||exact||` (rows of `nv` columns).
+fn relative_error(rows: &[usize], approx: &[f64], exact: &[f64], nv: usize) -> f64 {
+    let (mut num, mut den) = (0.0, 0.0);
+    for (r, &i) in rows.iter().enumerate() {
+        for c in 0..nv {
+            let (a, e) = (approx[i * nv + c], exact[r * nv + c]);
+            num += (a - e) * (a - e);
+            den += e * e;
+        }
+    }
+    if den > 0.0 {
+        (num / den).sqrt()
+    } else {
+        num.sqrt()
+    }
+}
+
+/// Rows of `v` (`nv` columns) in the order `perm` gives (`out[pos] = v[perm[pos]]`).
+fn permuted<T: Real>(v: &[T], perm: &[usize], nv: usize) -> Vec<T> {
+    perm.iter()
+        .flat_map(|&r| v[r * nv..(r + 1) * nv].iter().copied())
+        .collect()
+}
+
+/// The unit roundoff of `T`.
+fn epsilon<T: Real>() -> f64 {
+    if T::from_f64(1.0 + 1e-10).to_f64() == 1.0 {
+        f32::EPSILON as f64
+    } else {
+        f64::EPSILON
+    }
+}
+
+/// A first order for a tolerance: measured on the 2D Laplacian kernel (sigma 0.1), 9 nodes per
+/// dimension give a relative product error of 4e-7; smoother kernels need fewer (it only costs
+/// time), rougher ones more (the build raises it).
+fn first_order(tolerance: f64) -> usize {
+    (-tolerance.log10()).max(1.0).ceil() as usize + 3
+}
+
+/// The next order to try from the last measurements: the convergence rate of the last two, or
+/// two more.
+fn next_order(p: usize, error: f64, last: Option<(usize, f64)>, target: f64) -> usize {
+    let step = match last {
+        Some((q, e)) if e > error && p > q => {
+            let rate = (e / error).ln() / (p - q) as f64;
+            ((error / target).ln() / rate).ceil().clamp(1.0, 6.0) as usize
+        }
+        _ => 2,
+    };
+    p + step
+}
+
+/// Points per leaf balancing the near field (`3^d` leaves of `s` points per point) against the
+/// far field (a few dozen boxes of `p^d` nodes per leaf): `s ~ 2 p^d`.
+fn default_leaf(p: usize, d: usize) -> usize {
+    (2 * p.pow(d as u32)).clamp(32, 1 << 14)
+}
+
+/// Bytes a plan of order `p` over `tree` holds, and one product's buffers (one column).
+fn memory(tree: &Tree, p: usize, real: usize) -> usize {
+    let d = tree.d;
+    let nodes = p.pow(d as u32);
+    let sides = if tree.same() { 1 } else { 2 };
+    let points = tree.targets.perm.len()
+        + if tree.same() {
+            0
+        } else {
+            tree.sources().perm.len()
+        };
+    // Sorted points twice (ours, the near kernel's), their order, a product's vectors.
+    let point_bytes = points * (2 * d * real + 8 + 2 * (8 + real));
+    let boxes: usize = (2..=tree.depth)
+        .map(|l| tree.targets.levels[l].keys.len() + tree.sources().levels[l].keys.len())
+        .sum();
+    // Nodes (one or both sides), multipoles and locals in f64 and in T.
+    let box_bytes = boxes * nodes * (d * real * sides / 2 + 2 * (8 + real));
+    let near_pairs = tree.targets.levels[tree.depth].keys.len() * 3usize.pow(d as u32);
+    point_bytes + box_bytes + near_pairs * 48
+}
+
+impl<T: Real, B: BoundKernel<T>> LinearOperator<T> for HierarchicalMatrix<T, B> {
+    fn nrows(&self) -> usize {
+        HierarchicalMatrix::nrows(self)
+    }
+    fn ncols(&self) -> usize {
+        HierarchicalMatrix::ncols(self)
+    }
+    fn apply(&self, x: &[T], k: usize, out: &mut [T]) -> Result<(), KeopsError> {
+        let mut o = vec![0.0; out.len()];
+        self.product(x, k, &mut o);
+        out.iter_mut().zip(o).for_each(|(a, b)| *a = T::from_f64(b));
+        Ok(())
+    }
+    fn apply_shifted(
+        &self,
+        alpha: f64,
+        x: &[T],
+        k: usize,
+        out: &mut [f64],
+        _scratch: &mut [T],
+    ) -> Result<(), KeopsError> {
+        self.product(x, k, out);
+        out.iter_mut()
+            .zip(x)
+            .for_each(|(o, x)| *o += alpha * x.to_f64());
+        Ok(())
+    }
+    fn columns(&self, cols: &[usize], out: &mut [f64]) -> Result<(), KeopsError> {
+        self.exact.columns_into(cols, out)
+    }
+    fn diagonal(&self, out: &mut [f64]) -> Result<(), KeopsError> {
+        LinearOperator::diagonal(&self.exact, out)
+    }
+}
