@@ -87,7 +87,7 @@ impl Built {
                     log::info!("{why}");
                     return Ok((Built::None, Some(why)));
                 }
-                match Nystrom::new().build(op, alpha) {
+                match op.auto_nystrom().build(op, alpha) {
                     // Without landmarks M = alpha I: plain CG, without the extra pass.
                     Ok(p) if p.rank() > 0 => Built::Nystrom(p),
                     Ok(_) | Err(KeopsError::NoDiagonal) => Built::None,

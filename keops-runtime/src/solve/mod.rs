@@ -94,6 +94,13 @@ pub trait LinearOperator<T: Real>: Sync {
         }
         Ok(())
     }
+    /// The Nyström settings [`Preconditioning::Auto`] uses for this operator: greedy landmarks,
+    /// automatic rank ([`Nystrom::new`]). An operator whose products cost much less than a
+    /// kernel matrix's (a hierarchical one) asks for fewer landmarks, so that the setup (`n m^2`
+    /// flops) stays within a few of its products.
+    fn auto_nystrom(&self) -> Nystrom {
+        Nystrom::new()
+    }
     /// The diagonal `A_ii` in f64 (`out` has `nrows` entries), for the Jacobi preconditioner and
     /// greedy Nyström landmarks. This default reports [`KeopsError::NoDiagonal`].
     fn diagonal(&self, out: &mut [f64]) -> Result<(), KeopsError> {
