@@ -18,19 +18,7 @@ use crate::{
 /// Usable wherever a kernel matrix is: products with one or several columns, the solver
 /// ([`LinearOperator`]), the preconditioners (its diagonal and columns are exact).
 ///
-/// ```
-/// use keops::prelude::*;
-/// # fn main() -> Result<(), KeopsError> {
-/// let x: Vec<[f64; 2]> = (0..3000).map(|i| [(i as f64 * 0.618).fract(), (i as f64 * 0.414).fract()]).collect();
-/// let b: Vec<f64> = x.iter().map(|p| (5.0 * p[0]).sin()).collect();
-/// let laplace = kernel!(exp(-norm2(x_i - y_j) / s));
-/// let s = 0.1;
-/// let k = laplace.x_i(&x[..]).y_j(&x[..]).matrix()?.hierarchical(&Hierarchical::new().tolerance(1e-6))?;
-/// println!("{}", k.info());
-/// let sol = k.solve(&b[..], 10.0)?;
-/// assert!(sol.sampled_residual.unwrap() < 1e-5);
-/// # Ok(()) }
-/// ```
+/// README.md's section "Hierarchical products" has an example (doctested).
 pub struct HierarchicalMatrix<T: Real, B> {
     exact: KernelMatrix<T, B>,
     info: HierarchicalInfo,
@@ -517,5 +505,13 @@ impl<T: Real, B: BoundKernel<T>> LinearOperator<T> for HierarchicalMatrix<T, B> 
     }
     fn diagonal(&self, out: &mut [f64]) -> Result<(), KeopsError> {
         LinearOperator::diagonal(&self.exact, out)
+    }
+}
+
+impl<T: Real, B> std::fmt::Debug for HierarchicalMatrix<T, B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HierarchicalMatrix")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
     }
 }
