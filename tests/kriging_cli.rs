@@ -130,6 +130,9 @@ fn help_lists_the_flags_and_the_exit_codes() {
         "gaussian",
         "laplacian",
         "jacobi",
+        "--product <P>",
+        "hierarchical",
+        "--product-tol",
         "EXIT CODES",
         "3  the conjugate gradient stopped short",
         "4  the run needs more memory",
@@ -469,5 +472,141 @@ fn numerically_singular_systems_name_the_cause() {
         &with(&SOLVE, &["--sigma", "1e-30"]),
         2,
         "the kernel is undefined",
+    );
+}
+
+/// The values of a `.npy` file in `dir`, as f64.
+fn values(dir: &Path, name: &str) -> Vec<f64> {
+    npy::read(dir.join(name)).expect(name).data.to_f64()
+}
+
+/// `||a - b|| / ||scale||`.
+fn relative(a: &[f64], b: &[f64], scale: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let diff: f64 = a.iter().zip(b).map(|(a, b)| (a - b) * (a - b)).sum();
+    let norm: f64 = scale.iter().map(|s| s * s).sum();
+    (diff / norm).sqrt()
+}
+
+/// The number after `label` on stdout.
+fn reported(stdout: &str, label: &str) -> f64 {
+    let at = stdout
+        .find(label)
+        .unwrap_or_else(|| panic!("{label:?} in:\n{stdout}"));
+    let rest = &stdout[at + label.len()..];
+    let word = rest.split_whitespace().next().expect("a number");
+    word.parse()
+        .unwrap_or_else(|_| panic!("{word:?} after {label:?}"))
+}
+
+/// `--product hierarchical` solves and predicts with hierarchical products, reports them and
+/// the exact system's sampled residual, and agrees with `--product exact`. In f64: in f32 the
+/// default --product-tol 1e-6 is at the precision's floor, where a build may fall back to exact
+/// products.
+///
+/// The tolerance: with alpha = 1 and K positive semi-definite, the eigenvalues of `alpha I + K`
+/// are at least 1, so `a_h - a_e = (I + K)^-1 (r_h - r_e)` for the exact system's residuals of
+/// the two solutions, and `||a_h - a_e|| <= ||r_h|| + ||r_e||`. Each solve stops at a residual
+/// of 1e-6 ||b|| (--tol), and the hierarchical one's exact residual adds the products' error,
+/// 1e-6 (--product-tol) times `||K a|| = ||b - a|| <= 2 ||b||`: at most about 4e-6 ||b|| in all.
+/// The prediction `K_tx a` maps that error through `K_tx (I + K)^-1`, whose gain is about 1 for
+/// points among the data (it interpolates the residual), and adds its own product's relative
+/// 1e-6. 2e-5 leaves a factor 5 for the products' error being measured on a random vector
+/// rather than on `a`.
+#[test]
+fn hierarchical_products_agree_with_exact_ones() {
+    let dir = folder("hierarchical");
+    let n = 1000;
+    let x: Vec<f64> = (0..n).map(|i| (i as f64 * 0.618).fract()).collect();
+    let b: Vec<f64> = x.iter().map(|x| (6.0 * x).sin()).collect();
+    let t: Vec<f64> = (0..300).map(|i| i as f64 / 299.0).collect();
+    for (name, v) in [("X.npy", &x), ("B.npy", &b), ("T.npy", &t)] {
+        npy::write(dir.join(name), &[v.len()], v).expect(name);
+    }
+    let run_with = |product: &str, a: &str, p: &str| {
+        let args = with(
+            &["--x", "X.npy", "--b", "B.npy", "--t", "T.npy"],
+            &["--save-a", a, "--save-pred", p, "--product", product],
+        );
+        let out = run(&dir, &args);
+        let stdout = text(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+        stdout
+    };
+    let exact = run_with("exact", "Ae.npy", "Pe.npy");
+    assert!(exact.contains("Product: exact\n"), "{exact}");
+    assert!(exact.contains("Prediction product: exact\n"), "{exact}");
+    assert!(!exact.contains("Sampled exact residual"), "{exact}");
+    let hier = run_with("hierarchical", "Ah.npy", "Ph.npy");
+    assert!(hier.contains("Product: hierarchical, order "), "{hier}");
+    assert!(
+        hier.contains("Prediction product: hierarchical, order "),
+        "{hier}"
+    );
+    let sampled = reported(&hier, "Sampled exact residual:");
+    assert!(sampled < 1e-5, "{hier}");
+    let (ae, ah) = (values(&dir, "Ae.npy"), values(&dir, "Ah.npy"));
+    let (pe, ph) = (values(&dir, "Pe.npy"), values(&dir, "Ph.npy"));
+    let da = relative(&ah, &ae, &b);
+    let dp = relative(&ph, &pe, &pe);
+    eprintln!("||a_h - a_e|| / ||b|| = {da:.2e}, ||p_h - p_e|| / ||p_e|| = {dp:.2e}");
+    assert!(da < 2e-5, "||a_h - a_e|| / ||b|| = {da:.2e}\n{hier}");
+    assert!(dp < 2e-5, "||p_h - p_e|| / ||p_e|| = {dp:.2e}\n{hier}");
+}
+
+/// Too few points for a far field: `--product hierarchical` says its products are exact, and
+/// `--product auto` on a small problem picks exact products and says why.
+#[test]
+fn small_problems_say_why_their_products_are_exact() {
+    let dir = folder("product_small");
+    let demo = ["--n", "50", "--dim", "1", "--out", "figures"];
+    let out = run(&dir, &with(&demo, &["--product", "hierarchical"]));
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        stdout.contains("Product: hierarchical, exact products (too few points for a far field)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Sampled exact residual:"), "{stdout}");
+    let out = run(&dir, &demo);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        stdout.contains("Product: exact (--product auto: hierarchical from "),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn invalid_product_flags_are_refused() {
+    let dir = folder("product_flags");
+    let demo = ["--n", "10", "--out", "."];
+    for tol in ["0", "1", "1.5", "-0.5", "nan", "inf"] {
+        let args = with(&demo, &["--product-tol", tol]);
+        refused(&dir, &args, 2, "must be a number in (0, 1)");
+    }
+    refused(
+        &dir,
+        &with(&demo, &["--product-tol", "1e-6x"]),
+        2,
+        "cannot read '1e-6x' as a number",
+    );
+    refused(
+        &dir,
+        &with(&demo, &["--product-tol", "0,5"]),
+        2,
+        "has a comma",
+    );
+    refused(
+        &dir,
+        &with(&demo, &["--product", "fast"]),
+        2,
+        "invalid value 'fast'",
+    );
+    refused(
+        &dir,
+        &with(&demo, &["--product", "exact", "--product-tol", "1e-3"]),
+        2,
+        "--product-tol is for hierarchical products",
     );
 }

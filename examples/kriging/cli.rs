@@ -82,6 +82,28 @@ pub struct Args {
     /// With greedy or uniform: number of landmarks, >= 1 [default: chosen from n]
     #[arg(long, value_name = "M", value_parser = at_least_one, allow_negative_numbers = true)]
     pub rank: Option<usize>,
+    /// Kernel products in the solve and the prediction: exact, hierarchical (O(N) per product,
+    /// to --product-tol; CPU only) or auto [default: auto]
+    #[arg(long, value_enum, value_name = "P", long_help = product_help())]
+    pub product: Option<Product>,
+    /// Hierarchical products: relative error of a product to reach, in (0, 1) [default: 1e-6]
+    #[arg(long, value_name = "TOL", value_parser = fraction, allow_negative_numbers = true)]
+    pub product_tol: Option<f64>,
+}
+
+/// `--product`'s long help, with the crossover of `auto` from [`crate::HIERARCHICAL_FROM`].
+fn product_help() -> String {
+    format!(
+        "Kernel products in the solve and the prediction [default: auto]\n\n\
+         hierarchical: O(N) work per product, to the relative error --product-tol (measured on\n\
+         sampled rows when built); the solve then also prints the exact system's residual on\n\
+         sampled rows. auto: hierarchical for the solve when X has at least {} points in 1 to\n\
+         3 dimensions, and for the prediction when the solve is and T has that many points too;\n\
+         exact otherwise. The report says which product ran, and why a hierarchical one fell\n\
+         back to exact (too few points, a kernel that does not compress). CPU only: the tool\n\
+         has no GPU backend.",
+        crate::thousands(crate::HIERARCHICAL_FROM)
+    )
 }
 
 /// The demo's problems.
@@ -131,6 +153,17 @@ pub enum Precond {
     Uniform,
 }
 
+/// How kernel products are computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Product {
+    /// Every kernel value: exact to rounding, O(N^2) work per product
+    Exact,
+    /// Hierarchical (bbFMM): O(N) work per product, to --product-tol
+    Hierarchical,
+    /// Hierarchical for large point sets in 1 to 3 dimensions, exact otherwise
+    Auto,
+}
+
 /// A float: `0.5`, `1e-6`, `1_000.5`. A comma is refused: `0,5` is a decimal comma in much of the
 /// world and a thousands separator elsewhere, and guessing gives a silently wrong answer.
 fn float(v: &str) -> Result<f64, String> {
@@ -148,6 +181,14 @@ fn positive(v: &str) -> Result<f64, String> {
     match float(v)? {
         x if x.is_finite() && x > 0.0 => Ok(x),
         x => Err(format!("must be a positive number, not {x}")),
+    }
+}
+
+/// A relative tolerance, strictly between 0 and 1.
+fn fraction(v: &str) -> Result<f64, String> {
+    match float(v)? {
+        x if x.is_finite() && x > 0.0 && x < 1.0 => Ok(x),
+        x => Err(format!("must be a number in (0, 1), not {x}")),
     }
 }
 
@@ -225,6 +266,12 @@ impl Args {
         if self.rank.is_some() && !matches!(self.precond, Some(Precond::Greedy | Precond::Uniform))
         {
             return input("--rank needs --precond greedy or --precond uniform");
+        }
+        if self.product_tol.is_some() && self.product == Some(Product::Exact) {
+            return input(
+                "--product-tol is for hierarchical products: it needs --product \
+                 hierarchical or --product auto",
+            );
         }
         if self.x.is_some() {
             self.check_data()

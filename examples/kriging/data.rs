@@ -5,9 +5,12 @@ use std::path::Path;
 
 use keops::prelude::*;
 
+use crate::cli::Product;
 use crate::cli::{Args, Kernel};
 use crate::memory::{self, Need};
-use crate::{fit, npy, paths, report_prediction, report_solve, solver, Failure, Problem};
+use crate::{
+    fit, hierarchical_params, npy, paths, report_prediction, report_solve, solver, Failure, Problem,
+};
 
 /// Sizes of a run: `n` points of dimension `d`, `k` value columns, `m` prediction points.
 struct Shape {
@@ -175,7 +178,8 @@ fn solve<T: Real + npy::Element>(
     s: &Shape,
 ) -> Result<(), Failure> {
     let read: Vec<&npy::Array> = [Some(x), Some(b), t].into_iter().flatten().collect();
-    need::<T>(args, s, &read).check()?;
+    let need = need::<T>(args, s, &read);
+    need.check()?;
     let (xv, bv) = (values::<T>(x), values::<T>(b));
     let tv = t.map(values::<T>);
     let problem = Problem {
@@ -187,6 +191,8 @@ fn solve<T: Real + npy::Element>(
         x: View::new(&xv, s.d)?,
         b: View::new(&bv, s.k)?,
         t: tv.as_ref().map(|t| View::new(t, s.d)).transpose()?,
+        product: args.product.unwrap_or(Product::Auto),
+        hierarchical: hierarchical_params(args, &need),
     };
     let mut on_solved = |sol: &Solution<T>, seconds: f64| {
         report_solve(sol, seconds, s.n, s.d);

@@ -5,10 +5,13 @@ use std::path::{Path, PathBuf};
 
 use keops::prelude::*;
 
+use crate::cli::Product;
 use crate::cli::{Args, Kernel};
 use crate::common::tutorial_data;
 use crate::memory::{self, Need};
-use crate::{fit, plot, report_prediction, report_solve, solver, Failure, Problem};
+use crate::{
+    fit, hierarchical_params, plot, report_prediction, report_solve, solver, Failure, Problem,
+};
 
 /// The 2D demo predicts on a `GRID x GRID` grid of the unit square.
 const GRID: usize = 101;
@@ -95,6 +98,8 @@ fn problem<T: Real>(args: &Args, dim: usize, n: usize, out: &Path) -> Result<(),
         x: View::new(&xt, dim)?,
         b: View::new(&bt, 1)?,
         t: Some(View::new(&tt, dim)?),
+        product: args.product.unwrap_or(Product::Auto),
+        hierarchical: hierarchical_params(args, &need(args, n, dim)),
     };
     let mut on_solved = |sol: &Solution<T>, seconds: f64| {
         report_solve(sol, seconds, n, dim);

@@ -5,6 +5,7 @@
 //! ```text
 //! cargo run --release --example kriging                 # the tutorial: 1D and 2D, N = 10,000, f32
 //! cargo run --release --example kriging -- --dim 2 --n 50000 --f64 --out figures
+//! cargo run --release --example kriging -- --dim 2 --n 100000 --product hierarchical
 //! cargo run --release --example kriging -- --x X.npy --b B.npy --t T.npy --save-a A.npy --save-pred P.npy
 //! ```
 //! Run with `--help` for every flag and the exit codes. The demo writes `kriging_1d.png` and
@@ -39,9 +40,15 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use keops::prelude::*;
+use keops::{HierarchicalError, HierarchicalInfo};
 
-use cli::{Args, Kernel, Precond};
+use cli::{Args, Kernel, Precond, Product};
 use progress::Progress;
+
+/// The number of points from which `--product auto` picks hierarchical products (for points in 1
+/// to 3 dimensions): the measured crossover, where a hierarchical solve (its build included)
+/// starts to beat the exact one.
+pub const HIERARCHICAL_FROM: usize = 20_000;
 
 /// Why the tool stopped; each kind has its exit code (listed in `--help`).
 #[derive(Debug, thiserror::Error)]
@@ -160,6 +167,99 @@ pub struct Problem<'a, T: Real> {
     pub b: View<'a, T>,
     /// The points to predict at, `(m, d)`.
     pub t: Option<View<'a, T>>,
+    /// How kernel products are computed.
+    pub product: Product,
+    /// How hierarchical products are built (tolerance, memory budget).
+    pub hierarchical: Hierarchical,
+}
+
+impl<T: Real> Problem<'_, T> {
+    /// Whether the products with `K_xx` are hierarchical.
+    fn hierarchical_solve(&self) -> bool {
+        hierarchical_for(self.product, self.x.rows(), self.x.dim())
+    }
+    /// Whether the prediction's product with `K_tx` is hierarchical: when the solve's is and the
+    /// prediction points pass the same rule.
+    fn hierarchical_prediction(&self, t: &View<'_, T>) -> bool {
+        self.hierarchical_solve() && hierarchical_for(self.product, t.rows(), t.dim())
+    }
+}
+
+/// Whether `--product` makes products over `n` points of dimension `d` hierarchical.
+fn hierarchical_for(product: Product, n: usize, d: usize) -> bool {
+    match product {
+        Product::Exact => false,
+        Product::Hierarchical => true,
+        Product::Auto => d <= 3 && n >= HIERARCHICAL_FROM,
+    }
+}
+
+/// The report's line for an exact product: the solve's (`prediction` false) or the
+/// prediction's, with `--product auto`'s rule.
+fn report_exact(prediction: bool, product: Product) {
+    let from = thousands(HIERARCHICAL_FROM);
+    match (product, prediction) {
+        (Product::Auto, false) => say!(
+            "Product: exact (--product auto: hierarchical from {from} points in 1 to 3 dimensions)"
+        ),
+        (Product::Auto, true) => say!(
+            "Prediction product: exact (--product auto: hierarchical from {from} data points and \
+             {from} prediction points in 1 to 3 dimensions)"
+        ),
+        (_, false) => say!("Product: exact"),
+        (_, true) => say!("Prediction product: exact"),
+    }
+}
+
+/// The report's line for a hierarchical product: its order, levels, measured error, memory and
+/// build time, or why its products are exact.
+fn report_hierarchical(what: &str, info: &HierarchicalInfo) {
+    say!("{what}: hierarchical, {info}");
+}
+
+/// A failed hierarchical build as the tool's failure: over its memory budget is exit code 4.
+fn build_failure(e: KeopsError) -> Failure {
+    match e {
+        KeopsError::Hierarchical(HierarchicalError::Memory { needed, budget }) => {
+            Failure::Memory(format!(
+                "the hierarchical product would need about {} of memory, over the {} available \
+                 to it beyond the rest of the run: loosen --product-tol, use fewer points, or \
+                 use --product exact (no memory beyond the points)",
+                memory::bytes(needed as f64),
+                memory::bytes(budget as f64)
+            ))
+        }
+        e => Failure::from(e),
+    }
+}
+
+/// The hierarchical products' settings: the tolerance from `--product-tol`, and as memory
+/// budget what the machine has available beyond the rest of the run (`need`; the library's
+/// default, 4 GiB, where the machine cannot say).
+pub fn hierarchical_params(args: &Args, need: &memory::Need) -> Hierarchical {
+    let params = Hierarchical::new().tolerance(args.product_tol.unwrap_or(1e-6));
+    match memory::left(need) {
+        Some(left) => params.memory_budget(left),
+        None => params,
+    }
+}
+
+/// Solves `(alpha I + op) a = b` with the tool's solver, spinner and failure kinds.
+fn solve<T: Real, A: LinearOperator<T>>(
+    p: &Problem<'_, T>,
+    op: &A,
+) -> Result<Solution<T>, Failure> {
+    let progress = Progress::start("solving");
+    let news = |it: &keops::Progress<'_>| {
+        progress.report(|| format!("iteration {}, residual {:.2e}", it.iteration, it.residual()));
+        ControlFlow::Continue(())
+    };
+    let sol = accepted(
+        p.cg.solve_with_callback(op, p.alpha, p.b.reborrow(), news),
+        p.accept_unconverged,
+    );
+    drop(progress);
+    sol
 }
 
 /// The solution, or why there is none: a solve short of the tolerance is a failure unless the
@@ -214,26 +314,41 @@ pub fn fit<T: Real>(
     macro_rules! steps {
         ($k:expr) => {{
             let start = Instant::now();
-            let progress = Progress::start("solving");
             let kxx = $k.x_i(p.x.reborrow()).y_j(p.x.reborrow()).matrix()?;
-            let news = |it: &keops::Progress<'_>| {
-                progress.report(|| {
-                    format!("iteration {}, residual {:.2e}", it.iteration, it.residual())
-                });
-                ControlFlow::Continue(())
+            let sol = if p.hierarchical_solve() {
+                let h = {
+                    let _progress = Progress::start("building the hierarchical product");
+                    kxx.hierarchical(&p.hierarchical).map_err(build_failure)?
+                };
+                report_hierarchical("Product", h.info());
+                let mut sol = solve(p, &h)?;
+                // The exact system's residual on sampled rows: the approximate system's, which
+                // the solver reports, says nothing of the products' error.
+                sol.sampled_residual =
+                    Some(h.sampled_residual(p.b.reborrow(), p.alpha, &sol.coefficients)?);
+                sol
+            } else {
+                report_exact(false, p.product);
+                solve(p, &kxx)?
             };
-            let sol = accepted(
-                p.cg.solve_with_callback(&kxx, p.alpha, p.b.reborrow(), news),
-                p.accept_unconverged,
-            );
-            drop(progress);
-            let sol = sol?;
             on_solved(&sol, start.elapsed().as_secs_f64())?;
             let Some(t) = &p.t else { return Ok(None) };
             let start = Instant::now();
-            let _progress = Progress::start("predicting");
             let kxt = $k.x_i(t.reborrow()).y_j(p.x.reborrow()).matrix()?;
-            let pred = kxt.matvec(&sol.coefficients)?;
+            let pred = if p.hierarchical_prediction(t) {
+                let h = {
+                    let _progress =
+                        Progress::start("building the prediction's hierarchical product");
+                    kxt.hierarchical(&p.hierarchical).map_err(build_failure)?
+                };
+                report_hierarchical("Prediction product", h.info());
+                let _progress = Progress::start("predicting");
+                h.matvec(&sol.coefficients)?
+            } else {
+                report_exact(true, p.product);
+                let _progress = Progress::start("predicting");
+                kxt.matvec(&sol.coefficients)?
+            };
             Ok(Some((pred, start.elapsed().as_secs_f64())))
         }};
     }
@@ -260,6 +375,9 @@ pub fn report_solve<T>(sol: &Solution<T>, seconds: f64, n: usize, dim: usize) {
         sol.iterations,
         sol.residual
     );
+    if let Some(exact) = sol.sampled_residual {
+        say!("Sampled exact residual: {exact:.2e} (the exact system's, on sampled rows)");
+    }
     let precond = match sol.preconditioner {
         "nystrom" => format!("Nyström, m = {} landmarks", sol.rank),
         other => other.to_string(),

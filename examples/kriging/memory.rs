@@ -56,6 +56,12 @@ impl Need {
     }
 }
 
+/// The bytes available beyond what `need` counts (a hierarchical operator's budget); `None`
+/// where the machine cannot say.
+pub fn left(need: &Need) -> Option<usize> {
+    available().map(|have| (have - need.total()).max(0.0) as usize)
+}
+
 /// The conjugate gradient's vectors for `n` points and `k` columns in a precision of `size`
 /// bytes: six f64 blocks (b, x, r, z, p, Ap), three more for several columns, two operator
 /// buffers in the data's precision, and the coefficients.

@@ -61,7 +61,9 @@ impl<T: Real, B: BoundKernel<T>> KernelMatrix<T, B> {
             3 => 10,
             _ => 6,
         });
-        let target = (0.5 * params.tolerance).max(4.0 * epsilon::<T>());
+        // Half the tolerance, for the error of other vectors than the check's; f32's rounding of
+        // the products (a few 1e-7) is a floor no order goes below.
+        let target = (0.5 * params.tolerance).max(8.0 * epsilon::<T>());
         let mut p = first_order(params.tolerance).min(max_order);
         let mut last: Option<(usize, f64)> = None;
         let (plan, order, error, reason) = loop {
@@ -88,7 +90,11 @@ impl<T: Real, B: BoundKernel<T>> KernelMatrix<T, B> {
                     None,
                     0,
                     0.0,
-                    Some(ExactReason::NotCompressible { order: p, error }),
+                    Some(ExactReason::NotCompressible {
+                        order: p,
+                        error,
+                        target,
+                    }),
                 );
             }
             let next = next_order(p, error, last, target);
@@ -229,7 +235,8 @@ impl<T: Real, B: BoundKernel<T>> HierarchicalMatrix<T, B> {
         alpha: f64,
     ) -> Result<Solution<T>, SolveError<T>> {
         let b = b.into_view();
-        let residual = |sol: &Solution<T>| self.sampled_residual(&b, alpha, &sol.coefficients);
+        let residual =
+            |sol: &Solution<T>| self.sampled_residual(b.reborrow(), alpha, &sol.coefficients);
         match cg.solve_shifted(self, alpha, b.reborrow()) {
             Ok(mut sol) => {
                 sol.sampled_residual = Some(residual(&sol)?);
@@ -251,13 +258,24 @@ impl<T: Real, B: BoundKernel<T>> HierarchicalMatrix<T, B> {
         }
     }
 
-    /// `max over columns ||b - alpha a - K a|| / ||b||` on the check's sampled rows, exact.
-    fn sampled_residual(
+    /// The exact system's relative residual `max over columns ||b - alpha a - K a|| / ||b||` on
+    /// sampled rows (as many as the build's check, drawn from its seed), with exact products: what
+    /// [`solve`](Self::solve) reports as [`Solution::sampled_residual`], for a solve run otherwise
+    /// (say with [`ConjugateGradient::solve_with_callback`]). `b` and `a` are `(n, k)`.
+    pub fn sampled_residual<'b>(
         &self,
-        b: &View<'_, T>,
+        b: impl IntoView<'b, T>,
         alpha: f64,
         a: &Rows<T>,
     ) -> Result<f64, KeopsError> {
+        let b = b.into_view();
+        check_operand_shape(self.nrows(), &b)?;
+        if a.rows() != b.rows() || a.dim() != b.dim() {
+            return Err(KeopsError::OperandLength {
+                expected: b.rows() * b.dim(),
+                found: a.rows() * a.dim(),
+            });
+        }
         let nv = b.dim();
         let rows = sample(self.nrows(), self.check_rows, self.seed ^ 0x5eed);
         let ka = self.exact_rows(&rows, a.as_slice(), nv)?;

@@ -10,6 +10,8 @@
 
 use std::ops::Range;
 
+use rayon::prelude::*;
+
 use super::HierarchicalError;
 use crate::{Real, View};
 
@@ -252,7 +254,7 @@ fn morton_keys<T: Real>(v: &View<'_, T>, lo: &[f64], side: f64, bits: usize) -> 
             (encode(&c, d), r)
         })
         .collect();
-    keys.sort_unstable();
+    keys.par_sort_unstable();
     keys
 }
 
