@@ -498,24 +498,18 @@ impl<T: Real, B: BoundKernel<T>> LinearOperator<T> for HierarchicalMatrix<T, B> 
             .for_each(|(o, x)| *o += alpha * x.to_f64());
         Ok(())
     }
-    /// Greedy landmarks, `m = 2 sqrt(e)` for `e` kernel evaluations per row and product (about
-    /// 110 for the 2D Laplacian at 1e-6, against 2 sqrt(n) + 100 for exact products), so that
-    /// the setup's `n m^2` flops cost a few products; 1 GiB for the `n x m` columns (`m` cut to
-    /// fit).
+    /// Greedy landmarks with the automatic rank (it stops when the next landmark would hardly
+    /// help), at most `2 sqrt(e)` for `e` kernel evaluations per row and product (about 110 for
+    /// the 2D Laplacian at 1e-6, against `2 sqrt(n) + 100` for exact products; at least 64), so
+    /// that the setup's `n m^2` flops cost a few products; 1 GiB for the `n x m` columns.
     fn auto_nystrom(&self) -> Nystrom {
-        let n = self.nrows();
-        let per_row =
-            (self.info.near_evaluations + self.info.far_evaluations) as f64 / n.max(1) as f64;
+        let per_row = (self.info.near_evaluations + self.info.far_evaluations) as f64
+            / self.nrows().max(1) as f64;
         match self.plan {
             None => Nystrom::new(),
-            Some(_) => {
-                const BUDGET: usize = 1 << 30;
-                let fits = BUDGET / (8 * (n + 2000));
-                let m = ((2.0 * per_row.sqrt()) as usize).clamp(32, 1000);
-                Nystrom::new()
-                    .rank(m.min(fits).min(n).max(1))
-                    .memory_budget(BUDGET)
-            }
+            Some(_) => Nystrom::new()
+                .auto_rank_limit(((2.0 * per_row.sqrt()) as usize).clamp(64, 1000))
+                .memory_budget(1 << 30),
         }
     }
     fn columns(&self, cols: &[usize], out: &mut [f64]) -> Result<(), KeopsError> {

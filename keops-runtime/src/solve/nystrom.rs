@@ -45,6 +45,8 @@ pub enum Landmarks {
 pub struct Nystrom {
     landmarks: Landmarks,
     rank: Option<usize>,
+    /// A cap on the automatic rank.
+    limit: Option<usize>,
     memory: usize,
 }
 
@@ -53,6 +55,7 @@ impl Default for Nystrom {
         Nystrom {
             landmarks: Landmarks::Greedy,
             rank: None,
+            limit: None,
             memory: 256 << 20,
         }
     }
@@ -83,6 +86,13 @@ impl Nystrom {
     /// Rank chosen from `n`, the budget and (greedy) the spectrum; the default.
     pub fn auto_rank(mut self) -> Self {
         self.rank = None;
+        self
+    }
+    /// The automatic rank, at most `m` (for an operator whose products cost much less than
+    /// `n` evaluations per row, so that the setup's `n m^2` flops stay within a few products).
+    pub fn auto_rank_limit(mut self, m: usize) -> Self {
+        self.rank = None;
+        self.limit = Some(m);
         self
     }
     /// Bytes the preconditioner may keep (`8 m (n + 2 m)`).
@@ -127,7 +137,7 @@ impl Nystrom {
                 ),
             }),
             Some(m) => Ok(m),
-            None => Ok(n.min(budget).min(auto_rank(n))),
+            None => Ok(n.min(budget).min(auto_rank(n)).min(self.limit.unwrap_or(n))),
         }
     }
 
