@@ -68,7 +68,10 @@ impl<T: Real, B: BoundKernel<T>> KernelMatrix<T, B> {
         let mut last: Option<(usize, f64)> = None;
         let (plan, order, error, reason) = loop {
             let leaf = params.leaf_size.unwrap_or_else(|| default_leaf(p, d));
-            let tree = Tree::new(&x, &y, same, leaf)?;
+            // Higher orders want larger leaves, but never at the cost of the far field the
+            // first order found (two levels at least).
+            let min_depth = if last.is_some() { 2 } else { 0 };
+            let tree = Tree::new(&x, &y, same, leaf, min_depth)?;
             if tree.depth < 2 {
                 break (None, 0, 0.0, Some(ExactReason::NoFarField));
             }

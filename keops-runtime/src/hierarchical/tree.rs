@@ -50,13 +50,15 @@ pub(super) struct Tree {
 }
 
 impl Tree {
-    /// The tree of `x` (targets) and `y` (sources), as deep as needed for at most `leaf_size`
-    /// points per non-empty leaf on average (for each set), within the keys' resolution.
+    /// The tree of `x` (targets) and `y` (sources), as deep as makes the mean non-empty leaf
+    /// nearest `leaf_size` points (for the larger set), at least `min_depth` levels, within the
+    /// keys' resolution.
     pub(super) fn new<T: Real>(
         x: &View<'_, T>,
         y: &View<'_, T>,
         same: bool,
         leaf_size: usize,
+        min_depth: usize,
     ) -> Result<Tree, HierarchicalError> {
         let d = x.dim();
         let (lo, side) = bounding_cube(x, y)?;
@@ -81,7 +83,8 @@ impl Tree {
             Some(l) if l > 0 && mean(l - 1) / leaf < leaf / mean(l) => l - 1,
             Some(l) => l,
             None => bits,
-        };
+        }
+        .max(min_depth.min(bits));
         let shift = d * (bits - depth);
         Ok(Tree {
             d,
@@ -312,7 +315,7 @@ mod tests {
         for d in 1..=3 {
             let (x, y) = (grid_points(300, d, 1), grid_points(250, d, 2));
             let (vx, vy) = (View::new(&x, d).unwrap(), View::new(&y, d).unwrap());
-            let tree = Tree::new(&vx, &vy, false, 8).unwrap();
+            let tree = Tree::new(&vx, &vy, false, 8, 0).unwrap();
             assert!(tree.depth >= 2, "d = {d}: depth {}", tree.depth);
             let mut cover = vec![0u32; 300 * 250];
             let mut mark = |l: usize, pairs: &[(usize, usize)]| {
