@@ -2,9 +2,12 @@
 //! interpolation weights, and the transfers between a box's nodes and its children's.
 //!
 //! On `[-1, 1]` the nodes are `xi_m = cos((2m + 1) pi / (2p))` and the weight of node `m` at `t`
-//! is `S(xi_m, t) = 1/p + 2/p sum_{n=1}^{p-1} T_n(xi_m) T_n(t)`, so `f(t) ~ sum_m f(xi_m)
-//! S(xi_m, t)`. A box maps to `[-1, 1]^d` by its centre and half side; node `a` of a box is
-//! `(m_0, .., m_{d-1})` with `a = sum_k m_k p^k`.
+//! is the Lagrange polynomial `l_m(t)` (bbFMM writes it `S(xi_m, t) = 1/p + 2/p sum_{n=1}^{p-1}
+//! T_n(xi_m) T_n(t)`, the same polynomial), so `f(t) ~ sum_m f(xi_m) l_m(t)`; evaluated by the
+//! barycentric formula, `l_m(t) = (b_m / (t - xi_m)) / sum_k b_k / (t - xi_k)` with `b_m =
+//! (-1)^m sin((2m + 1) pi / (2p))`: `O(p)` per point and stable (Higham 2004). A box maps to
+//! `[-1, 1]^d` by its centre and half side; node `a` of a box is `(m_0, .., m_{d-1})` with `a =
+//! sum_k m_k p^k`.
 
 use std::f64::consts::PI;
 
@@ -15,8 +18,8 @@ pub(super) struct Chebyshev {
     pub(super) d: usize,
     /// `xi_m`.
     pub(super) nodes: Vec<f64>,
-    /// `T_n(xi_m)` at `[m * p + n]`.
-    t_nodes: Vec<f64>,
+    /// The barycentric weights `b_m`.
+    barycentric: Vec<f64>,
     /// Per half (0: lower, 1: upper) of a parent interval, `S(xi_m, +-1/2 + xi_b / 2)` at
     /// `[m * p + b]`: the weight of parent node `m` at child node `b`.
     transfer: [Vec<f64>; 2],
@@ -27,15 +30,17 @@ impl Chebyshev {
         let nodes: Vec<f64> = (0..p)
             .map(|m| (PI * (2 * m + 1) as f64 / (2 * p) as f64).cos())
             .collect();
-        let mut t_nodes = vec![0.0; p * p];
-        for (m, &x) in nodes.iter().enumerate() {
-            chebyshev_t(x, &mut t_nodes[m * p..(m + 1) * p]);
-        }
+        let barycentric = (0..p)
+            .map(|m| {
+                let sign = if m % 2 == 0 { 1.0 } else { -1.0 };
+                sign * (PI * (2 * m + 1) as f64 / (2 * p) as f64).sin()
+            })
+            .collect();
         let mut cheb = Chebyshev {
             p,
             d,
             nodes,
-            t_nodes,
+            barycentric,
             transfer: [Vec::new(), Vec::new()],
         };
         for (half, shift) in [-0.5, 0.5].into_iter().enumerate() {
@@ -57,18 +62,28 @@ impl Chebyshev {
         self.p.pow(self.d as u32)
     }
 
-    /// `out[m] = S(xi_m, t)` for `t` in `[-1, 1]` (clamped: rounding may put a point on the
+    /// `out[m] = l_m(t)` for `t` in `[-1, 1]` (clamped: rounding may put a point on the
     /// outside of its box by an ulp).
     pub(super) fn weights_1d(&self, t: f64, out: &mut [f64]) {
-        let p = self.p;
         let t = t.clamp(-1.0, 1.0);
-        let mut tn = [0.0; 32];
-        chebyshev_t(t, &mut tn[..p]);
-        for (m, o) in out.iter_mut().enumerate().take(p) {
-            let row = &self.t_nodes[m * p..(m + 1) * p];
-            let s: f64 = row[1..].iter().zip(&tn[1..p]).map(|(a, b)| a * b).sum();
-            *o = (1.0 + 2.0 * s) / p as f64;
+        let mut sum = 0.0;
+        for (m, (o, (&xi, &b))) in out
+            .iter_mut()
+            .zip(self.nodes.iter().zip(&self.barycentric))
+            .enumerate()
+        {
+            let diff = t - xi;
+            if diff == 0.0 {
+                // On a node: its own value.
+                out.iter_mut().for_each(|o| *o = 0.0);
+                out[m] = 1.0;
+                return;
+            }
+            *o = b / diff;
+            sum += *o;
         }
+        let inv = 1.0 / sum;
+        out.iter_mut().for_each(|o| *o *= inv);
     }
 
     /// The `p^d` tensor weights of a point at `t` (box coordinates) into `out`, using `w1`
@@ -138,17 +153,6 @@ impl Chebyshev {
         for (o, c) in out.iter_mut().zip(&cur) {
             *o += c;
         }
-    }
-}
-
-/// `T_0(x) .. T_{len-1}(x)` by the three-term recurrence.
-fn chebyshev_t(x: f64, out: &mut [f64]) {
-    for n in 0..out.len() {
-        out[n] = match n {
-            0 => 1.0,
-            1 => x,
-            _ => 2.0 * x * out[n - 1] - out[n - 2],
-        };
     }
 }
 

@@ -146,6 +146,11 @@ impl<T: Real> Far<T> {
                 }
                 self.cheb.weights(&t, &mut w1, &mut w);
                 let vj = &v[j * nv..(j + 1) * nv];
+                if let [vj] = vj {
+                    // One column (a solve's): a plain axpy the compiler vectorises.
+                    m.iter_mut().zip(&w).for_each(|(m, wa)| *m += wa * vj);
+                    continue;
+                }
                 for (a, &wa) in w.iter().enumerate() {
                     for (m, x) in m[a * nv..(a + 1) * nv].iter_mut().zip(vj) {
                         *m += wa * x;
@@ -203,6 +208,10 @@ impl<T: Real> Far<T> {
                 }
                 self.cheb.weights(&t, &mut w1, &mut w);
                 let oi = &mut o[r * nv..(r + 1) * nv];
+                if let [oi] = oi {
+                    *oi += w.iter().zip(lb).map(|(wa, l)| wa * l).sum::<f64>();
+                    continue;
+                }
                 for (a, &wa) in w.iter().enumerate() {
                     for (x, l) in oi.iter_mut().zip(&lb[a * nv..(a + 1) * nv]) {
                         *x += wa * l;

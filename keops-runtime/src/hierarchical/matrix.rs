@@ -426,11 +426,11 @@ fn epsilon<T: Real>() -> f64 {
     }
 }
 
-/// A first order for a tolerance: measured on the 2D Laplacian kernel (sigma 0.1), 9 nodes per
-/// dimension give a relative product error of 4e-7; smoother kernels need fewer (it only costs
-/// time), rougher ones more (the build raises it).
+/// A first order for a tolerance: measured on the 2D Laplacian kernel (sigma 0.1, f32), orders
+/// 6, 7 and 8 give relative product errors of 8e-6, 1.2e-6 and 4e-7 (the f32 floor); smoother
+/// kernels need fewer (it only costs time), rougher ones more (the build raises it).
 fn first_order(tolerance: f64) -> usize {
-    (-tolerance.log10()).max(1.0).ceil() as usize + 3
+    (-tolerance.log10()).max(1.0).ceil() as usize + 2
 }
 
 /// The next order to try from the last measurements: the convergence rate of the last two, or
@@ -502,7 +502,7 @@ impl<T: Real, B: BoundKernel<T>> LinearOperator<T> for HierarchicalMatrix<T, B> 
         Ok(())
     }
     /// Greedy landmarks with the automatic rank (it stops when the next landmark would hardly
-    /// help), at most `2 sqrt(e)` for `e` kernel evaluations per row and product (about 110 for
+    /// help), at most `3 sqrt(e)` for `e` kernel evaluations per row and product (about 140 for
     /// the 2D Laplacian at 1e-6, against `2 sqrt(n) + 100` for exact products; at least 64), so
     /// that the setup's `n m^2` flops cost a few products; 1 GiB for the `n x m` columns.
     fn auto_nystrom(&self) -> Nystrom {
@@ -511,7 +511,7 @@ impl<T: Real, B: BoundKernel<T>> LinearOperator<T> for HierarchicalMatrix<T, B> 
         match self.plan {
             None => Nystrom::new(),
             Some(_) => Nystrom::new()
-                .auto_rank_limit(((2.0 * per_row.sqrt()) as usize).clamp(64, 1000))
+                .auto_rank_limit(((3.0 * per_row.sqrt()) as usize).clamp(64, 1000))
                 .memory_budget(1 << 30),
         }
     }
