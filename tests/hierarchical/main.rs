@@ -136,82 +136,29 @@ struct Imq(f64);
 #[derive(Clone, Copy, Debug)]
 struct Oscillating(f64);
 
-impl Family for Gaussian {
-    fn matrix<'a, T: Real>(
-        self,
-        x: &'a [T],
-        y: &'a [T],
-        d: usize,
-    ) -> KernelMatrix<T, impl BoundKernel<T> + 'a> {
-        let s = self.0;
-        kernel!(exp(-sqdist(x_i, y_j) / (2 * s * s)))
-            .x_i(view(x, d))
-            .y_j(view(y, d))
-            .matrix()
-            .unwrap()
-    }
+/// `Family` for a unit struct holding the kernel's parameter, named `$p` in its formula.
+macro_rules! family {
+    ($name:ident, $p:ident => $($formula:tt)*) => {
+        impl Family for $name {
+            fn matrix<'a, T: Real>(
+                self,
+                x: &'a [T],
+                y: &'a [T],
+                d: usize,
+            ) -> KernelMatrix<T, impl BoundKernel<T> + 'a> {
+                let $p = self.0;
+                kernel!($($formula)*)
+                    .x_i(view(x, d))
+                    .y_j(view(y, d))
+                    .matrix()
+                    .unwrap()
+            }
+        }
+    };
 }
 
-impl Family for Laplacian {
-    fn matrix<'a, T: Real>(
-        self,
-        x: &'a [T],
-        y: &'a [T],
-        d: usize,
-    ) -> KernelMatrix<T, impl BoundKernel<T> + 'a> {
-        let s = self.0;
-        kernel!(exp(-norm2(x_i - y_j) / s))
-            .x_i(view(x, d))
-            .y_j(view(y, d))
-            .matrix()
-            .unwrap()
-    }
-}
-
-impl Family for Matern {
-    fn matrix<'a, T: Real>(
-        self,
-        x: &'a [T],
-        y: &'a [T],
-        d: usize,
-    ) -> KernelMatrix<T, impl BoundKernel<T> + 'a> {
-        let s = self.0;
-        kernel!(let r = norm2(x_i - y_j); (1 + sqrt(3) * r / s) * exp(-sqrt(3) * r / s))
-            .x_i(view(x, d))
-            .y_j(view(y, d))
-            .matrix()
-            .unwrap()
-    }
-}
-
-impl Family for Imq {
-    fn matrix<'a, T: Real>(
-        self,
-        x: &'a [T],
-        y: &'a [T],
-        d: usize,
-    ) -> KernelMatrix<T, impl BoundKernel<T> + 'a> {
-        let s = self.0;
-        kernel!(rsqrt(1 + sqdist(x_i, y_j) / (s * s)))
-            .x_i(view(x, d))
-            .y_j(view(y, d))
-            .matrix()
-            .unwrap()
-    }
-}
-
-impl Family for Oscillating {
-    fn matrix<'a, T: Real>(
-        self,
-        x: &'a [T],
-        y: &'a [T],
-        d: usize,
-    ) -> KernelMatrix<T, impl BoundKernel<T> + 'a> {
-        let w = self.0;
-        kernel!(sin(w * sqdist(x_i, y_j)))
-            .x_i(view(x, d))
-            .y_j(view(y, d))
-            .matrix()
-            .unwrap()
-    }
-}
+family!(Gaussian, s => exp(-sqdist(x_i, y_j) / (2 * s * s)));
+family!(Laplacian, s => exp(-norm2(x_i - y_j) / s));
+family!(Matern, s => let r = norm2(x_i - y_j); (1 + sqrt(3) * r / s) * exp(-sqrt(3) * r / s));
+family!(Imq, s => rsqrt(1 + sqdist(x_i, y_j) / (s * s)));
+family!(Oscillating, w => sin(w * sqdist(x_i, y_j)));

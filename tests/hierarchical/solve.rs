@@ -147,68 +147,43 @@ fn solve_and_check<T: Real, F: Family>(
 /// with it) and in f32 at 1e-4.
 #[test]
 fn matches_dense_cholesky() {
-    let n = 2_003;
-    let mut rng = Rng::named("cholesky", 0);
     let s: f64 = 0.1;
-    let cases: [(usize, f64); 2] = [(2, 10.0), (1, 1.0)];
-    for (d, alpha) in cases {
-        let x = f32_exact(uniform(&mut rng, n, d));
-        let b = f32_exact(if d == 2 {
-            signal_2d(&mut rng, &x)
-        } else {
-            signal_1d(&mut rng, &x)
-        });
-        let a = if d == 2 {
-            dense(&x, d, alpha, |r2| (-r2.sqrt() / s).exp())
-        } else {
-            dense(&x, d, alpha, |r2| (-r2 / (2.0 * s * s)).exp())
-        };
-        let kappa = kappa_bound(a.row_iter().map(|r| r.sum() - alpha), alpha);
-        let want = a
-            .cholesky()
-            .unwrap()
-            .solve(&DMatrix::from_column_slice(n, 1, &b));
-        let want = want.as_slice();
-        let errs: Vec<f64> = [1e-3, 1e-6]
-            .into_iter()
-            .map(|tol| {
-                if d == 2 {
-                    solve_and_check::<f64, _>(
-                        Laplacian(s),
-                        &x,
-                        d,
-                        &b,
-                        alpha,
-                        tol,
-                        1e-10,
-                        kappa,
-                        want,
-                    )
-                } else {
-                    solve_and_check::<f64, _>(
-                        Gaussian(s),
-                        &x,
-                        d,
-                        &b,
-                        alpha,
-                        tol,
-                        1e-10,
-                        kappa,
-                        want,
-                    )
-                }
-            })
-            .collect();
-        assert!(
-            errs[1] < errs[0],
-            "{d}D: the error does not shrink: {errs:?}"
-        );
-        if d == 2 {
-            solve_and_check::<f32, _>(Laplacian(s), &x, d, &b, alpha, 1e-4, 1e-5, kappa, want);
-        } else {
-            solve_and_check::<f32, _>(Gaussian(s), &x, d, &b, alpha, 1e-4, 1e-5, kappa, want);
-        }
-    }
+    let mut rng = Rng::named("cholesky", 0);
+    against_cholesky(Laplacian(s), 2, 10.0, |r2| (-r2.sqrt() / s).exp(), &mut rng);
+    against_cholesky(
+        Gaussian(s),
+        1,
+        1.0,
+        |r2| (-r2 / (2.0 * s * s)).exp(),
+        &mut rng,
+    );
+}
+
+/// One case of [`matches_dense_cholesky`]: `f` is `k` of the squared distance.
+fn against_cholesky<F: Family>(f: F, d: usize, alpha: f64, k: impl Fn(f64) -> f64, rng: &mut Rng) {
+    let n = 2_003;
+    let x = f32_exact(uniform(rng, n, d));
+    let b = f32_exact(if d == 2 {
+        signal_2d(rng, &x)
+    } else {
+        signal_1d(rng, &x)
+    });
+    let a = dense(&x, d, alpha, k);
+    let kappa = kappa_bound(a.row_iter().map(|r| r.sum() - alpha), alpha);
+    let want = a
+        .cholesky()
+        .unwrap()
+        .solve(&DMatrix::from_column_slice(n, 1, &b));
+    let want = want.as_slice();
+    let errs: Vec<f64> = [1e-3, 1e-6]
+        .into_iter()
+        .map(|tol| solve_and_check::<f64, _>(f, &x, d, &b, alpha, tol, 1e-10, kappa, want))
+        .collect();
+    assert!(
+        errs[1] < errs[0],
+        "{d}D: the error does not shrink: {errs:?}"
+    );
+    solve_and_check::<f32, _>(f, &x, d, &b, alpha, 1e-4, 1e-5, kappa, want);
 }
 
 /// N = 20,000: the hierarchical solve against the exact engine's CG solve, within
