@@ -54,55 +54,10 @@ impl<T: Real, B: BoundKernel<T>> KernelMatrix<T, B> {
             return Err(HierarchicalError::NoPoints.into());
         }
         let [x, y] = self.bound().points().ok_or(HierarchicalError::NoPoints)?;
-        let same = crate::data::same_data(&x, &y);
-        let d = x.dim();
-        let max_order = params.max_order.unwrap_or(match d {
-            1 | 2 => 16,
-            3 => 10,
-            _ => 6,
-        });
-        // Half the tolerance, for the error of other vectors than the check's; f32's rounding of
-        // the products (a few 1e-7) is a floor no order goes below.
-        let target = (0.5 * params.tolerance).max(8.0 * epsilon::<T>());
-        let mut p = first_order(params.tolerance).min(max_order);
-        let mut last: Option<(usize, f64)> = None;
-        let (plan, order, error, reason) = loop {
-            let leaf = params.leaf_size.unwrap_or_else(|| default_leaf(p, d));
-            // Higher orders want larger leaves, but never at the cost of the far field the
-            // first order found (two levels at least).
-            let min_depth = if last.is_some() { 2 } else { 0 };
-            let tree = Tree::new(&x, &y, same, leaf, min_depth)?;
-            if tree.depth < 2 {
-                break (None, 0, 0.0, Some(ExactReason::NoFarField));
-            }
-            let needed = memory(&tree, p, size_of::<T>());
-            if needed > params.memory_budget {
-                return Err(HierarchicalError::Memory {
-                    needed,
-                    budget: params.memory_budget,
-                }
-                .into());
-            }
-            let plan = Plan::new(self.bound(), &x, &y, tree, p)?;
-            let error = plan.build_error(self.bound(), params.check_rows, params.seed)?;
-            if error <= target {
-                break (Some(plan), p, error, None);
-            }
-            if p >= max_order {
-                break (
-                    None,
-                    0,
-                    0.0,
-                    Some(ExactReason::NotCompressible {
-                        order: p,
-                        error,
-                        target,
-                    }),
-                );
-            }
-            let next = next_order(p, error, last, target);
-            last = Some((p, error));
-            p = next.min(max_order);
+        let fitted = fit(self.bound(), &x, &y, params)?;
+        let (plan, order, error, reason) = match fitted {
+            Fitted::Plan { plan, order, error } => (Some(*plan), order, error, None),
+            Fitted::Exact(reason) => (None, 0, 0.0, Some(reason)),
         };
         let memory_bytes = plan
             .as_ref()
@@ -372,6 +327,75 @@ impl<T: Real> Plan<T> {
             .collect();
         let exact = exact_rows(bound, xr, self.ys.clone(), d, &v, 1)?;
         Ok(relative_error(&picked, &approx, &exact, 1))
+    }
+}
+
+/// What the order search ends with.
+enum Fitted<T: Real> {
+    /// A plan of this order, its measured error.
+    Plan {
+        plan: Box<Plan<T>>,
+        order: usize,
+        error: f64,
+    },
+    /// Exact products, and why.
+    Exact(ExactReason),
+}
+
+/// The lowest order (from the first guess, raised at the measured convergence rate) whose
+/// product's error on sampled rows meets the target, within the memory budget.
+fn fit<T: Real, B: BoundKernel<T>>(
+    bound: &B,
+    x: &View<'_, T>,
+    y: &View<'_, T>,
+    params: &Hierarchical,
+) -> Result<Fitted<T>, KeopsError> {
+    let same = crate::data::same_data(x, y);
+    let d = x.dim();
+    let max_order = params.max_order.unwrap_or(match d {
+        1 | 2 => 16,
+        3 => 10,
+        _ => 6,
+    });
+    // Half the tolerance, for the error of other vectors than the check's; f32's rounding of
+    // the products (a few 1e-7) is a floor no order goes below.
+    let target = (0.5 * params.tolerance).max(8.0 * epsilon::<T>());
+    let mut p = first_order(params.tolerance).min(max_order);
+    let mut last: Option<(usize, f64)> = None;
+    loop {
+        let leaf = params.leaf_size.unwrap_or_else(|| default_leaf(p, d));
+        // Higher orders want larger leaves, but never at the cost of the far field the first
+        // order found (two levels at least).
+        let min_depth = if last.is_some() { 2 } else { 0 };
+        let tree = Tree::new(x, y, same, leaf, min_depth)?;
+        if tree.depth < 2 {
+            return Ok(Fitted::Exact(ExactReason::NoFarField));
+        }
+        let needed = memory(&tree, p, size_of::<T>());
+        if needed > params.memory_budget {
+            let budget = params.memory_budget;
+            return Err(HierarchicalError::Memory { needed, budget }.into());
+        }
+        let plan = Plan::new(bound, x, y, tree, p)?;
+        let error = plan.build_error(bound, params.check_rows, params.seed)?;
+        if error <= target {
+            return Ok(Fitted::Plan {
+                plan: Box::new(plan),
+                order: p,
+                error,
+            });
+        }
+        if p >= max_order {
+            let order = p;
+            return Ok(Fitted::Exact(ExactReason::NotCompressible {
+                order,
+                error,
+                target,
+            }));
+        }
+        let next = next_order(p, error, last, target);
+        last = Some((p, error));
+        p = next.min(max_order);
     }
 }
 
