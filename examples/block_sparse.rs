@@ -23,9 +23,9 @@ mod common;
 use std::time::Instant;
 
 use clap::Parser;
-use common::{best_of, cpu_name, tutorial_data, Rng};
+use common::{best_of, exit_code, machine_line, tutorial_data, Rng};
 use keops::prelude::*;
-use keops::{simd_level, BlockSparse};
+use keops::BlockSparse;
 
 #[derive(Parser)]
 #[command(about = "Block-sparse reductions: KeOps' tutorial, efficiency, kriging, 3D at 1e6")]
@@ -48,22 +48,11 @@ struct Args {
 }
 
 fn main() -> std::process::ExitCode {
-    match run(Args::parse()) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    exit_code(run(Args::parse()))
 }
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let threads = std::thread::available_parallelism().map_or(1, |p| p.get());
-    println!(
-        "machine: {}, {threads} threads, SIMD level {}\n",
-        cpu_name(),
-        simd_level()
-    );
+    println!("{}", machine_line());
     let run = |part: &str| args.only.as_deref().is_none_or(|o| o == part);
     if run("tutorial") {
         tutorial(args.n, args.reps)?;

@@ -15,9 +15,8 @@ mod common;
 use std::time::Instant;
 
 use clap::Parser;
-use common::{best_of, cpu_name, tutorial_data};
+use common::{best_of, exit_code, machine_line, tutorial_data};
 use keops::prelude::*;
-use keops::simd_level;
 
 #[derive(Parser)]
 #[command(about = "Hierarchical products: time and error against N, crossover, solves")]
@@ -37,22 +36,11 @@ struct Args {
 }
 
 fn main() -> std::process::ExitCode {
-    match run(Args::parse()) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    exit_code(run(Args::parse()))
 }
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let threads = std::thread::available_parallelism().map_or(1, |p| p.get());
-    println!(
-        "machine: {}, {threads} threads, SIMD level {}\n",
-        cpu_name(),
-        simd_level()
-    );
+    println!("{}", machine_line());
     let run = |part: &str| args.only.as_deref().is_none_or(|o| o == part);
     if run("products") {
         for dim in [2, 1] {

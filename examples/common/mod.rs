@@ -85,3 +85,26 @@ pub fn cpu_name() -> String {
         })
         .unwrap_or_else(|| "unknown CPU".into())
 }
+
+#[allow(dead_code)] // the benchmarks with parts use it; the others include this file too
+/// An example's exit: its error on stderr and code 1, or 0.
+pub fn exit_code(result: Result<(), Box<dyn std::error::Error>>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+#[allow(dead_code)] // the benchmarks with parts use it; the others include this file too
+/// The line naming what a benchmark's figures were measured on: CPU, threads, SIMD level.
+pub fn machine_line() -> String {
+    let threads = std::thread::available_parallelism().map_or(1, |p| p.get());
+    format!(
+        "machine: {}, {threads} threads, SIMD level {}\n",
+        cpu_name(),
+        keops::simd_level()
+    )
+}
