@@ -7,6 +7,7 @@ use super::far::{Far, Rebound};
 use super::tree::Tree;
 use super::{ExactReason, Hierarchical, HierarchicalError, HierarchicalInfo};
 use crate::bound::check_operand_shape;
+use crate::ranges::cluster::gather;
 use crate::solve::{sample, splitmix64};
 use crate::{
     BoundKernel, ConjugateGradient, IntoView, KeopsError, KernelMatrix, LinearOperator, Nystrom,
@@ -127,7 +128,7 @@ impl<T: Real, B: BoundKernel<T>> HierarchicalMatrix<T, B> {
                 out.iter_mut().zip(o).for_each(|(a, b)| *a = b.to_f64());
             }
             Some(plan) => {
-                let vs = permuted(v, &plan.tree.sources().perm, nv);
+                let vs = gather(v, nv, &plan.tree.sources().perm);
                 let os = plan.product_sorted(&vs, nv);
                 for (pos, &row) in plan.tree.targets.perm.iter().enumerate() {
                     out[row * nv..(row + 1) * nv].copy_from_slice(&os[pos * nv..(pos + 1) * nv]);
@@ -163,7 +164,7 @@ impl<T: Real, B: BoundKernel<T>> HierarchicalMatrix<T, B> {
             .bound()
             .points()
             .ok_or(HierarchicalError::NoPoints)?;
-        let xr: Vec<T> = rows.iter().flat_map(|&i| x.row(i).to_vec()).collect();
+        let xr = gather(x.as_slice(), x.dim(), rows);
         exact_rows(
             self.exact.bound(),
             xr,
@@ -266,11 +267,8 @@ impl<T: Real> Plan<T> {
         p: usize,
     ) -> Result<Self, KeopsError> {
         let d = tree.d;
-        let sorted = |v: &View<'_, T>, perm: &[usize]| -> Vec<T> {
-            perm.iter().flat_map(|&r| v.row(r).to_vec()).collect()
-        };
-        let xs = sorted(x, &tree.targets.perm);
-        let ys = sorted(y, &tree.sources().perm);
+        let xs = gather(x.as_slice(), d, &tree.targets.perm);
+        let ys = gather(y.as_slice(), d, &tree.sources().perm);
         let leaves = |side: &super::tree::Side| side.levels[tree.depth].points.clone();
         let ranges = Ranges::from_pairs(
             &leaves(&tree.targets),
@@ -321,11 +319,14 @@ impl<T: Real> Plan<T> {
         let approx = self.product_sorted(&v, 1);
         let picked = sample(n, rows, seed ^ 0xc0ffee);
         let d = self.tree.d;
-        let xr: Vec<T> = picked
-            .iter()
-            .flat_map(|&i| self.xs[i * d..(i + 1) * d].to_vec())
-            .collect();
-        let exact = exact_rows(bound, xr, self.ys.clone(), d, &v, 1)?;
+        let exact = exact_rows(
+            bound,
+            gather(&self.xs, d, &picked),
+            self.ys.clone(),
+            d,
+            &v,
+            1,
+        )?;
         Ok(relative_error(&picked, &approx, &exact, 1))
     }
 }
@@ -432,13 +433,6 @@ fn relative_error(rows: &[usize], approx: &[f64], exact: &[f64], nv: usize) -> f
     } else {
         num.sqrt()
     }
-}
-
-/// Rows of `v` (`nv` columns) in the order `perm` gives (`out[pos] = v[perm[pos]]`).
-fn permuted<T: Real>(v: &[T], perm: &[usize], nv: usize) -> Vec<T> {
-    perm.iter()
-        .flat_map(|&r| v[r * nv..(r + 1) * nv].iter().copied())
-        .collect()
 }
 
 /// The unit roundoff of `T`.

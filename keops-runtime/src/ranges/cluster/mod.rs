@@ -53,6 +53,7 @@ use crate::{IntoView, Real, View};
 
 pub use grid::{grid_cluster, sort_clusters, SortedClusters};
 pub use pairs::{centroids, pairs_within, radii, ranges_within};
+pub(crate) use permutation::gather;
 pub use permutation::Permutation;
 
 /// Why clustering failed: bad sizes or coordinates, or inputs that do not fit together.

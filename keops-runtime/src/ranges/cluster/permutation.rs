@@ -148,7 +148,7 @@ impl Permutation {
 }
 
 /// Rows `order[k]` of the row-major `data` (rows of `dim`), one after the other.
-pub(super) fn gather<T: Copy + Send + Sync>(data: &[T], dim: usize, order: &[usize]) -> Vec<T> {
+pub(crate) fn gather<T: Copy + Send + Sync>(data: &[T], dim: usize, order: &[usize]) -> Vec<T> {
     let Some(&first) = data.first() else {
         return Vec::new();
     };
