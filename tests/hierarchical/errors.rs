@@ -75,7 +75,9 @@ fn memory_over_the_budget() {
         .matrix(&x, &x, 2)
         .hierarchical(&Hierarchical::new().tolerance(1e-5).memory_budget(used))
         .unwrap();
-    assert_eq!(h.info().memory_bytes, used);
+    // Within a budget of what the default build used, a build fits (it stores fewer far-field
+    // operators when they do not fit a quarter of the budget).
+    assert!(h.info().memory_bytes <= used);
 }
 
 /// Each invalid parameter is a `Parameter` error with the value given, before anything is built.

@@ -10,8 +10,11 @@
 //!   error is within a factor 3 of the full one, and the error shrinks strictly with the
 //!   tolerance. In 3D (N = 3,001, leaves of 48 points so that there is a far field) each kernel
 //!   once, at 1e-2 (and 1e-3 for the Gaussian): a 3D far field costs 1e8 kernel evaluations per
-//!   product at order 6. Also: `sampled_error` on all rows is the full error, and the operator's
-//!   `LinearOperator` implementation (apply, exact diagonal and columns).
+//!   product at order 6. These kernels are translation invariant: their far field is stored
+//!   (one operator per offset) at every level; a Gaussian tilted by `1 + sum(x) sum(y)` is not,
+//!   and is evaluated at every level, within the tolerance (1D and 2D, f64 and f32). Also:
+//!   `sampled_error` on all rows is the full error, and the operator's `LinearOperator`
+//!   implementation (apply, exact diagonal and columns).
 //! - `exact.rs`: builds whose products are the exact engine's, bit for bit: an oscillating kernel
 //!   (`sin(100 sqdist)`, 2D) is `NotCompressible` at the largest order (16; 8 when capped), a
 //!   smooth one with a capped order too, 50 points have `NoFarField`; an f32 kernel at 1e-6 still
@@ -28,7 +31,7 @@
 //!   (tolerance 0, 1, NaN, -1, 2, inf, -0; leaf size 0; sampled rows 0; largest order 0, 1, 33).
 //!
 //! Sizes are not multiples of any block or tile size. All data comes from `common::Rng` with
-//! fixed seeds. The binary has six `kernel!` sites, each with run-time dimensions so that one
+//! fixed seeds. The binary has seven `kernel!` sites, each with run-time dimensions so that one
 //! site serves 1, 2 and 3 dimensions (each site compiles the engines of every arm). About half
 //! of its run time is the two exact CG solves at N = 20,000.
 
@@ -136,6 +139,10 @@ struct Imq(f64);
 #[derive(Clone, Copy, Debug)]
 struct Oscillating(f64);
 
+/// Not translation invariant: a Gaussian tilted by `1 + sum(x) sum(y)`.
+#[derive(Clone, Copy, Debug)]
+struct Tilted(f64);
+
 /// `Family` for a unit struct holding the kernel's parameter, named `$p` in its formula.
 macro_rules! family {
     ($name:ident, $p:ident => $($formula:tt)*) => {
@@ -162,3 +169,4 @@ family!(Laplacian, s => exp(-norm2(x_i - y_j) / s));
 family!(Matern, s => let r = norm2(x_i - y_j); (1 + sqrt(3) * r / s) * exp(-sqrt(3) * r / s));
 family!(Imq, s => rsqrt(1 + sqdist(x_i, y_j) / (s * s)));
 family!(Oscillating, w => sin(w * sqdist(x_i, y_j)));
+family!(Tilted, s => exp(-sqdist(x_i, y_j) / (2 * s * s)) * (1 + sum(x_i) * sum(y_j)));

@@ -156,12 +156,43 @@ fn uniform_1d_2d_3d<T: Real, F: Family>(f: F, three_d: &[f64]) {
         let x = uniform(&mut rng, n, d);
         let ms = measure::<T, F>(f, &x, None, d, 1, tolerances::<T>(), default_params);
         assert_accurate(&format!("{f:?} {d}D"), &ms);
+        assert_stored(&format!("{f:?} {d}D"), &ms);
     }
     if !three_d.is_empty() {
         let x = uniform(&mut rng, 3_001, 3);
         let ms = measure::<T, F>(f, &x, None, 3, 1, three_d, small_leaves);
         assert_accurate(&format!("{f:?} 3D"), &ms);
+        assert_stored(&format!("{f:?} 3D"), &ms);
     }
+}
+
+/// A translation-invariant kernel's far field is stored at every level that has one (levels 2
+/// to the leaves' on uniform points).
+fn assert_stored(what: &str, ms: &[Measured]) {
+    for m in ms {
+        let i = &m.info;
+        assert_eq!(i.stored_levels, i.levels - 1, "{what}: {i}");
+    }
+}
+
+/// A kernel that is not translation invariant (a Gaussian times `1 + sum(x) sum(y)`): the
+/// build finds the operators stored at one place wrong elsewhere and evaluates the kernel at
+/// every level; the products still meet the tolerance.
+#[test]
+fn translation_variant_kernel_is_evaluated() {
+    let mut rng = Rng::named("tilted", 0);
+    for (d, n) in [(1, 4_099), (2, 3_571)] {
+        let x = uniform(&mut rng, n, d);
+        let ms = measure::<f64, _>(Tilted(0.1), &x, None, d, 1, &[1e-3, 1e-6], default_params);
+        assert_accurate(&format!("tilted Gaussian {d}D f64"), &ms);
+        for m in &ms {
+            assert_eq!(m.info.stored_levels, 0, "{}", m.info);
+        }
+    }
+    let x = uniform(&mut rng, 3_571, 2);
+    let ms = measure::<f32, _>(Tilted(0.1), &x, None, 2, 1, &[1e-3], default_params);
+    assert_accurate("tilted Gaussian 2D f32", &ms);
+    assert_eq!(ms[0].info.stored_levels, 0, "{}", ms[0].info);
 }
 
 #[test]

@@ -7,67 +7,110 @@
 use rayon::prelude::*;
 
 use super::chebyshev::Chebyshev;
+use super::m2l::StoredM2l;
 use super::tree::{Level, Tree};
 use super::HierarchicalError;
+use crate::solve::splitmix64;
 use crate::{BoundKernel, KeopsError, KernelMatrix, ProductOut, Ranges, Real, View};
 
 /// A kernel rebound to other points (sorted points, or interpolation nodes).
 pub(super) type Rebound<T> = KernelMatrix<T, Box<dyn BoundKernel<T>>>;
 
-/// The interpolation of one order and the node kernels of every level.
+/// The interpolation of one order and the node interactions of every level.
 pub(super) struct Far<T: Real> {
     pub(super) cheb: Chebyshev,
-    /// Per level, the kernel between the target boxes' nodes and the source boxes' nodes,
-    /// restricted to the level's far pairs (`None` above level 2 or without far pairs).
-    m2l: Vec<Option<Rebound<T>>>,
-    /// Kernel evaluations of the node products, per product.
+    /// Per level, the interactions between the target boxes' nodes and the source boxes' nodes
+    /// over the level's far pairs.
+    m2l: Vec<M2l<T>>,
+    /// Kernel entries applied by the node interactions, per product.
     pub(super) evaluations: u64,
 }
 
+/// One level's node interactions.
+enum M2l<T: Real> {
+    /// No far pairs (levels 0 and 1, or none well separated).
+    None,
+    /// The kernel rebound to the nodes, restricted to the far pairs: evaluated at each product.
+    Evaluated(Rebound<T>),
+    /// One stored operator per offset (a translation-invariant kernel).
+    Stored(StoredM2l),
+}
+
+/// How the node interactions are built.
+pub(super) struct FarOptions {
+    /// Bytes the stored operators may take, all levels together.
+    pub(super) store_bytes: usize,
+    /// The relative difference allowed between stored and evaluated interactions.
+    pub(super) invariance: f64,
+    /// Seed of the comparison's random vector.
+    pub(super) seed: u64,
+}
+
 impl<T: Real> Far<T> {
-    /// The node kernels of order `p` over `tree`.
+    /// The node interactions of order `p` over `tree`: stored per offset where they fit
+    /// `opts.store_bytes` (finest levels first: they have the most pairs) and match the
+    /// evaluated ones on a random vector, evaluated at each product elsewhere.
     pub(super) fn new<B: BoundKernel<T>>(
         bound: &B,
         tree: &Tree,
         p: usize,
+        opts: &FarOptions,
     ) -> Result<Self, KeopsError> {
         let cheb = Chebyshev::new(p, tree.d);
-        let n = cheb.len();
-        let mut m2l = Vec::with_capacity(tree.depth + 1);
+        let mut m2l: Vec<M2l<T>> = (0..=tree.depth).map(|_| M2l::None).collect();
         let mut evaluations = 0;
-        for l in 0..=tree.depth {
-            let pairs = if l >= 2 {
-                tree.far_pairs(l)
-            } else {
-                Vec::new()
-            };
+        let mut store_left = opts.store_bytes;
+        for l in (2..=tree.depth).rev() {
+            let pairs = tree.far_pairs(l);
             if pairs.is_empty() {
-                m2l.push(None);
                 continue;
             }
-            let (tl, sl) = (&tree.targets.levels[l], &tree.sources().levels[l]);
-            let clusters =
-                |boxes: usize| (0..boxes).map(|b| b * n..(b + 1) * n).collect::<Vec<_>>();
-            let ranges =
-                Ranges::from_pairs(&clusters(tl.keys.len()), &clusters(sl.keys.len()), pairs)?;
-            evaluations += ranges.kept_pairs();
-            let xn = nodes::<T>(tree, &cheb, l, tl);
-            // The same nodes on both sides (bitwise): the product evaluates each pair once.
-            let yn = if tree.same() {
-                xn.clone()
-            } else {
-                nodes::<T>(tree, &cheb, l, sl)
-            };
-            let rebound = bound
-                .with_points(View::from_vec(xn, tree.d)?, View::from_vec(yn, tree.d)?)
-                .ok_or(HierarchicalError::NoPoints)?;
-            m2l.push(Some(KernelMatrix::new(rebound).ranges(&ranges)?));
+            let evaluated = evaluated(bound, tree, &cheb, l, &pairs)?;
+            evaluations += (pairs.len() * cheb.len() * cheb.len()) as u64;
+            let mut offsets = StoredM2l::offsets(tree, l, &pairs);
+            offsets.sort_unstable();
+            offsets.dedup();
+            let bytes = StoredM2l::bytes(offsets.len(), cheb.len());
+            m2l[l] = M2l::Evaluated(evaluated);
+            if bytes <= store_left {
+                let stored = StoredM2l::new(bound, tree, &cheb, l, &pairs)?;
+                let M2l::Evaluated(k) = &m2l[l] else {
+                    unreachable!()
+                };
+                if agree(k, &stored, opts) {
+                    m2l[l] = M2l::Stored(stored);
+                    store_left -= bytes;
+                }
+            }
         }
         Ok(Far {
             cheb,
             m2l,
             evaluations,
         })
+    }
+
+    /// Levels whose node interactions are stored operators.
+    pub(super) fn stored_levels(&self) -> usize {
+        self.m2l
+            .iter()
+            .filter(|m| matches!(m, M2l::Stored(_)))
+            .count()
+    }
+
+    /// Bytes of the stored operators and of the nodes held for evaluated interactions.
+    pub(super) fn bytes(&self) -> usize {
+        self.m2l
+            .iter()
+            .map(|m| match m {
+                M2l::None => 0,
+                M2l::Evaluated(k) => {
+                    let [x, y] = k.bound().points().expect("rebound to nodes");
+                    (x.as_slice().len() + y.as_slice().len()) * size_of::<T>()
+                }
+                M2l::Stored(s) => s.memory(),
+            })
+            .sum()
     }
 
     /// `out += far field of K v` for `v` (sources, sorted, `nv` columns) into `out` (targets,
@@ -105,13 +148,10 @@ impl<T: Real> Far<T> {
             })
             .collect();
         for l in 2..=depth {
-            if let Some(k) = &self.m2l[l] {
-                let w: Vec<T> = mult[l].iter().map(|&x| T::from_f64(x)).collect();
-                let mut o = vec![T::ZERO; local[l].len()];
-                k.product(&w, nv, ProductOut::Real(&mut o));
-                for (a, b) in local[l].iter_mut().zip(&o) {
-                    *a += b.to_f64();
-                }
+            match &self.m2l[l] {
+                M2l::None => {}
+                M2l::Evaluated(k) => evaluate(k, &mult[l], nv, &mut local[l]),
+                M2l::Stored(s) => s.apply(&mult[l], nv, &mut local[l]),
             }
         }
         // Downward: parents' locals into their children, then onto the target points.
@@ -220,6 +260,70 @@ impl<T: Real> Far<T> {
             }
         });
     }
+}
+
+/// Level `l`'s node interactions as the kernel rebound to the nodes of every box, restricted
+/// to the far `pairs`.
+fn evaluated<T: Real, B: BoundKernel<T>>(
+    bound: &B,
+    tree: &Tree,
+    cheb: &Chebyshev,
+    l: usize,
+    pairs: &[(usize, usize)],
+) -> Result<Rebound<T>, KeopsError> {
+    let n = cheb.len();
+    let (tl, sl) = (&tree.targets.levels[l], &tree.sources().levels[l]);
+    let clusters = |boxes: usize| (0..boxes).map(|b| b * n..(b + 1) * n).collect::<Vec<_>>();
+    let ranges = Ranges::from_pairs(
+        &clusters(tl.keys.len()),
+        &clusters(sl.keys.len()),
+        pairs.to_vec(),
+    )?;
+    let xn = nodes::<T>(tree, cheb, l, tl);
+    // The same nodes on both sides (bitwise): the product evaluates each pair once.
+    let yn = if tree.same() {
+        xn.clone()
+    } else {
+        nodes::<T>(tree, cheb, l, sl)
+    };
+    let rebound = bound
+        .with_points(View::from_vec(xn, tree.d)?, View::from_vec(yn, tree.d)?)
+        .ok_or(HierarchicalError::NoPoints)?;
+    KernelMatrix::new(rebound).ranges(&ranges)
+}
+
+/// `local += K mult` by evaluating the kernel between the nodes (in `T`, summed in f64).
+fn evaluate<T: Real>(k: &Rebound<T>, mult: &[f64], nv: usize, local: &mut [f64]) {
+    let w: Vec<T> = mult.iter().map(|&x| T::from_f64(x)).collect();
+    let mut o = vec![T::ZERO; local.len()];
+    k.product(&w, nv, ProductOut::Real(&mut o));
+    for (a, b) in local.iter_mut().zip(&o) {
+        *a += b.to_f64();
+    }
+}
+
+/// Whether the stored operators give the evaluated interactions on a random vector of source
+/// node weights, within `opts.invariance` relative (in norm): the kernel is translation
+/// invariant over this level's pairs, up to the data's rounding.
+fn agree<T: Real>(k: &Rebound<T>, stored: &StoredM2l, opts: &FarOptions) -> bool {
+    let mut state = opts.seed;
+    // Rounded to `T` first: both sides see the same weights.
+    let w: Vec<f64> = (0..k.ncols())
+        .map(|_| {
+            let u = (splitmix64(&mut state) >> 11) as f64 / (1u64 << 52) as f64 - 1.0;
+            T::from_f64(u).to_f64()
+        })
+        .collect();
+    let mut a = vec![0.0; k.nrows()];
+    let mut b = vec![0.0; k.nrows()];
+    evaluate(k, &w, 1, &mut a);
+    stored.apply(&w, 1, &mut b);
+    let (mut diff, mut norm) = (0.0, 0.0);
+    for (a, b) in a.iter().zip(&b) {
+        diff += (a - b) * (a - b);
+        norm += a * a;
+    }
+    diff.sqrt() <= opts.invariance * norm.sqrt()
 }
 
 /// The nodes of every box of a level, in the boxes' order, rounded to `T`.

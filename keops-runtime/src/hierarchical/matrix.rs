@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use super::far::{Far, Rebound};
+use super::far::{Far, FarOptions, Rebound};
 use super::tree::Tree;
 use super::{ExactReason, Hierarchical, HierarchicalError, HierarchicalInfo};
 use crate::bound::check_operand_shape;
@@ -60,14 +60,16 @@ impl<T: Real, B: BoundKernel<T>> KernelMatrix<T, B> {
             Fitted::Plan { plan, order, error } => (Some(*plan), order, error, None),
             Fitted::Exact(reason) => (None, 0, 0.0, Some(reason)),
         };
-        let memory_bytes = plan
-            .as_ref()
-            .map_or(0, |p| memory(&p.tree, order, size_of::<T>()));
-        let (levels, leaves, near, far) = plan.as_ref().map_or((0, 0, 0, 0), |p| {
-            let leaves = p.tree.targets.levels[p.tree.depth].keys.len();
-            let near = p.near.block_sparsity().map_or(0, Ranges::kept_pairs);
-            (p.tree.depth, leaves, near, p.far.evaluations)
+        let memory_bytes = plan.as_ref().map_or(0, |p| {
+            memory(&p.tree, order, size_of::<T>()) + p.far.bytes()
         });
+        let (levels, leaves, near, far, stored_levels) =
+            plan.as_ref().map_or((0, 0, 0, 0, 0), |p| {
+                let leaves = p.tree.targets.levels[p.tree.depth].keys.len();
+                let near = p.near.block_sparsity().map_or(0, Ranges::kept_pairs);
+                let far = p.far.evaluations;
+                (p.tree.depth, leaves, near, far, p.far.stored_levels())
+            });
         let info = HierarchicalInfo {
             order,
             levels,
@@ -79,6 +81,7 @@ impl<T: Real, B: BoundKernel<T>> KernelMatrix<T, B> {
             build_time: start.elapsed(),
             near_evaluations: near,
             far_evaluations: far,
+            stored_levels,
         };
         log::info!("hierarchical kernel matrix: {info}");
         Ok(HierarchicalMatrix {
@@ -265,6 +268,7 @@ impl<T: Real> Plan<T> {
         y: &View<'_, T>,
         tree: Tree,
         p: usize,
+        opts: &FarOptions,
     ) -> Result<Self, KeopsError> {
         let d = tree.d;
         let xs = gather(x.as_slice(), d, &tree.targets.perm);
@@ -282,7 +286,7 @@ impl<T: Real> Plan<T> {
             )
             .ok_or(HierarchicalError::NoPoints)?;
         let near = KernelMatrix::new(near).ranges(&ranges)?;
-        let far = Far::new(bound, &tree, p)?;
+        let far = Far::new(bound, &tree, p, opts)?;
         Ok(Plan {
             tree,
             xs,
@@ -362,6 +366,13 @@ fn fit<T: Real, B: BoundKernel<T>>(
     // the products (a few 1e-7) is a floor no order goes below.
     let target = (0.5 * params.tolerance).max(8.0 * epsilon::<T>());
     let mut p = first_order(params.tolerance).min(max_order);
+    let opts = FarOptions {
+        store_bytes: params.memory_budget / 4,
+        // Stored operators may differ from evaluated ones by the data's rounding (node
+        // coordinates rounded at other places), and by a tenth of the tolerance at most.
+        invariance: (0.1 * params.tolerance).max(32.0 * epsilon::<T>()),
+        seed: params.seed ^ 0x1a7e,
+    };
     let mut last: Option<(usize, f64)> = None;
     loop {
         let leaf = params.leaf_size.unwrap_or_else(|| default_leaf(p, d));
@@ -372,12 +383,12 @@ fn fit<T: Real, B: BoundKernel<T>>(
         if tree.depth < 2 {
             return Ok(Fitted::Exact(ExactReason::NoFarField));
         }
-        let needed = memory(&tree, p, size_of::<T>());
+        let needed = memory(&tree, p, size_of::<T>()) + far_memory::<T>(&tree, p, &opts);
         if needed > params.memory_budget {
             let budget = params.memory_budget;
             return Err(HierarchicalError::Memory { needed, budget }.into());
         }
-        let plan = Plan::new(bound, x, y, tree, p)?;
+        let plan = Plan::new(bound, x, y, tree, p, &opts)?;
         let error = plan.build_error(bound, params.check_rows, params.seed)?;
         if error <= target {
             return Ok(Fitted::Plan {
@@ -470,11 +481,11 @@ fn default_leaf(p: usize, d: usize) -> usize {
     (2 * p.pow(d as u32)).clamp(32, 1 << 14)
 }
 
-/// Bytes a plan of order `p` over `tree` holds, and one product's buffers (one column).
+/// Bytes a plan of order `p` over `tree` holds, and one product's buffers (one column), the far
+/// field's node interactions aside ([`far_memory`]).
 fn memory(tree: &Tree, p: usize, real: usize) -> usize {
     let d = tree.d;
     let nodes = p.pow(d as u32);
-    let sides = if tree.same() { 1 } else { 2 };
     let points = tree.targets.perm.len()
         + if tree.same() {
             0
@@ -486,10 +497,32 @@ fn memory(tree: &Tree, p: usize, real: usize) -> usize {
     let boxes: usize = (2..=tree.depth)
         .map(|l| tree.targets.levels[l].keys.len() + tree.sources().levels[l].keys.len())
         .sum();
-    // Nodes (one or both sides), multipoles and locals in f64 and in T.
-    let box_bytes = boxes * nodes * (d * real * sides / 2 + 2 * (8 + real));
+    // Multipoles and locals in f64 and in T.
+    let box_bytes = boxes * nodes * 2 * (8 + real);
     let near_pairs = tree.targets.levels[tree.depth].keys.len() * 3usize.pow(d as u32);
     point_bytes + box_bytes + near_pairs * 48
+}
+
+/// At most the bytes of the far field's node interactions: every level's nodes (one or both
+/// sides, in `T`) and the stored operators' share of the budget.
+fn far_memory<T: Real>(tree: &Tree, p: usize, opts: &FarOptions) -> usize {
+    let d = tree.d;
+    let nodes = p.pow(d as u32);
+    let boxes: usize = (2..=tree.depth)
+        .map(|l| {
+            let sources = if tree.same() {
+                0
+            } else {
+                tree.sources().levels[l].keys.len()
+            };
+            tree.targets.levels[l].keys.len() + sources
+        })
+        .sum();
+    let offsets = 7usize.pow(d as u32) - 3usize.pow(d as u32);
+    let stored = (tree.depth.saturating_sub(1) * offsets)
+        .saturating_mul(nodes * nodes * 8)
+        .min(opts.store_bytes);
+    boxes * nodes * d * size_of::<T>() + stored
 }
 
 impl<T: Real, B: BoundKernel<T>> LinearOperator<T> for HierarchicalMatrix<T, B> {

@@ -7,7 +7,10 @@
 //! the kernel's tensor-product Chebyshev interpolation on `p^d` nodes per box. Its bases are
 //! nested (a box's nodes are interpolated from its children's), so storage is O(N p d), and the
 //! interactions between the nodes of well-separated boxes are themselves a block-sparse product
-//! of the compiled formula, evaluated at every product by the SIMD engine rather than stored.
+//! of the compiled formula, evaluated at every product by the SIMD engine; when the kernel is
+//! translation invariant (`K(x + s, y + s) = K(x, y)`, which the build checks rather than
+//! assumes), they depend only on the offset between the boxes, and one operator per offset and
+//! level is stored and applied by matrix products instead (`m2l`).
 //!
 //! Why Chebyshev interpolation rather than adaptive cross approximation (ACA): the formula can be
 //! evaluated anywhere, not only at the data points, so the interpolation needs no sampling of the
@@ -26,10 +29,12 @@
 //! - `tree`: the boxes at each level, neighbours and interaction lists;
 //! - `chebyshev`: nodes, interpolation weights, the parent-child transfers;
 //! - `far`: the far field (upward pass, node interactions, downward pass);
+//! - `m2l`: stored node interactions for translation-invariant kernels;
 //! - `matrix`: [`HierarchicalMatrix`], its build, products, error check and solves.
 
 mod chebyshev;
 mod far;
+mod m2l;
 mod matrix;
 mod tree;
 
@@ -179,8 +184,13 @@ pub struct HierarchicalInfo {
     pub build_time: Duration,
     /// Kernel evaluations per product between near points (exact part).
     pub near_evaluations: u64,
-    /// Kernel evaluations per product between interpolation nodes (far field).
+    /// Kernel entries per product between interpolation nodes (far field): evaluated, or
+    /// applied from stored operators at the levels counted by `stored_levels`.
     pub far_evaluations: u64,
+    /// Levels whose node interactions are stored, one operator per offset between boxes,
+    /// because the kernel proved translation invariant there (see the module's docs); the
+    /// other levels evaluate the kernel at each product.
+    pub stored_levels: usize,
 }
 
 impl fmt::Display for HierarchicalInfo {
@@ -203,9 +213,14 @@ impl fmt::Display for HierarchicalInfo {
             ),
             None => write!(
                 f,
-                "order {}, {} levels, {} leaves, estimated relative error {:.1e} (tolerance \
-                 {:.1e}), {mb:.1} MB, built in {t:.3} s",
-                self.order, self.levels, self.leaves, self.estimated_error, self.tolerance
+                "order {}, {} levels ({} with stored far-field operators), {} leaves, estimated \
+                 relative error {:.1e} (tolerance {:.1e}), {mb:.1} MB, built in {t:.3} s",
+                self.order,
+                self.levels,
+                self.stored_levels,
+                self.leaves,
+                self.estimated_error,
+                self.tolerance
             ),
         }
     }

@@ -117,6 +117,14 @@ impl Tree {
         (c, h)
     }
 
+    /// Integer coordinates of the box with key `key` at level `l` (cells of a `2^l` grid).
+    pub(super) fn coords(&self, l: usize, key: u64) -> Vec<i64> {
+        decode(key, self.d, l)
+            .into_iter()
+            .map(|v| v as i64)
+            .collect()
+    }
+
     /// Pairs (target box, source box) of level `l` whose cells are within `reach` of each other
     /// in every dimension (index difference), filtered by `keep(target coords, source coords)`.
     fn pairs(
