@@ -14,6 +14,7 @@ fn preconditioning_cuts_iterations<T: Real>() {
         Preconditioning::Nystrom(uniform.rank(50)),
         Preconditioning::Nystrom(uniform.rank(200)),
         Preconditioning::Nystrom(Nystrom::new().rank(50)),
+        Preconditioning::Nystrom(Nystrom::new().landmarks(sampled(400)).rank(50)),
     ];
     for dim in [1, 2] {
         let mut rng = Rng::named("cuts_iterations", dim as u64);
@@ -59,6 +60,71 @@ fn preconditioning_cuts_iterations<T: Real>() {
             }
         }
     }
+}
+
+/// Greedy landmarks among `rows` sampled points.
+fn sampled(rows: usize) -> Landmarks {
+    Landmarks::SampledGreedy { rows, seed: 7 }
+}
+
+/// Greedy landmarks chosen among sampled points: among all of them they are greedy's; among a
+/// fifth of them, the automatic rank stops near greedy's (the energies are scaled up) and the
+/// solve takes about as many iterations; either way the solution is the dense solve's.
+#[test]
+fn sampled_greedy_landmarks() {
+    let n = 2000;
+    for dim in [1, 2] {
+        let mut rng = Rng::named("sampled_greedy", dim as u64);
+        let (x, b2) = if dim == 1 {
+            problem_1d(&mut rng, n)
+        } else {
+            problem_2d(&mut rng, n)
+        };
+        let b: Vec<f64> = b2.chunks(2).map(|r| r[0]).collect();
+        if dim == 1 {
+            let want = cholesky_solve(dense(&x, 1, 1.0, gaussian, 0.1), &b, 1);
+            check_sampled(dim, &gaussian_matrix(&x, 0.1), 1.0, &b, &want);
+        } else {
+            let want = cholesky_solve(dense(&x, 2, 10.0, laplacian, 0.1), &b, 1);
+            check_sampled(dim, &laplacian_matrix(&x, 0.1), 10.0, &b, &want);
+        }
+    }
+}
+
+/// [`sampled_greedy_landmarks`] for one problem.
+fn check_sampled<K: LinearOperator<f64>>(
+    dim: usize,
+    k: &K,
+    alpha: f64,
+    b: &[f64],
+    want: &DMatrix<f64>,
+) {
+    let n = k.nrows();
+    let greedy = Nystrom::new().build(k, alpha).unwrap();
+    let all = Nystrom::new()
+        .landmarks(sampled(n))
+        .build(k, alpha)
+        .unwrap();
+    assert_eq!(all.landmarks(), greedy.landmarks(), "{dim}D");
+    let fifth = Nystrom::new()
+        .landmarks(sampled(n / 5))
+        .build(k, alpha)
+        .unwrap();
+    let (m, mg) = (fifth.landmarks().len(), greedy.landmarks().len());
+    assert!(
+        2 * m >= mg && m <= 2 * mg,
+        "{dim}D: {m} sampled landmarks, {mg} greedy ones"
+    );
+    let cg = ConjugateGradient::new().tolerance(1e-12);
+    let solve =
+        |pre: &keops::NystromPreconditioner| cg.solve_preconditioned(k, alpha, b, pre).unwrap();
+    let (one, other) = (solve(&fifth), solve(&greedy));
+    eprintln!(
+        "{dim}D: sampled {m} landmarks, {} iterations; greedy {mg}, {}",
+        one.iterations, other.iterations
+    );
+    assert!(one.iterations <= other.iterations + other.iterations / 2 + 2);
+    assert!(column_rel_error(&one.coefficients, want) < 1e-8, "{dim}D");
 }
 
 #[test]

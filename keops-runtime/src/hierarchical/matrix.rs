@@ -10,8 +10,8 @@ use crate::bound::check_operand_shape;
 use crate::ranges::cluster::gather;
 use crate::solve::{sample, splitmix64};
 use crate::{
-    BoundKernel, ConjugateGradient, IntoView, KeopsError, KernelMatrix, LinearOperator, Nystrom,
-    ProductOut, Ranges, Real, Rows, Solution, SolveError, View,
+    BoundKernel, ConjugateGradient, IntoView, KeopsError, KernelMatrix, Landmarks, LinearOperator,
+    Nystrom, ProductOut, Ranges, Real, Rows, Solution, SolveError, View,
 };
 
 /// A kernel matrix whose products are hierarchical (`KernelMatrix::hierarchical`): exact between
@@ -335,6 +335,11 @@ impl<T: Real> Plan<T> {
     }
 }
 
+/// Points the preconditioner's greedy landmarks are chosen from (`Landmarks::SampledGreedy`):
+/// at 1e6 points, greedy over all of them costs 15 products of the 2D Laplacian (it reads its
+/// growing factor once per landmark); among 65,536 the landmarks do as well (70 iterations).
+const SAMPLED_ROWS: usize = 1 << 16;
+
 /// What the order search ends with.
 enum Fitted<T: Real> {
     /// A plan of this order, its measured error.
@@ -552,16 +557,27 @@ impl<T: Real, B: BoundKernel<T>> LinearOperator<T> for HierarchicalMatrix<T, B> 
             .for_each(|(o, x)| *o += alpha * x.to_f64());
         Ok(())
     }
-    /// Greedy landmarks with the automatic rank (it stops when the next landmark would hardly
-    /// help), at most `3 sqrt(e)` for `e` kernel evaluations per row and product (about 140 for
-    /// the 2D Laplacian at 1e-6, against `2 sqrt(n) + 100` for exact products; at least 64), so
-    /// that the setup's `n m^2` flops cost a few products; 1 GiB for the `n x m` columns.
+    /// Greedy landmarks chosen among [`SAMPLED_ROWS`] points (all of them below that) with the
+    /// automatic rank (it stops when the next landmark would hardly help), at most `3 sqrt(e)`
+    /// for `e` kernel entries per row and product (about 140 for the 2D Laplacian at 1e-6,
+    /// against `2 sqrt(n) + 100` for exact products; at least 64), so that the setup's
+    /// `n m^2` flops (the columns' Gram matrix) cost a few products; 1 GiB for the `n x m`
+    /// columns.
     fn auto_nystrom(&self) -> Nystrom {
         let per_row = (self.info.near_evaluations + self.info.far_evaluations) as f64
             / self.nrows().max(1) as f64;
+        let landmarks = if self.nrows() > SAMPLED_ROWS {
+            Landmarks::SampledGreedy {
+                rows: SAMPLED_ROWS,
+                seed: self.seed,
+            }
+        } else {
+            Landmarks::Greedy
+        };
         match self.plan {
             None => Nystrom::new(),
             Some(_) => Nystrom::new()
+                .landmarks(landmarks)
                 .auto_rank_limit(((3.0 * per_row.sqrt()) as usize).clamp(64, 1000))
                 .memory_budget(1 << 30),
         }

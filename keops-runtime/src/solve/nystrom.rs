@@ -33,6 +33,18 @@ pub enum Landmarks {
         /// The generator's seed.
         seed: u64,
     },
+    /// [`Greedy`](Self::Greedy) among `rows` points drawn uniformly (reproducible with `seed`),
+    /// its automatic stop estimated from them; the chosen columns are then evaluated over all
+    /// `n` points in one pass and used as uniform landmarks are. The choice costs `rows m^2`
+    /// flops instead of `n m^2` (greedy's factor is rebuilt and read once per landmark): for
+    /// large `n`, where that would cost more than the solve's products (the hierarchical
+    /// operator's default). All points when `rows >= n`.
+    SampledGreedy {
+        /// Points the landmarks are chosen from.
+        rows: usize,
+        /// The generator's seed.
+        seed: u64,
+    },
 }
 
 /// Settings of the Nyström preconditioner: landmarks, rank `m` and memory budget.
@@ -167,8 +179,29 @@ impl Nystrom {
                 op.diagonal(&mut d)?;
                 let mut column = |p: usize, col: &mut [f64]| op.columns(&[p], col);
                 let adaptive = self.rank.is_none();
-                let (l, pivots) = pivoted_cholesky(d, alpha, m_max, adaptive, &mut column)?;
+                let (l, pivots) = pivoted_cholesky(d, alpha, 1.0, m_max, adaptive, &mut column)?;
                 assemble(n, alpha, l, pivots, false, f32_data)
+            }
+            Landmarks::SampledGreedy { rows, seed } => {
+                let subset = sample(n, rows.max(1), seed);
+                let mut d = vec![0.0; n];
+                op.diagonal(&mut d)?;
+                let ds = subset.iter().map(|&i| d[i]).collect();
+                let mut full = vec![0.0; n];
+                let mut column = |p: usize, col: &mut [f64]| {
+                    op.columns(&[subset[p]], &mut full)?;
+                    col.iter_mut().zip(&subset).for_each(|(c, &i)| *c = full[i]);
+                    Ok(())
+                };
+                let adaptive = self.rank.is_none();
+                // Each sampled row stands for n / rows points in the energies.
+                let weight = n as f64 / subset.len() as f64;
+                let (_, pivots) =
+                    pivoted_cholesky(ds, alpha, weight, m_max, adaptive, &mut column)?;
+                let landmarks: Vec<usize> = pivots.iter().map(|&p| subset[p]).collect();
+                let mut c = vec![0.0; n * landmarks.len()];
+                op.columns(&landmarks, &mut c)?;
+                assemble(n, alpha, c, landmarks, true, f32_data)
             }
             Landmarks::Uniform { seed } => {
                 let landmarks = sample(n, m_max, seed);
@@ -251,10 +284,13 @@ type Column<'a> = dyn FnMut(usize, &mut [f64]) -> Result<(), KeopsError> + 'a;
 /// Greedy pivoted Cholesky of `A` (`n x n`, diagonal `d`, columns from `column`): `L` (`n x m`,
 /// column-major) with `A ≈ L L^T` exact on the pivot rows and columns, and the pivots. At most
 /// `m_max` columns; stops when the residual diagonal is spent, or (`adaptive`) at the first
-/// column with `||l||^2 <= max(alpha, 2 d_p)`.
+/// column with `||l||^2 <= max(alpha, 2 d_p)`, where `||l||^2` is `d_p` plus `weight` times the
+/// other rows' squares (`A` a sample of rows and columns of a larger matrix, each standing for
+/// `weight` of its points).
 fn pivoted_cholesky(
     mut d: Vec<f64>,
     alpha: f64,
+    weight: f64,
     m_max: usize,
     adaptive: bool,
     column: &mut Column<'_>,
@@ -288,7 +324,7 @@ fn pivoted_cholesky(
         // l = (A[:, p] - L L[p, :]^T) / sqrt(d_p).
         row_p.clear();
         row_p.extend((0..pivots.len()).map(|j| l[j * n + p]));
-        let energy = next_factor_column(&mut col, &l, &row_p, 1.0 / dp.sqrt());
+        let energy = dp + weight * (next_factor_column(&mut col, &l, &row_p, 1.0 / dp.sqrt()) - dp);
         // The eigenvalue this column would capture is about its energy: not worth it when it
         // is at most alpha (it hardly changes the condition number), nor when the column is
         // about its own pivot alone (energy <= 2 d_p: A is diagonal-like there).
