@@ -202,7 +202,15 @@ fn right_hand_sides_share_one_setup() {
 
     let pre = Nystrom::new().build(&k, 1.0).unwrap();
     assert_eq!(pre.landmarks().len(), all.rank);
-    assert!(pre.memory() >= 8 * N * all.rank);
+    let r = all.rank;
+    assert_eq!(pre.memory(), 8 * N * r + 8 * r * r);
+    // For f32 data the basis is kept in f32.
+    let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+    let pre32 = Nystrom::new()
+        .build(&gaussian_matrix(&x32, s), 1.0)
+        .unwrap();
+    let r = pre32.landmarks().len();
+    assert_eq!(pre32.memory(), 4 * N * r + 8 * r * r);
     let shared = cg
         .solve_preconditioned(&k, 1.0, View::new(&b, 3).unwrap(), &pre)
         .unwrap();

@@ -49,8 +49,9 @@ pub enum Landmarks {
 
 /// Settings of the Nyström preconditioner: landmarks, rank `m` and memory budget.
 ///
-/// It stores `m` columns of `A` in f64 (`8 n m` bytes) and two `m x m` matrices; the rank is
-/// limited so that `8 m (n + 2 m)` bytes fit the budget (256 MiB by default). The automatic rank
+/// It stores `m` columns of `A` in f64 (`8 n m` bytes; in f32, half that, for f32 data) and two
+/// `m x m` matrices; the rank is limited so that `8 m (n + 2 m)` bytes fit the budget (256 MiB by
+/// default). The automatic rank
 /// is at most `min(n, 2 sqrt(n) + 100, 1000)` and the budget's; greedy landmarks may stop
 /// earlier (see [`Landmarks::Greedy`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,7 +181,7 @@ impl Nystrom {
                 let mut column = |p: usize, col: &mut [f64]| op.columns(&[p], col);
                 let adaptive = self.rank.is_none();
                 let (l, pivots) = pivoted_cholesky(d, alpha, 1.0, m_max, adaptive, &mut column)?;
-                assemble(n, alpha, l, pivots, false, f32_data)
+                assemble(n, alpha, Basis::new(l, f32_data), pivots, false, f32_data)
             }
             Landmarks::SampledGreedy { rows, seed } => {
                 let subset = sample(n, rows.max(1), seed);
@@ -199,18 +200,86 @@ impl Nystrom {
                 let (_, pivots) =
                     pivoted_cholesky(ds, alpha, weight, m_max, adaptive, &mut column)?;
                 let landmarks: Vec<usize> = pivots.iter().map(|&p| subset[p]).collect();
-                let mut c = vec![0.0; n * landmarks.len()];
-                op.columns(&landmarks, &mut c)?;
+                let c = columns(op, &landmarks, f32_data)?;
                 assemble(n, alpha, c, landmarks, true, f32_data)
             }
             Landmarks::Uniform { seed } => {
                 let landmarks = sample(n, m_max, seed);
-                let mut c = vec![0.0; n * landmarks.len()];
-                op.columns(&landmarks, &mut c)?;
+                let c = columns(op, &landmarks, f32_data)?;
                 assemble(n, alpha, c, landmarks, true, f32_data)
             }
         }
     }
+}
+
+/// The `n x m` basis, column-major: in f64, or in f32 for f32 data (half the memory and the
+/// bandwidth of every application; the kernel's entries have no more precision than that, and
+/// the factor is formed from the rounded basis, so the preconditioner stays exactly SPD).
+#[derive(Debug)]
+enum Basis {
+    F64(Vec<f64>),
+    F32(Vec<f32>),
+}
+
+/// An entry type of the basis.
+trait Entry: Copy + Send + Sync + Into<f64> {}
+impl Entry for f32 {}
+impl Entry for f64 {}
+
+/// `$body` with `$b` the basis's entries, of either type.
+macro_rules! with_basis {
+    ($basis:expr, |$b:ident| $body:expr) => {
+        match $basis {
+            Basis::F64($b) => $body,
+            Basis::F32($b) => $body,
+        }
+    };
+}
+
+impl Basis {
+    fn new(values: Vec<f64>, f32_data: bool) -> Basis {
+        if f32_data {
+            Basis::F32(values.into_iter().map(|v| v as f32).collect())
+        } else {
+            Basis::F64(values)
+        }
+    }
+    fn bytes(&self) -> usize {
+        with_basis!(self, |b| b.len() * entry_size(b))
+    }
+}
+
+/// Entry `i` of a basis, in f64.
+fn entry<S: Entry>(b: &[S], i: usize) -> f64 {
+    b[i].into()
+}
+
+/// Bytes per entry of a basis.
+fn entry_size<S>(_: &[S]) -> usize {
+    size_of::<S>()
+}
+
+/// Columns `cols` of `A` as a basis: evaluated a few at a time for an f32 basis, which never
+/// holds them all in f64.
+fn columns<T: Real, A: LinearOperator<T> + ?Sized>(
+    op: &A,
+    cols: &[usize],
+    f32_data: bool,
+) -> Result<Basis, KeopsError> {
+    let n = op.nrows();
+    if !f32_data {
+        let mut c = vec![0.0; n * cols.len()];
+        op.columns(cols, &mut c)?;
+        return Ok(Basis::F64(c));
+    }
+    let mut out = Vec::with_capacity(n * cols.len());
+    let mut buf = vec![0.0; n * cols.len().min(16)];
+    for group in cols.chunks(16) {
+        let b = &mut buf[..n * group.len()];
+        op.columns(group, b)?;
+        out.extend(b.iter().map(|&v| v as f32));
+    }
+    Ok(Basis::F32(out))
 }
 
 /// The preconditioner from its basis (`n x m`, column-major): `C` for uniform landmarks (`W =
@@ -218,18 +287,19 @@ impl Nystrom {
 fn assemble(
     n: usize,
     alpha: f64,
-    basis: Vec<f64>,
+    basis: Basis,
     landmarks: Vec<usize>,
     uniform: bool,
     f32_data: bool,
 ) -> Result<NystromPreconditioner, KeopsError> {
     let m = landmarks.len();
-    let mut core = gram(&basis, n, m);
+    let mut core = with_basis!(&basis, |b| gram(b, n, m));
     for a in 0..m {
         if uniform {
             // alpha W, W = A[S, S] (`factor` symmetrises the sum).
             for b in 0..m {
-                core[(a, b)] += alpha * basis[b * n + landmarks[a]];
+                let w = with_basis!(&basis, |c| entry(c, b * n + landmarks[a]));
+                core[(a, b)] += alpha * w;
             }
         } else {
             core[(a, a)] += alpha;
@@ -375,23 +445,29 @@ fn next_factor_column(col: &mut [f64], l: &[f64], w: &[f64], s: f64) -> f64 {
 /// matrixmultiply's, which trips a debug assertion on these strided views: plain loops instead.
 const SMALL: usize = 8;
 
-/// `B^T B` for `B` (`n x m`, column-major), by blocks of rows in parallel (`gemm`).
-fn gram(b: &[f64], n: usize, m: usize) -> DMatrix<f64> {
+/// `B^T B` for `B` (`n x m`, column-major), by blocks of rows in parallel, each widened to f64
+/// (`gemm`).
+fn gram<S: Entry>(b: &[S], n: usize, m: usize) -> DMatrix<f64> {
     if m == 0 {
         return DMatrix::zeros(0, 0);
     }
     (0..n.div_ceil(ROWS))
         .into_par_iter()
         .fold(
-            || DMatrix::zeros(m, m),
-            |mut g, t| {
+            || (DMatrix::zeros(m, m), Vec::new()),
+            |(mut g, mut part), t| {
                 let i0 = t * ROWS;
                 let rows = ROWS.min(n - i0);
+                // Rows i0.. of B in f64, (rows x m) column-major.
+                part.clear();
+                for j in 0..m {
+                    part.extend(b[j * n + i0..j * n + i0 + rows].iter().map(|&v| v.into()));
+                }
                 if m <= SMALL || rows <= SMALL {
                     for a in 0..m {
-                        let ca = &b[a * n + i0..a * n + i0 + rows];
+                        let ca = &part[a * rows..(a + 1) * rows];
                         for c in 0..=a {
-                            let cc = &b[c * n + i0..c * n + i0 + rows];
+                            let cc = &part[c * rows..(c + 1) * rows];
                             let v: f64 = ca.iter().zip(cc).map(|(x, y)| x * y).sum();
                             g[(a, c)] += v;
                             if c != a {
@@ -399,15 +475,15 @@ fn gram(b: &[f64], n: usize, m: usize) -> DMatrix<f64> {
                             }
                         }
                     }
-                    return g;
+                    return (g, part);
                 }
-                // Rows i0.. of B: (rows x m) with column stride n; B^T of them: (m x rows).
-                let part = DMatrixView::from_slice_with_strides(&b[i0..], rows, m, 1, n);
-                let part_t = DMatrixView::from_slice_with_strides(&b[i0..], m, rows, n, 1);
-                g.gemm(1.0, &part_t, &part, 1.0);
-                g
+                let block = DMatrixView::from_slice(&part, rows, m);
+                let block_t = DMatrixView::from_slice_with_strides(&part, m, rows, rows, 1);
+                g.gemm(1.0, &block_t, &block, 1.0);
+                (g, part)
             },
         )
+        .map(|(g, _)| g)
         .reduce(|| DMatrix::zeros(m, m), |a, b| a + b)
 }
 
@@ -450,7 +526,7 @@ pub struct NystromPreconditioner {
     n: usize,
     alpha: f64,
     /// `C` (uniform landmarks) or `L` (greedy), `n x m` column-major.
-    basis: Vec<f64>,
+    basis: Basis,
     /// Lower Cholesky factor of `alpha W + C^T C` (`alpha I + L^T L`).
     core: DMatrix<f64>,
     landmarks: Vec<usize>,
@@ -467,12 +543,23 @@ impl NystromPreconditioner {
     pub fn alpha(&self) -> f64 {
         self.alpha
     }
-    /// Bytes it keeps: the `n x m` basis and the `m x m` factor.
+    /// Bytes it keeps: the `n x m` basis (in f32 for f32 data) and the `m x m` factor.
     pub fn memory(&self) -> usize {
-        8 * (self.basis.len() + self.core.len())
+        self.basis.bytes() + 8 * self.core.len()
     }
 
     fn apply_with(&self, r: &[f64], k: usize, out: &mut [f64], w: &mut Vec<f64>) {
+        with_basis!(&self.basis, |b| self.apply_basis(b, r, k, out, w))
+    }
+
+    fn apply_basis<S: Entry>(
+        &self,
+        basis: &[S],
+        r: &[f64],
+        k: usize,
+        out: &mut [f64],
+        w: &mut Vec<f64>,
+    ) {
         let (n, m) = (self.n, self.landmarks.len());
         let inv = 1.0 / self.alpha;
         if m == 0 {
@@ -485,13 +572,13 @@ impl NystromPreconditioner {
         w.clear();
         w.resize(m * k, 0.0);
         w.par_chunks_mut(k).enumerate().for_each(|(j, wj)| {
-            let cj = &self.basis[j * n..(j + 1) * n];
+            let cj = &basis[j * n..(j + 1) * n];
             if k == 1 {
-                wj[0] = cj.iter().zip(r).map(|(c, r)| c * r).sum();
+                wj[0] = cj.iter().zip(r).map(|(&c, r)| c.into() * r).sum();
             } else {
-                for (c, r) in cj.iter().zip(r.chunks_exact(k)) {
+                for (&c, r) in cj.iter().zip(r.chunks_exact(k)) {
                     for (w, r) in wj.iter_mut().zip(r) {
-                        *w += c * r;
+                        *w += c.into() * r;
                     }
                 }
             }
@@ -513,17 +600,17 @@ impl NystromPreconditioner {
                 let rows = o.len() / k;
                 o.copy_from_slice(r);
                 for j in 0..m {
-                    let cj = &self.basis[j * n + i0..j * n + i0 + rows];
+                    let cj = &basis[j * n + i0..j * n + i0 + rows];
                     let wj = &w[j * k..(j + 1) * k];
                     if k == 1 {
                         let wj = wj[0];
-                        for (o, c) in o.iter_mut().zip(cj) {
-                            *o -= c * wj;
+                        for (o, &c) in o.iter_mut().zip(cj) {
+                            *o -= c.into() * wj;
                         }
                     } else {
-                        for (o, c) in o.chunks_exact_mut(k).zip(cj) {
+                        for (o, &c) in o.chunks_exact_mut(k).zip(cj) {
                             for (o, w) in o.iter_mut().zip(wj) {
-                                *o -= c * w;
+                                *o -= c.into() * w;
                             }
                         }
                     }
