@@ -30,6 +30,9 @@ struct Args {
     /// Relative tolerance of the products.
     #[arg(long, default_value_t = 1e-6)]
     tol: f64,
+    /// Points per leaf box (default: the build's choice from the order).
+    #[arg(long)]
+    leaf: Option<usize>,
     /// Run only this part: products or solves.
     #[arg(long)]
     only: Option<String>,
@@ -87,8 +90,8 @@ fn products(args: &Args, dim: usize) -> Result<(), Box<dyn std::error::Error>> {
         args.tol
     );
     println!(
-        "{:>9} {:>10} {:>10} {:>9} {:>9} {:>9} {:>6} {:>8}",
-        "N", "exact s", "hier s", "ratio", "build s", "error", "order", "MB"
+        "{:>9} {:>10} {:>10} {:>9} {:>9} {:>9} {:>6} {:>7} {:>8}",
+        "N", "exact s", "hier s", "ratio", "build s", "error", "order", "stored", "MB"
     );
     let mut sizes = vec![3_000, 10_000, 30_000, 100_000];
     if args.large {
@@ -117,7 +120,7 @@ fn products(args: &Args, dim: usize) -> Result<(), Box<dyn std::error::Error>> {
                 rate.unwrap_or(f64::NAN) * (n as f64).powi(2)
             };
             let start = Instant::now();
-            let h = k.hierarchical(&Hierarchical::new().tolerance(args.tol))?;
+            let h = k.hierarchical(&params(args, args.tol))?;
             let build = start.elapsed().as_secs_f64();
             let mut hv = None;
             let hier_s = best_of(2, || {
@@ -132,10 +135,12 @@ fn products(args: &Args, dim: usize) -> Result<(), Box<dyn std::error::Error>> {
             }
             let mark = if timed { "" } else { "*" };
             println!(
-                "{n:>9} {:>9.3}{mark:1} {hier_s:>10.3} {:>9.1} {build:>9.3} {error:>9.1e} {:>6} {:>8.1}",
+                "{n:>9} {:>9.3}{mark:1} {hier_s:>10.3} {:>9.1} {build:>9.3} {error:>9.1e} {:>6} {:>7} {:>8.1}",
                 exact_s,
                 exact_s / hier_s,
                 h.info().order,
+                // Levels with stored far-field operators, of those with a far field.
+                format!("{}/{}", h.info().stored_levels, h.info().levels.saturating_sub(1)),
                 h.info().memory_bytes as f64 / 1e6
             );
             Ok::<_, Box<dyn std::error::Error>>(())
@@ -186,9 +191,7 @@ fn solve_in<T: Real>(
     with_kernel!(dim, |f| {
         let k = f.x_i(View::new(x, dim)?).y_j(View::new(x, dim)?).matrix()?;
         let start = Instant::now();
-        let h = k
-            .clone()
-            .hierarchical(&Hierarchical::new().tolerance(tol))?;
+        let h = k.clone().hierarchical(&params(args, tol))?;
         let sol = h.solve_with(&ConjugateGradient::new().tolerance(cg_tol), b, alpha)?;
         let hier_s = start.elapsed().as_secs_f64();
         println!(
@@ -217,6 +220,15 @@ fn solve_in<T: Real>(
         Ok::<_, Box<dyn std::error::Error>>(())
     })?;
     Ok(())
+}
+
+/// The build's parameters at tolerance `tol`.
+fn params(args: &Args, tol: f64) -> Hierarchical {
+    let p = Hierarchical::new().tolerance(tol);
+    match args.leaf {
+        Some(leaf) => p.leaf_size(leaf),
+        None => p,
+    }
 }
 
 /// `||a - b|| / ||b||`.

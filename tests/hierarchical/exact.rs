@@ -204,7 +204,7 @@ fn few_points_have_no_far_field() {
     }
 }
 
-/// The order a tolerance needs raises the default leaf size (`2 p^d` points), and with it the
+/// The order a tolerance needs raises the default leaf size (`1.5 p^d` points), and with it the
 /// tree gets shallower: the build must not then report too few points for a far field
 /// (`NoFarField`) when the points have one. The 2D Gaussian at 1e-10 on 3,001 points: order 13
 /// has a far field (2 levels of boxes) but misses the target; with leaves of 200 points order 15

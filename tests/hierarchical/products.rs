@@ -31,7 +31,7 @@ fn default_params(t: f64) -> Hierarchical {
     Hierarchical::new().tolerance(t)
 }
 
-/// Leaves of 48 points: in 3D the default leaves (`2 p^3` points) leave no far field below
+/// Leaves of 48 points: in 3D the default leaves (`1.5 p^3` points) leave no far field below
 /// N ~ 20,000, and exact products cost less there; this makes a tree of 2 levels at N = 3,000.
 fn small_leaves(t: f64) -> Hierarchical {
     Hierarchical::new().tolerance(t).leaf_size(48)
