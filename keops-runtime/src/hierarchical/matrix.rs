@@ -560,7 +560,7 @@ impl<T: Real, B: BoundKernel<T>> LinearOperator<T> for HierarchicalMatrix<T, B> 
             .for_each(|(o, x)| *o += alpha * x.to_f64());
         Ok(())
     }
-    /// Greedy landmarks chosen among [`SAMPLED_ROWS`] points (all of them below that) with the
+    /// Greedy landmarks chosen among 65,536 sampled points (all of them below that) with the
     /// automatic rank (it stops when the next landmark would hardly help), at most `3 sqrt(e)`
     /// for `e` kernel entries per row and product (about 140 for the 2D Laplacian at 1e-6,
     /// against `2 sqrt(n) + 100` for exact products; at least 64), so that the setup's
