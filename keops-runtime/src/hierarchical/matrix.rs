@@ -371,8 +371,8 @@ fn fit<T: Real, B: BoundKernel<T>>(
     // the products (a few 1e-7) is a floor no order goes below.
     let target = (0.5 * params.tolerance).max(8.0 * epsilon::<T>());
     let mut p = first_order(params.tolerance).min(max_order);
-    let opts = FarOptions {
-        store_bytes: params.memory_budget / 4,
+    let mut opts = FarOptions {
+        store_bytes: 0,
         // Stored operators may differ from evaluated ones by the data's rounding (node
         // coordinates rounded at other places), and by a tenth of the tolerance at most.
         invariance: (0.1 * params.tolerance).max(32.0 * epsilon::<T>()),
@@ -388,11 +388,13 @@ fn fit<T: Real, B: BoundKernel<T>>(
         if tree.depth < 2 {
             return Ok(Fitted::Exact(ExactReason::NoFarField));
         }
-        let needed = memory(&tree, p, size_of::<T>()) + far_memory::<T>(&tree, p, &opts);
-        if needed > params.memory_budget {
-            let budget = params.memory_budget;
+        let needed = memory(&tree, p, size_of::<T>()) + node_memory::<T>(&tree, p);
+        let budget = params.memory_budget;
+        if needed > budget {
             return Err(HierarchicalError::Memory { needed, budget }.into());
         }
+        // Stored far-field operators are optional: in what the budget leaves, a quarter at most.
+        opts.store_bytes = (budget - needed).min(budget / 4);
         let plan = Plan::new(bound, x, y, tree, p, &opts)?;
         let error = plan.build_error(bound, params.check_rows, params.seed)?;
         if error <= target {
@@ -490,7 +492,7 @@ fn default_leaf(p: usize, d: usize) -> usize {
 }
 
 /// Bytes a plan of order `p` over `tree` holds, and one product's buffers (one column), the far
-/// field's node interactions aside ([`far_memory`]).
+/// field's node interactions aside ([`node_memory`]).
 fn memory(tree: &Tree, p: usize, real: usize) -> usize {
     let d = tree.d;
     let nodes = p.pow(d as u32);
@@ -511,11 +513,10 @@ fn memory(tree: &Tree, p: usize, real: usize) -> usize {
     point_bytes + box_bytes + near_pairs * 48
 }
 
-/// At most the bytes of the far field's node interactions: every level's nodes (one or both
-/// sides, in `T`) and the stored operators' share of the budget.
-fn far_memory<T: Real>(tree: &Tree, p: usize, opts: &FarOptions) -> usize {
-    let d = tree.d;
-    let nodes = p.pow(d as u32);
+/// Bytes of every level's interpolation nodes (one or both sides, in `T`), which evaluated node
+/// interactions hold (stored ones replace them, within `FarOptions::store_bytes`).
+fn node_memory<T: Real>(tree: &Tree, p: usize) -> usize {
+    let nodes = p.pow(tree.d as u32);
     let boxes: usize = (2..=tree.depth)
         .map(|l| {
             let sources = if tree.same() {
@@ -526,11 +527,7 @@ fn far_memory<T: Real>(tree: &Tree, p: usize, opts: &FarOptions) -> usize {
             tree.targets.levels[l].keys.len() + sources
         })
         .sum();
-    let offsets = 7usize.pow(d as u32) - 3usize.pow(d as u32);
-    let stored = (tree.depth.saturating_sub(1) * offsets)
-        .saturating_mul(nodes * nodes * 8)
-        .min(opts.store_bytes);
-    boxes * nodes * d * size_of::<T>() + stored
+    boxes * nodes * tree.d * size_of::<T>()
 }
 
 impl<T: Real, B: BoundKernel<T>> LinearOperator<T> for HierarchicalMatrix<T, B> {
