@@ -89,11 +89,17 @@ impl Chebyshev {
     /// The `p^d` tensor weights of a point at `t` (box coordinates) into `out`, using `w1`
     /// (`d * p`) as scratch for the 1D weights.
     pub(super) fn weights(&self, t: &[f64], w1: &mut [f64], out: &mut [f64]) {
+        self.axis_weights(t, w1);
+        tensor(w1, self.p, self.d, out);
+    }
+
+    /// The 1D weights of a point at `t` along each axis: `w1[k p + m] = l_m(t_k)` (the tensor
+    /// weights are their products).
+    pub(super) fn axis_weights(&self, t: &[f64], w1: &mut [f64]) {
         let p = self.p;
         for (k, &tk) in t.iter().enumerate() {
             self.weights_1d(tk, &mut w1[k * p..(k + 1) * p]);
         }
-        tensor(w1, p, self.d, out);
     }
 
     /// The nodes of the box with centre `c` and half side `h`: `p^d` points of dimension `d`,

@@ -184,8 +184,19 @@ impl<T: Real> Far<T> {
                 for k in 0..d {
                     t[k] = (ys[j * d + k].to_f64() - c[k]) / h;
                 }
-                self.cheb.weights(&t, &mut w1, &mut w);
                 let vj = &v[j * nv..(j + 1) * nv];
+                if let ([vj], 2) = (vj, d) {
+                    // One column in 2D (a solve's): row by row of the p x p nodes, without
+                    // forming the tensor weights.
+                    self.cheb.axis_weights(&t, &mut w1);
+                    let (wx, wy) = w1.split_at(self.cheb.p);
+                    for (row, &wb) in m.chunks_exact_mut(self.cheb.p).zip(wy) {
+                        let s = wb * vj;
+                        row.iter_mut().zip(wx).for_each(|(m, wa)| *m += wa * s);
+                    }
+                    continue;
+                }
+                self.cheb.weights(&t, &mut w1, &mut w);
                 if let [vj] = vj {
                     // One column (a solve's): a plain axpy the compiler vectorises.
                     m.iter_mut().zip(&w).for_each(|(m, wa)| *m += wa * vj);
@@ -246,8 +257,20 @@ impl<T: Real> Far<T> {
                 for k in 0..d {
                     t[k] = (xs[i * d + k].to_f64() - c[k]) / h;
                 }
-                self.cheb.weights(&t, &mut w1, &mut w);
                 let oi = &mut o[r * nv..(r + 1) * nv];
+                if let ([oi], 2) = (&mut *oi, d) {
+                    // One column in 2D: row by row of the p x p nodes (see `leaf_multipoles`).
+                    self.cheb.axis_weights(&t, &mut w1);
+                    let (wx, wy) = w1.split_at(self.cheb.p);
+                    let rows = lb.chunks_exact(self.cheb.p).zip(wy);
+                    *oi += rows
+                        .map(|(row, &wb)| {
+                            wb * row.iter().zip(wx).map(|(l, wa)| l * wa).sum::<f64>()
+                        })
+                        .sum::<f64>();
+                    continue;
+                }
+                self.cheb.weights(&t, &mut w1, &mut w);
                 if let [oi] = oi {
                     *oi += w.iter().zip(lb).map(|(wa, l)| wa * l).sum::<f64>();
                     continue;
