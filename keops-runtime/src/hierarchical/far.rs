@@ -7,10 +7,9 @@
 use rayon::prelude::*;
 
 use super::chebyshev::Chebyshev;
-use super::m2l::StoredM2l;
+use super::m2l::{Offsets, StoredM2l};
 use super::tree::{Level, Tree};
-use super::HierarchicalError;
-use crate::solve::splitmix64;
+use super::{random_signed, HierarchicalError};
 use crate::{BoundKernel, KeopsError, KernelMatrix, ProductOut, Ranges, Real, View};
 
 /// A kernel rebound to other points (sorted points, or interpolation nodes).
@@ -67,21 +66,20 @@ impl<T: Real> Far<T> {
             }
             let evaluated = evaluated(bound, tree, &cheb, l, &pairs)?;
             evaluations += (pairs.len() * cheb.len() * cheb.len()) as u64;
-            let mut offsets = StoredM2l::offsets(tree, l, &pairs);
-            offsets.sort_unstable();
-            offsets.dedup();
-            let bytes = StoredM2l::bytes(offsets.len(), cheb.len());
-            m2l[l] = M2l::Evaluated(evaluated);
-            if bytes <= store_left {
-                let stored = StoredM2l::new(bound, tree, &cheb, l, &pairs)?;
-                let M2l::Evaluated(k) = &m2l[l] else {
-                    unreachable!()
-                };
-                if agree(k, &stored, opts) {
-                    m2l[l] = M2l::Stored(stored);
+            let offsets = Offsets::new(tree, l, &pairs);
+            let bytes = StoredM2l::bytes(offsets.present.len(), cheb.len());
+            let stored = if bytes <= store_left {
+                Some(StoredM2l::new(bound, tree, &cheb, l, &pairs, &offsets)?)
+            } else {
+                None
+            };
+            m2l[l] = match stored {
+                Some(stored) if agree(&evaluated, &stored, opts) => {
                     store_left -= bytes;
+                    M2l::Stored(stored)
                 }
-            }
+                _ => M2l::Evaluated(evaluated),
+            };
         }
         Ok(Far {
             cheb,
@@ -332,10 +330,7 @@ fn agree<T: Real>(k: &Rebound<T>, stored: &StoredM2l, opts: &FarOptions) -> bool
     let mut state = opts.seed;
     // Rounded to `T` first: both sides see the same weights.
     let w: Vec<f64> = (0..k.ncols())
-        .map(|_| {
-            let u = (splitmix64(&mut state) >> 11) as f64 / (1u64 << 52) as f64 - 1.0;
-            T::from_f64(u).to_f64()
-        })
+        .map(|_| T::from_f64(random_signed(&mut state)).to_f64())
         .collect();
     let mut a = vec![0.0; k.nrows()];
     let mut b = vec![0.0; k.nrows()];

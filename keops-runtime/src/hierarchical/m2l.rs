@@ -22,6 +22,41 @@ const CHUNK: usize = 128;
 /// Offsets in box sides per dimension: interaction lists reach 3 boxes away.
 const REACH: i64 = 3;
 
+/// The offsets of a level's far pairs.
+pub(super) struct Offsets {
+    /// The distinct offsets, as indices into a `(2 REACH + 1)^d` grid, in order of appearance.
+    pub(super) present: Vec<usize>,
+    /// Each pair's offset, as an index into `present`.
+    of_pair: Vec<u32>,
+}
+
+impl Offsets {
+    /// The offsets of level `l`'s far `pairs`.
+    pub(super) fn new(tree: &Tree, l: usize, pairs: &[(usize, usize)]) -> Offsets {
+        let (tl, sl) = (&tree.targets.levels[l], &tree.sources().levels[l]);
+        let mut compact = vec![u32::MAX; (2 * REACH as usize + 1).pow(tree.d as u32)];
+        let mut present = Vec::new();
+        let of_pair = pairs
+            .iter()
+            .map(|&(t, s)| {
+                let (a, b) = (tree.coords(l, tl.keys[t]), tree.coords(l, sl.keys[s]));
+                let g = a
+                    .iter()
+                    .zip(&b)
+                    .rev()
+                    .fold(0, |idx, (a, b)| idx * (2 * REACH + 1) + (b - a + REACH))
+                    as usize;
+                if compact[g] == u32::MAX {
+                    compact[g] = present.len() as u32;
+                    present.push(g);
+                }
+                compact[g]
+            })
+            .collect();
+        Offsets { present, of_pair }
+    }
+}
+
 /// One level's far field as stored operators.
 pub(super) struct StoredM2l {
     /// Nodes per box.
@@ -41,48 +76,23 @@ impl StoredM2l {
         offsets * n * n * 8
     }
 
-    /// The distinct offsets of level `l`'s far pairs, as indices into a `(2 REACH + 1)^d`
-    /// grid, and each pair's offset index.
-    pub(super) fn offsets(tree: &Tree, l: usize, pairs: &[(usize, usize)]) -> Vec<usize> {
-        let (tl, sl) = (&tree.targets.levels[l], &tree.sources().levels[l]);
-        pairs
-            .iter()
-            .map(|&(t, s)| {
-                let (a, b) = (tree.coords(l, tl.keys[t]), tree.coords(l, sl.keys[s]));
-                a.iter()
-                    .zip(&b)
-                    .rev()
-                    .fold(0, |idx, (a, b)| idx * (2 * REACH + 1) + (b - a + REACH))
-                    as usize
-            })
-            .collect()
-    }
-
-    /// The operators of level `l` for its far `pairs` (sorted by target), evaluated at the
-    /// first target box and the boxes at each offset from it.
+    /// The operators of level `l` for its far `pairs` (sorted by target) with their `offsets`,
+    /// evaluated at the first target box and the boxes at each offset from it.
     pub(super) fn new<T: Real, B: BoundKernel<T>>(
         bound: &B,
         tree: &Tree,
         cheb: &Chebyshev,
         l: usize,
         pairs: &[(usize, usize)],
+        offsets: &Offsets,
     ) -> Result<Self, KeopsError> {
         let (d, n) = (tree.d, cheb.len());
-        let grid_index = Self::offsets(tree, l, pairs);
-        // Compact numbering of the offsets present.
-        let mut compact = vec![u32::MAX; (2 * REACH as usize + 1).pow(d as u32)];
-        let mut present = Vec::new();
-        for &g in &grid_index {
-            if compact[g] == u32::MAX {
-                compact[g] = present.len() as u32;
-                present.push(g);
-            }
-        }
+        let present = &offsets.present;
         let (c0, h) = tree.cell(l, tree.targets.levels[l].keys[0]);
         let mut xn = Vec::with_capacity(n * d);
         cheb.box_nodes(&c0, h, &mut xn);
         let mut yn = Vec::with_capacity(present.len() * n * d);
-        for &g in &present {
+        for &g in present {
             let mut r = g as i64;
             let c: Vec<f64> = c0
                 .iter()
@@ -103,8 +113,8 @@ impl StoredM2l {
         KernelMatrix::new(k).columns_into(&cols, &mut blocks)?;
         let mut pairs: Vec<(u32, u32, u32)> = pairs
             .iter()
-            .zip(&grid_index)
-            .map(|(&(t, s), &g)| (compact[g], t as u32, s as u32))
+            .zip(&offsets.of_pair)
+            .map(|(&(t, s), &o)| (o, t as u32, s as u32))
             .collect();
         pairs.sort_unstable_by_key(|&(o, t, s)| (t as usize / CHUNK, o, t, s));
         let chunks = tree.targets.levels[l].keys.len().div_ceil(CHUNK);

@@ -5,10 +5,10 @@ use std::time::Instant;
 
 use super::far::{Far, FarOptions, Rebound};
 use super::tree::Tree;
-use super::{ExactReason, Hierarchical, HierarchicalError, HierarchicalInfo};
+use super::{random_signed, ExactReason, Hierarchical, HierarchicalError, HierarchicalInfo};
 use crate::bound::check_operand_shape;
 use crate::ranges::cluster::gather;
-use crate::solve::{sample, splitmix64};
+use crate::solve::sample;
 use crate::{
     BoundKernel, ConjugateGradient, IntoView, KeopsError, KernelMatrix, Landmarks, LinearOperator,
     Nystrom, ProductOut, Ranges, Real, Rows, Solution, SolveError, View,
@@ -318,7 +318,7 @@ impl<T: Real> Plan<T> {
         let (n, m) = (self.xs.len() / self.tree.d, self.ys.len() / self.tree.d);
         let mut state = seed;
         let v: Vec<T> = (0..m)
-            .map(|_| T::from_f64((splitmix64(&mut state) >> 11) as f64 / (1u64 << 52) as f64 - 1.0))
+            .map(|_| T::from_f64(random_signed(&mut state)))
             .collect();
         let approx = self.product_sorted(&v, 1);
         let picked = sample(n, rows, seed ^ 0xc0ffee);

@@ -43,6 +43,11 @@ use std::time::Duration;
 
 pub use matrix::HierarchicalMatrix;
 
+/// A pseudo-random value in `[-1, 1)` from a splitmix64 state (the builds' random vectors).
+fn random_signed(state: &mut u64) -> f64 {
+    (crate::solve::splitmix64(state) >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+}
+
 /// How a [`HierarchicalMatrix`] is built (`KernelMatrix::hierarchical`).
 ///
 /// ```
