@@ -17,13 +17,7 @@ fn preconditioning_cuts_iterations<T: Real>() {
         Preconditioning::Nystrom(Nystrom::new().landmarks(sampled(400)).rank(50)),
     ];
     for dim in [1, 2] {
-        let mut rng = Rng::named("cuts_iterations", dim as u64);
-        let (x, b2) = if dim == 1 {
-            problem_1d(&mut rng, n)
-        } else {
-            problem_2d(&mut rng, n)
-        };
-        let b: Vec<f64> = b2.chunks(2).map(|r| r[0]).collect();
+        let (x, b) = one_column_problem("cuts_iterations", dim, n);
         let (xt, bt) = (to_t::<T>(&x), to_t::<T>(&b));
         let solve = |pre| {
             let cg = ConjugateGradient::new().preconditioning(pre);
@@ -62,6 +56,18 @@ fn preconditioning_cuts_iterations<T: Real>() {
     }
 }
 
+/// The tutorial's problem of dimension `dim` at `n` points (data drawn from a generator named
+/// `name`), with the first column of its right-hand side.
+fn one_column_problem(name: &str, dim: usize, n: usize) -> (Vec<f64>, Vec<f64>) {
+    let mut rng = Rng::named(name, dim as u64);
+    let (x, b2) = if dim == 1 {
+        problem_1d(&mut rng, n)
+    } else {
+        problem_2d(&mut rng, n)
+    };
+    (x, b2.chunks(2).map(|r| r[0]).collect())
+}
+
 /// Greedy landmarks among `rows` sampled points.
 fn sampled(rows: usize) -> Landmarks {
     Landmarks::SampledGreedy { rows, seed: 7 }
@@ -74,13 +80,7 @@ fn sampled(rows: usize) -> Landmarks {
 fn sampled_greedy_landmarks() {
     let n = 2000;
     for dim in [1, 2] {
-        let mut rng = Rng::named("sampled_greedy", dim as u64);
-        let (x, b2) = if dim == 1 {
-            problem_1d(&mut rng, n)
-        } else {
-            problem_2d(&mut rng, n)
-        };
-        let b: Vec<f64> = b2.chunks(2).map(|r| r[0]).collect();
+        let (x, b) = one_column_problem("sampled_greedy", dim, n);
         if dim == 1 {
             let want = cholesky_solve(dense(&x, 1, 1.0, gaussian, 0.1), &b, 1);
             check_sampled(dim, &gaussian_matrix(&x, 0.1), 1.0, &b, &want);
