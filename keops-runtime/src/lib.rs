@@ -5,7 +5,8 @@
 //! - `data`: views of point sets ([`View`], [`Rows`]), parameters, dimensions, reals ([`Real`]);
 //! - `cpu`: the tiled engines, scalar and SIMD (levels and packs in [`simd`]);
 //! - `bound`: a formula with its data bound: [`Reduction`], [`KernelMatrix`];
-//! - `solve`: [`ConjugateGradient`] and its preconditioners;
+//! - `solve`: [`ConjugateGradient`] and its preconditioners; [`batched_cg`] with the Lanczos
+//!   coefficients of stochastic Lanczos quadrature (Gaussian-process log likelihoods);
 //! - `hierarchical`: hierarchical products to a stated error ([`HierarchicalMatrix`]);
 //! - [`ranges`]: block-sparse reductions ([`Ranges`], KeOps' `ranges`) and clustering helpers;
 //! - `gpu`: what a GPU launch needs ([`GpuTask`]) and, with `cuda`, the backend (`cuda`);
@@ -39,9 +40,9 @@ pub use ranges::cluster::{BlockSparse, ClusterError, Permutation};
 pub use ranges::{BlockSparsity, KeopsRanges, Ranges, RangesError};
 pub use simd::{set_simd_level, simd_level, SimdLevel};
 pub use solve::{
-    Callback, ConjugateGradient, Jacobi, Landmarks, LinearOperator, NumericallySingular, Nystrom,
-    NystromPreconditioner, Preconditioner, PreconditionerFallback, Preconditioning, Progress,
-    Solution, SolveError, Termination,
+    batched_cg, BatchedSolve, Callback, ConjugateGradient, Jacobi, Landmarks, LinearOperator,
+    NumericallySingular, Nystrom, NystromPreconditioner, Preconditioner, PreconditionerFallback,
+    Preconditioning, Progress, Solution, SolveError, Termination, Tridiagonal,
 };
 
 /// The CUDA backend (feature `cuda`): runs a bound formula's generated kernels on an NVIDIA GPU

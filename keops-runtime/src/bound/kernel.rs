@@ -168,6 +168,14 @@ impl<T: Real, B: BoundKernel<T>> KernelMatrix<T, B> {
             _t: PhantomData,
         }
     }
+    /// The same matrix behind a boxed bound kernel: one type for kernel matrices of different
+    /// formulas (a choice of formula made at run time, such as a named kernel's family).
+    pub fn boxed(self) -> KernelMatrix<T, Box<dyn BoundKernel<T>>>
+    where
+        B: 'static,
+    {
+        KernelMatrix::new(Box::new(self.bound))
+    }
     /// `K v` (or `alpha v + K v`) with the kept workspace; lengths and values already checked.
     pub(crate) fn product(&self, v: &[T], nv: usize, out: ProductOut<'_, T>) {
         match self.workspace.try_lock() {

@@ -14,13 +14,17 @@
 //! - [`control`]: what a solve reports and what steers it ([`Progress`], [`Termination`],
 //!   [`PreconditionerFallback`]);
 //! - [`host`]: its vectors in host memory, with a preconditioner;
-//! - [`jacobi`], [`nystrom`]: the preconditioners.
+//! - [`jacobi`], [`nystrom`] (its basis in [`basis`]): the preconditioners;
+//! - [`mbcg`]: [`batched_cg`], the batched CG that also gives the Lanczos coefficients of each
+//!   column (stochastic Lanczos quadrature of `log det(alpha I + A)`).
 
+mod basis;
 mod cg;
 mod control;
 mod host;
 mod iteration;
 mod jacobi;
+mod mbcg;
 mod nystrom;
 #[cfg(test)]
 mod tests;
@@ -34,6 +38,7 @@ pub use control::{Callback, NumericallySingular, PreconditionerFallback, Progres
 #[cfg(feature = "cuda")]
 pub(crate) use iteration::{conjugate_gradient, CgOutcome, CgStart, CgVectors};
 pub use jacobi::Jacobi;
+pub use mbcg::{batched_cg, BatchedSolve, Tridiagonal};
 pub(crate) use nystrom::{sample, splitmix64};
 pub use nystrom::{Landmarks, Nystrom, NystromPreconditioner};
 

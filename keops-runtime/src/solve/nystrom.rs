@@ -9,12 +9,16 @@
 //! at the cost of two thin products with `C` and one `m x m` triangular solve pair per iteration.
 //! Greedy landmarks come from a pivoted Cholesky factorisation, which gives `C W^-1 C^T = L L^T`
 //! directly (`L` takes `C`'s place and `W = I`).
+//!
+//! It also gives `log det M` and draws from `N(0, M)`, what a stochastic Lanczos quadrature of
+//! `log det(alpha I + A)` needs besides [`batched_cg`](crate::batched_cg).
 
 use std::sync::Mutex;
 
-use nalgebra::{DMatrix, DMatrixView, DMatrixViewMut};
+use nalgebra::{DMatrix, DMatrixViewMut};
 use rayon::prelude::*;
 
+use super::basis::{columns, entry, gram, sub_rows, with_basis, Basis, Entry, ROWS};
 use crate::{KeopsError, LinearOperator, Preconditioner, Real};
 
 /// How a Nyström preconditioner picks its `m` landmark points (columns of `A`).
@@ -77,8 +81,6 @@ impl Default for Nystrom {
 /// Pivots whose residual diagonal falls below this fraction of the largest initial one are
 /// numerically spent (the kernel has lower rank than asked).
 const SPENT: f64 = 1e-13;
-/// Rows per parallel task of the thin products.
-const ROWS: usize = 2048;
 
 impl Nystrom {
     /// Greedy landmarks, automatic rank, 256 MiB.
@@ -212,76 +214,6 @@ impl Nystrom {
     }
 }
 
-/// The `n x m` basis, column-major: in f64, or in f32 for f32 data (half the memory and the
-/// bandwidth of every application; the kernel's entries have no more precision than that, and
-/// the factor is formed from the rounded basis, so the preconditioner stays exactly SPD).
-#[derive(Debug)]
-enum Basis {
-    F64(Vec<f64>),
-    F32(Vec<f32>),
-}
-
-/// An entry type of the basis.
-trait Entry: Copy + Send + Sync + Into<f64> {}
-impl Entry for f32 {}
-impl Entry for f64 {}
-
-/// `$body` with `$b` the basis's entries, of either type.
-macro_rules! with_basis {
-    ($basis:expr, |$b:ident| $body:expr) => {
-        match $basis {
-            Basis::F64($b) => $body,
-            Basis::F32($b) => $body,
-        }
-    };
-}
-
-impl Basis {
-    fn new(values: Vec<f64>, f32_data: bool) -> Basis {
-        if f32_data {
-            Basis::F32(values.into_iter().map(|v| v as f32).collect())
-        } else {
-            Basis::F64(values)
-        }
-    }
-    fn bytes(&self) -> usize {
-        with_basis!(self, |b| b.len() * entry_size(b))
-    }
-}
-
-/// Entry `i` of a basis, in f64.
-fn entry<S: Entry>(b: &[S], i: usize) -> f64 {
-    b[i].into()
-}
-
-/// Bytes per entry of a basis.
-fn entry_size<S>(_: &[S]) -> usize {
-    size_of::<S>()
-}
-
-/// Columns `cols` of `A` as a basis: evaluated a few at a time for an f32 basis, which never
-/// holds them all in f64.
-fn columns<T: Real, A: LinearOperator<T> + ?Sized>(
-    op: &A,
-    cols: &[usize],
-    f32_data: bool,
-) -> Result<Basis, KeopsError> {
-    let n = op.nrows();
-    if !f32_data {
-        let mut c = vec![0.0; n * cols.len()];
-        op.columns(cols, &mut c)?;
-        return Ok(Basis::F64(c));
-    }
-    let mut out = Vec::with_capacity(n * cols.len());
-    let mut buf = vec![0.0; n * cols.len().min(16)];
-    for group in cols.chunks(16) {
-        let b = &mut buf[..n * group.len()];
-        op.columns(group, b)?;
-        out.extend(b.iter().map(|&v| v as f32));
-    }
-    Ok(Basis::F32(out))
-}
-
 /// The preconditioner from its basis (`n x m`, column-major): `C` for uniform landmarks (`W =
 /// C[S, :]`), `L` for greedy ones (`W = I`); factors `alpha W + B^T B`.
 fn assemble(
@@ -305,12 +237,14 @@ fn assemble(
             core[(a, a)] += alpha;
         }
     }
-    let core = factor(core, f32_data)?;
+    let (core, jitter) = factor(core, f32_data)?;
     Ok(NystromPreconditioner {
         n,
         alpha,
         basis,
         core,
+        jitter,
+        uniform,
         landmarks,
         workspace: Mutex::new(Vec::new()),
     })
@@ -346,6 +280,26 @@ pub(crate) fn splitmix64(state: &mut u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
+}
+
+/// A splitmix64 state for stream `t` of the generator seeded with `seed`.
+fn stream(seed: u64, t: u64) -> u64 {
+    let mut s = seed ^ t.wrapping_mul(0xD1B5_4A32_D192_ED03);
+    splitmix64(&mut s)
+}
+
+/// Standard normal draws into `out` from the splitmix64 state `state` (Box-Muller).
+fn normals(out: &mut [f64], mut state: u64) {
+    let unit = |s: &mut u64| (splitmix64(s) >> 11) as f64 / (1u64 << 53) as f64;
+    for pair in out.chunks_mut(2) {
+        // 1 - u in (0, 1]: the logarithm stays finite.
+        let radius = (-2.0 * (1.0 - unit(&mut state)).ln()).sqrt();
+        let angle = std::f64::consts::TAU * unit(&mut state);
+        pair[0] = radius * angle.cos();
+        if let Some(v) = pair.get_mut(1) {
+            *v = radius * angle.sin();
+        }
+    }
 }
 
 /// Column `p` of `A` into a buffer of its `n` rows.
@@ -441,56 +395,11 @@ fn next_factor_column(col: &mut [f64], l: &[f64], w: &[f64], s: f64) -> f64 {
         .sum()
 }
 
-/// Below this many rows or columns nalgebra's `gemm` takes its generic path instead of
-/// matrixmultiply's, which trips a debug assertion on these strided views: plain loops instead.
-const SMALL: usize = 8;
-
-/// `B^T B` for `B` (`n x m`, column-major), by blocks of rows in parallel, each widened to f64
-/// (`gemm`).
-fn gram<S: Entry>(b: &[S], n: usize, m: usize) -> DMatrix<f64> {
-    if m == 0 {
-        return DMatrix::zeros(0, 0);
-    }
-    (0..n.div_ceil(ROWS))
-        .into_par_iter()
-        .fold(
-            || (DMatrix::zeros(m, m), Vec::new()),
-            |(mut g, mut part), t| {
-                let i0 = t * ROWS;
-                let rows = ROWS.min(n - i0);
-                // Rows i0.. of B in f64, (rows x m) column-major.
-                part.clear();
-                for j in 0..m {
-                    part.extend(b[j * n + i0..j * n + i0 + rows].iter().map(|&v| v.into()));
-                }
-                if m <= SMALL || rows <= SMALL {
-                    for a in 0..m {
-                        let ca = &part[a * rows..(a + 1) * rows];
-                        for c in 0..=a {
-                            let cc = &part[c * rows..(c + 1) * rows];
-                            let v: f64 = ca.iter().zip(cc).map(|(x, y)| x * y).sum();
-                            g[(a, c)] += v;
-                            if c != a {
-                                g[(c, a)] += v;
-                            }
-                        }
-                    }
-                    return (g, part);
-                }
-                let block = DMatrixView::from_slice(&part, rows, m);
-                let block_t = DMatrixView::from_slice_with_strides(&part, m, rows, rows, 1);
-                g.gemm(1.0, &block_t, &block, 1.0);
-                (g, part)
-            },
-        )
-        .map(|(g, _)| g)
-        .reduce(|| DMatrix::zeros(m, m), |a, b| a + b)
-}
-
 /// Cholesky factor of the symmetric `core`, with jitter on the diagonal when rounding (of the
 /// kernel's values in f32, or a numerically singular `W`) makes it indefinite: from `1e-13`
 /// (`1e-7` for f32 data) of the largest diagonal entry, times 100 per try, up to `1e-3`.
-fn factor(mut core: DMatrix<f64>, f32_data: bool) -> Result<DMatrix<f64>, KeopsError> {
+/// Returns the factor and the jitter added.
+fn factor(mut core: DMatrix<f64>, f32_data: bool) -> Result<(DMatrix<f64>, f64), KeopsError> {
     let m = core.nrows();
     let core_t = core.transpose();
     core += core_t;
@@ -512,7 +421,7 @@ fn factor(mut core: DMatrix<f64>, f32_data: bool) -> Result<DMatrix<f64>, KeopsE
             shifted[(i, i)] += jitter;
         }
         if let Some(c) = nalgebra::Cholesky::new(shifted) {
-            return Ok(c.unpack());
+            return Ok((c.unpack(), jitter));
         }
     }
     Err(KeopsError::NystromFactorization { rank: m, jitter })
@@ -527,8 +436,14 @@ pub struct NystromPreconditioner {
     alpha: f64,
     /// `C` (uniform landmarks) or `L` (greedy), `n x m` column-major.
     basis: Basis,
-    /// Lower Cholesky factor of `alpha W + C^T C` (`alpha I + L^T L`).
+    /// Lower Cholesky factor of `alpha W + C^T C` (`alpha I + L^T L`), plus `jitter I`.
     core: DMatrix<f64>,
+    /// What `factor` added to the diagonal of `core`: the `M` applied is then
+    /// `alpha I + C H^-1 C^T` with `H = W + (jitter / alpha) I`, which `log_det` and `sample`
+    /// must match.
+    jitter: f64,
+    /// Landmarks from sampled points (`C`, `W = C[S, :]`) rather than greedy ones (`L`, `W = I`).
+    uniform: bool,
     landmarks: Vec<usize>,
     /// `C^T r`, `(m, k)` row-major; grown on first use, reused by later applications.
     workspace: Mutex<Vec<f64>>,
@@ -546,6 +461,81 @@ impl NystromPreconditioner {
     /// Bytes it keeps: the `n x m` basis (in f32 for f32 data) and the `m x m` factor.
     pub fn memory(&self) -> usize {
         self.basis.bytes() + 8 * self.core.len()
+    }
+
+    /// `log det M` of the `M` that [`apply`](Preconditioner::apply) inverts:
+    /// `(n - m) ln alpha + ln det(alpha W + C^T C) - ln det W` (`W = I` for greedy landmarks;
+    /// both with the jitter their factorisations needed), the part of `log det(alpha I + A)`
+    /// that a stochastic Lanczos quadrature of `M^-1/2 (alpha I + A) M^-1/2` leaves out
+    /// ([`batched_cg`]).
+    ///
+    /// Exact up to rounding for greedy landmarks. Sampled ones need a well-conditioned `W =
+    /// A[S, S]` (landmarks not much closer than the kernel's width): with a numerically singular
+    /// `W` the ratio `det(alpha W + C^T C) / det W` is decided by rounding. NaN when `W` cannot
+    /// be factored even with jitter (an operator that is not positive semidefinite).
+    ///
+    /// [`batched_cg`]: crate::batched_cg
+    pub fn log_det(&self) -> f64 {
+        let (n, m) = (self.n, self.landmarks.len());
+        let ln_det = |l: &DMatrix<f64>| 2.0 * l.diagonal().iter().map(|d| d.ln()).sum::<f64>();
+        match self.inner_factor() {
+            Ok(h) => (n - m) as f64 * self.alpha.ln() + ln_det(&self.core) - ln_det(&h),
+            Err(_) => f64::NAN,
+        }
+    }
+
+    /// `k` independent draws `z ~ N(0, M)`, `(n, k)` row-major, the same for the same seed
+    /// whatever the number of threads: the probes of a stochastic Lanczos quadrature, for which
+    /// `M^-1/2 z` is standard normal. `z = sqrt(alpha) g + C R^-T h` with `g`, `h` standard
+    /// normal and `R` the lower Cholesky factor of `W` (`W = I` for greedy landmarks; with the
+    /// jitter of [`log_det`](Self::log_det)), so that `cov(z) = alpha I + C W^-1 C^T = M`.
+    ///
+    /// # Panics
+    ///
+    /// When `W` cannot be factored even with jitter (an operator that is not positive
+    /// semidefinite).
+    pub fn sample(&self, k: usize, seed: u64) -> Vec<f64> {
+        let (n, m) = (self.n, self.landmarks.len());
+        if k == 0 {
+            return Vec::new();
+        }
+        // y = R^-T h, (m, k) row-major; -C y is drawn as C y is (a centred Gaussian).
+        let mut y = vec![0.0; m * k];
+        normals(&mut y, stream(seed, 0));
+        if m > 0 {
+            let r = self.inner_factor().expect(
+                "the landmarks' W does not factor: the operator is not positive semidefinite",
+            );
+            let mut yv = DMatrixViewMut::from_slice_with_strides_mut(&mut y, m, k, k, 1);
+            r.tr_solve_lower_triangular_mut(&mut yv);
+        }
+        let scale = self.alpha.sqrt();
+        let mut z = vec![0.0; n * k];
+        // One generator per block of rows: reproducible whatever the threads.
+        z.par_chunks_mut(ROWS * k).enumerate().for_each(|(t, o)| {
+            normals(o, stream(seed, t as u64 + 1));
+            o.iter_mut().for_each(|v| *v *= scale);
+            with_basis!(&self.basis, |b| sub_rows(b, n, t * ROWS, &y, k, o));
+        });
+        z
+    }
+
+    /// The lower Cholesky factor of `H = W + (jitter / alpha) I` (`W = I` for greedy landmarks,
+    /// `C[S, :]` for sampled ones): `M = alpha I + C H^-1 C^T` is what `apply` inverts.
+    fn inner_factor(&self) -> Result<DMatrix<f64>, KeopsError> {
+        let (n, m) = (self.n, self.landmarks.len());
+        let mut h = if self.uniform {
+            let s = &self.landmarks;
+            DMatrix::from_fn(m, m, |a, b| {
+                with_basis!(&self.basis, |c| entry(c, b * n + s[a]))
+            })
+        } else {
+            DMatrix::identity(m, m)
+        };
+        for i in 0..m {
+            h[(i, i)] += self.jitter / self.alpha;
+        }
+        Ok(factor(h, matches!(self.basis, Basis::F32(_)))?.0)
     }
 
     fn apply_with(&self, r: &[f64], k: usize, out: &mut [f64], w: &mut Vec<f64>) {
@@ -596,25 +586,8 @@ impl NystromPreconditioner {
             .zip(r.par_chunks(ROWS * k))
             .enumerate()
             .for_each(|(t, (o, r))| {
-                let i0 = t * ROWS;
-                let rows = o.len() / k;
                 o.copy_from_slice(r);
-                for j in 0..m {
-                    let cj = &basis[j * n + i0..j * n + i0 + rows];
-                    let wj = &w[j * k..(j + 1) * k];
-                    if k == 1 {
-                        let wj = wj[0];
-                        for (o, &c) in o.iter_mut().zip(cj) {
-                            *o -= c.into() * wj;
-                        }
-                    } else {
-                        for (o, &c) in o.chunks_exact_mut(k).zip(cj) {
-                            for (o, w) in o.iter_mut().zip(wj) {
-                                *o -= c.into() * w;
-                            }
-                        }
-                    }
-                }
+                sub_rows(basis, n, t * ROWS, w, k, o);
                 for o in o.iter_mut() {
                     *o *= inv;
                 }
