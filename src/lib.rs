@@ -52,6 +52,8 @@
 
 extern crate self as keops;
 
+pub mod gp;
+
 pub use keops_macros::kernel;
 /// Block-sparse reductions (KeOps' `ranges`): [`Ranges`] and the clustering helpers.
 pub use keops_runtime::ranges;

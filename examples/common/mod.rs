@@ -15,7 +15,7 @@ impl Rng {
     }
 
     /// Standard normal N(0, 1), by Box-Muller (one of the pair; two uniforms per draw).
-    #[allow(dead_code)] // only the kriging example draws normals; bench and matvec include this file too
+    #[allow(dead_code)] // the kriging and gp examples draw normals; bench and matvec include this file too
     pub fn normal(&mut self) -> f64 {
         let u1 = 1.0 - self.uniform(); // in (0, 1], so the log is finite
         let u2 = self.uniform();
@@ -23,6 +23,7 @@ impl Rng {
     }
 }
 
+#[allow(dead_code)] // the timing benchmarks use it; gp includes this file too
 /// The best wall-clock time of `reps` runs of `f`, in seconds.
 pub fn best_of(reps: usize, mut f: impl FnMut()) -> f64 {
     (0..reps)
