@@ -8,6 +8,9 @@
 //!   [`predict_variance`](Posterior::predict_variance));
 //! - [`GaussianProcess::log_marginal_likelihood`]: exact (dense Cholesky) for small sets,
 //!   stochastic (batched conjugate gradients, Lanczos quadrature) for large ones ([`Estimator`]);
+//! - data: anything that views as points (`&[f64]`, `&Vec<[f64; D]>`, `View`, nalgebra
+//!   matrices, ndarray arrays with the feature `ndarray`), rows are points; targets one row per
+//!   point, one column per output;
 //! - the rooms: `kernels` (the formulas), `kernel` (hyperparameters), `likelihood` (the terms
 //!   both paths compute), `dense`, `stochastic`, `model`.
 

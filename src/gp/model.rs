@@ -15,6 +15,11 @@ use super::stochastic;
 /// matrix-free one (conjugate gradients and stochastic estimates).
 pub const DENSE_MAX: usize = 2000;
 
+/// The least relative tolerance of the stochastic estimator's solves: its estimates are no
+/// better than their sampling error (a fraction of a percent), and twice as many iterations as
+/// at 1e-5 buy nothing there.
+const STOCHASTIC_TOLERANCE: f64 = 1e-5;
+
 /// The prior mean of the outputs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Mean {
@@ -39,6 +44,7 @@ pub enum Estimator {
     /// Lanczos quadrature over `probes` Gaussian probes drawn from the Nyström preconditioner
     /// (whose own log determinant is exact), the traces of the gradient by the same probes.
     /// The error of the estimates shrinks like `1 / sqrt(probes)`; deterministic given `seed`.
+    /// Its solves stop at a relative residual of 1e-5 (or the process's tolerance if larger).
     Stochastic {
         /// Probe vectors.
         probes: usize,
@@ -148,7 +154,8 @@ impl GaussianProcess {
         let h = self.hyper(x.dim())?;
         let terms = match self.resolved_estimator(x.rows()) {
             Estimator::Stochastic { probes, seed } => {
-                stochastic::terms(&h, &data, probes, seed, self.tolerance)?
+                let tolerance = self.tolerance.max(STOCHASTIC_TOLERANCE);
+                stochastic::terms(&h, &data, probes, seed, tolerance)?
             }
             _ => dense::terms(&h, &data)?,
         };

@@ -191,6 +191,64 @@ mod nalgebra_views {
     }
 }
 
+#[cfg(feature = "ndarray")]
+mod ndarray_views {
+    use super::*;
+    use ndarray::{ArrayBase, Data, Ix1, Ix2};
+
+    /// An `(N, D)` array: row `r` is point `r`. Borrowed when in standard (row-major, contiguous)
+    /// layout, packed once otherwise (a transposed or sliced view).
+    impl<'a, T: Real, S: Data<Elem = T>> IntoView<'a, T> for &'a ArrayBase<S, Ix2> {
+        fn into_view(self) -> View<'a, T> {
+            let (rows, dim) = self.dim();
+            let data = match self.as_slice() {
+                Some(s) => Cow::Borrowed(s),
+                None => Cow::Owned(self.iter().copied().collect()),
+            };
+            View { data, rows, dim }
+        }
+    }
+
+    /// `N` points of dimension 1.
+    impl<'a, T: Real, S: Data<Elem = T>> IntoView<'a, T> for &'a ArrayBase<S, Ix1> {
+        fn into_view(self) -> View<'a, T> {
+            let rows = self.len();
+            let data = match self.as_slice() {
+                Some(s) => Cow::Borrowed(s),
+                None => Cow::Owned(self.iter().copied().collect()),
+            };
+            View { data, rows, dim: 1 }
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use ndarray::{array, Array1};
+
+        #[test]
+        fn rows_are_points_borrowed_or_packed() {
+            let a = array![[1.0f64, 2.0, 3.0], [4.0, 5.0, 6.0]];
+            let v = (&a).into_view();
+            assert_eq!((v.rows(), v.dim()), (2, 3));
+            assert_eq!(v.row(1), [4.0, 5.0, 6.0]);
+            assert!(
+                matches!(v.data, Cow::Borrowed(_)),
+                "standard layout is borrowed"
+            );
+            let t = a.t();
+            let v = (&t).into_view();
+            assert_eq!((v.rows(), v.dim()), (3, 2));
+            assert_eq!(v.as_slice(), [1.0, 4.0, 2.0, 5.0, 3.0, 6.0]);
+            let x: Array1<f32> = Array1::linspace(0.0, 1.0, 5);
+            let strided = x.slice(ndarray::s![..;2]);
+            let v = (&strided).into_view();
+            assert_eq!((v.rows(), v.dim()), (3, 1));
+            assert_eq!(v.as_slice(), [0.0, 0.5, 1.0]);
+        }
+    }
+}
+
 /// A row-major `(rows, dim)` result: one row per output index of a reduction. Values are
 /// `Rows<T>`; the indices of `argmin_j`, `argkmin_j`... are `Rows<usize>` ([`Indices`]).
 #[derive(Debug, Clone, PartialEq)]
