@@ -5,6 +5,7 @@
 use nalgebra::{DMatrix, DVector};
 use rayon::prelude::*;
 
+use super::cholesky::Factor;
 use super::error::GpError;
 use super::kernel::scaled;
 use super::kernels::{bind_kernel, bind_log_lengthscale_derivative};
@@ -21,15 +22,12 @@ fn dense(m: &super::DynKernelMatrix<f64>) -> Result<DMatrix<f64>, GpError> {
 }
 
 /// The Cholesky factor of `K + noise I` over the scaled points.
-pub(crate) fn factor(
-    h: &Hyper,
-    xs: &View<'static, f64>,
-) -> Result<nalgebra::Cholesky<f64, nalgebra::Dyn>, GpError> {
+pub(crate) fn factor(h: &Hyper, xs: &View<'static, f64>) -> Result<Factor, GpError> {
     let mut k = dense(&bind_kernel(h.family, h.variance, xs.clone(), xs.clone())?)?;
     for i in 0..k.nrows() {
         k[(i, i)] += h.noise;
     }
-    nalgebra::Cholesky::new(k).ok_or_else(|| GpError::Singular { at: h.describe() })
+    Factor::new(k).ok_or_else(|| GpError::Singular { at: h.describe() })
 }
 
 /// Every term of the log marginal likelihood and its gradient, exactly.
@@ -37,14 +35,9 @@ pub(crate) fn terms(h: &Hyper, d: &Data<'_>) -> Result<Terms, GpError> {
     let xs = scaled(d.x, &h.lengthscales)?;
     let n = xs.rows();
     let chol = factor(h, &xs)?;
-    let l = chol.l_dirty();
-    let log_det = 2.0 * (0..n).map(|i| l[(i, i)].ln()).sum::<f64>();
+    let log_det = chol.log_det();
     let ys: Vec<Vec<f64>> = (0..d.k).map(|c| d.column(c)).collect();
-    let solve = |v: &[f64]| {
-        chol.solve(&DVector::from_column_slice(v))
-            .as_slice()
-            .to_vec()
-    };
+    let solve = |v: &[f64]| chol.solve_vec(v);
     let mut ky: Vec<Vec<f64>> = ys.iter().map(|y| solve(y)).collect();
     let k1 = d.constant_mean.then(|| solve(&vec![1.0; n]));
     let (means, quad, a_squares) = profile_means(&mut ky, k1.as_deref(), &ys);

@@ -14,6 +14,7 @@
 //! - the rooms: `kernels` (the formulas), `kernel` (hyperparameters), `likelihood` (the terms
 //!   both paths compute), `dense`, `stochastic`, `model`.
 
+mod cholesky;
 mod dense;
 mod error;
 mod kernel;

@@ -226,14 +226,7 @@ impl GaussianProcess {
         }
         let (mut sol, factor) = if n <= self.dense_max {
             let chol = dense::factor(&h, &xs)?;
-            let sol = rhs
-                .iter()
-                .map(|b| {
-                    chol.solve(&nalgebra::DVector::from_column_slice(b))
-                        .as_slice()
-                        .to_vec()
-                })
-                .collect();
+            let sol = rhs.iter().map(|b| chol.solve_vec(b)).collect();
             (sol, Some(chol))
         } else {
             (self.solve_columns(&h, &xs, &rhs)?, None)
@@ -283,7 +276,7 @@ pub struct Posterior {
     coefficients: Vec<Vec<f64>>,
     means: Vec<f64>,
     /// The Cholesky factor of `K + noise I` (dense path).
-    pub(crate) factor: Option<nalgebra::Cholesky<f64, nalgebra::Dyn>>,
+    pub(crate) factor: Option<super::cholesky::Factor>,
     /// The fast variance's Lanczos cache, built on first use.
     pub(crate) cache: std::sync::Mutex<Option<super::variance::LanczosCache>>,
 }
