@@ -87,9 +87,9 @@ pub enum GpError {
         /// The hyperparameters, as `name = value` pairs.
         at: String,
     },
-    /// The optimiser reached its iteration cap before the gradient's tolerance; the best
-    /// hyperparameters it found are kept.
-    #[error("hyperparameter fit did not converge in {iterations} iterations (log marginal likelihood {:.6e} at its best)", .best.log_likelihood)]
+    /// The optimiser reached its cap on iterations or evaluations before the gradient's
+    /// tolerance; the best hyperparameters it found are kept.
+    #[error("hyperparameter fit did not converge in {iterations} iterations, {} evaluations (log marginal likelihood {:.6e} at its best)", .best.evaluations, .best.log_likelihood)]
     NotConverged {
         /// L-BFGS iterations.
         iterations: u64,

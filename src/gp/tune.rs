@@ -15,6 +15,31 @@ use super::error::GpError;
 use super::kernel::{positive, Lengthscale};
 use super::model::GaussianProcess;
 
+/// Runs L-BFGS with this line search from `u0`: (iterations, converged, why it stopped). A
+/// failed line search ends the run where it is (the best point evaluated stands).
+macro_rules! minimise {
+    ($objective:expr, $linesearch:expr, $u0:expr, $tuning:expr) => {{
+        let solver = LBFGS::new($linesearch, 7)
+            .with_tolerance_grad($tuning.gradient_tolerance)
+            .and_then(|s| s.with_tolerance_cost(1e-12))
+            .map_err(fit_failed)?;
+        let run = Executor::new($objective, solver)
+            .configure(|s| s.param($u0).max_iters($tuning.max_iterations))
+            .run();
+        match &run {
+            Ok(r) => {
+                let status = r.state().get_termination_status();
+                let converged = !matches!(
+                    status,
+                    TerminationStatus::Terminated(TerminationReason::MaxItersReached)
+                );
+                (r.state().get_iter(), converged, status.to_string())
+            }
+            Err(e) => (0, true, e.to_string()),
+        }
+    }};
+}
+
 /// Lower and upper bounds of a hyperparameter, `0 < lower <= upper < inf`.
 pub type Bounds = (f64, f64);
 
@@ -31,6 +56,9 @@ pub struct Tuning {
     pub start_from_process: bool,
     /// L-BFGS iterations at most.
     pub max_iterations: u64,
+    /// Likelihood evaluations at most (the line searches' included): a stochastic estimate's
+    /// gradient is not exactly its value's, and the line search may then evaluate many points.
+    pub max_evaluations: usize,
     /// Stop when the gradient's norm (with respect to the log hyperparameters, per point) is
     /// below this.
     pub gradient_tolerance: f64,
@@ -44,6 +72,7 @@ impl Default for Tuning {
             noise: None,
             start_from_process: false,
             max_iterations: 100,
+            max_evaluations: 300,
             gradient_tolerance: 1e-5,
         }
     }
@@ -111,7 +140,11 @@ struct Objective<'a> {
     last: Mutex<Option<(Vec<f64>, super::LogLikelihood)>>,
     error: &'a Mutex<Option<GpError>>,
     best: &'a Mutex<Option<Best>>,
+    max_evaluations: usize,
 }
+
+/// Why an objective refuses to evaluate: the cap on evaluations.
+const EVALUATION_CAP: &str = "the cap on likelihood evaluations was reached";
 
 /// The best point evaluated, and the evaluations so far.
 struct Best {
@@ -133,6 +166,15 @@ impl Objective<'_> {
             if self.bounds.theta(p) == theta {
                 return Ok(ll.clone());
             }
+        }
+        let spent = self
+            .best
+            .lock()
+            .expect("not poisoned")
+            .as_ref()
+            .map_or(0, |b| b.evaluations);
+        if spent >= self.max_evaluations {
+            return Err(argmin::core::Error::msg(EVALUATION_CAP));
         }
         match gp.log_marginal_likelihood(self.x, self.y) {
             Ok(ll) => {
@@ -311,31 +353,14 @@ impl GaussianProcess {
             last: Mutex::new(None),
             error: &error,
             best: &best,
+            max_evaluations: tuning.max_evaluations.max(1),
         };
-        let solver = LBFGS::new(MoreThuenteLineSearch::new(), 7)
-            .with_tolerance_grad(tuning.gradient_tolerance)
-            .and_then(|s| s.with_tolerance_cost(1e-12))
-            .map_err(|e| GpError::FitFailed {
-                reason: e.to_string(),
-            })?;
-        let run = Executor::new(objective, solver)
-            .configure(|s| s.param(u0).max_iters(tuning.max_iterations))
-            .run();
+        let (iterations, mut converged, reason) =
+            minimise!(objective, MoreThuenteLineSearch::new(), u0, tuning);
         if let Some(e) = error.lock().expect("not poisoned").take() {
             return Err(e);
         }
-        let (iterations, converged, reason) = match &run {
-            Ok(r) => {
-                let status = r.state().get_termination_status();
-                let converged = !matches!(
-                    status,
-                    TerminationStatus::Terminated(TerminationReason::MaxItersReached)
-                );
-                (r.state().get_iter(), converged, status.to_string())
-            }
-            // The line search found no better point: the best one evaluated stands.
-            Err(e) => (0, true, e.to_string()),
-        };
+        converged &= !reason.contains(EVALUATION_CAP);
         let best = best.lock().expect("not poisoned").take();
         let Some(best) = best else {
             return Err(GpError::FitFailed { reason });
@@ -414,6 +439,12 @@ impl GaussianProcess {
             .map(|q| start[q].clamp(lo[q], hi[q]))
             .collect();
         Ok((Box { lo, hi }, start))
+    }
+}
+
+fn fit_failed(e: argmin::core::Error) -> GpError {
+    GpError::FitFailed {
+        reason: e.to_string(),
     }
 }
 

@@ -117,3 +117,23 @@ fn singular_covariance_is_an_error() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A fit stopped by its cap on evaluations is `NotConverged`, with the best point it saw.
+#[test]
+fn capped_fit_keeps_its_best_point() {
+    let x: Vec<f64> = (0..60).map(|i| (i as f64 * 0.618).fract()).collect();
+    let y: Vec<f64> = x.iter().map(|x| (5.0 * x).sin()).collect();
+    let gp = GaussianProcess::new(Kernel::new(Family::Gaussian, 1.0));
+    let capped = Tuning {
+        max_evaluations: 3,
+        ..Tuning::default()
+    };
+    match gp.fit_hyperparameters(&x, &y, &capped) {
+        Err(GpError::NotConverged { best, .. }) => {
+            assert_eq!(best.evaluations, 3);
+            let again = best.process.log_marginal_likelihood(&x, &y).unwrap();
+            assert!((again.value - best.log_likelihood).abs() < 1e-9 * again.value.abs());
+        }
+        other => panic!("{other:?}"),
+    }
+}
