@@ -49,14 +49,9 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
 /// The time of one likelihood-and-gradient evaluation on the tutorial's 1D data, per path.
 fn evaluations(n: usize) -> Result<(), Box<dyn std::error::Error>> {
     let (x, y) = tutorial_data(1, n);
-    let tol: f64 = std::env::var("GP_TOL")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1e-8);
     let gp = GaussianProcess::new(Kernel::new(Family::Gaussian, 0.1))
         .noise(1e-2)
-        .mean(Mean::Constant)
-        .tolerance(tol);
+        .mean(Mean::Constant);
     let mut paths = vec![Estimator::Stochastic {
         probes: 16,
         seed: 0,
