@@ -99,7 +99,7 @@ pub struct Tuned {
 /// evaluated at `u` clamped into the bounds (its gradient is 0 across a bound), and a quadratic
 /// penalty on the excess pulls `u` back: bounds by projection, keeping the logs' natural scale
 /// (a sigmoid map flattens near the bounds and stalls there).
-struct Box {
+struct SearchBox {
     lo: Vec<f64>,
     hi: Vec<f64>,
 }
@@ -107,7 +107,7 @@ struct Box {
 /// Weight of the penalty, per point and squared excess of a log.
 const PENALTY: f64 = 10.0;
 
-impl Box {
+impl SearchBox {
     fn theta(&self, u: &[f64]) -> Vec<f64> {
         (0..u.len())
             .map(|q| u[q].clamp(self.lo[q], self.hi[q]))
@@ -135,7 +135,7 @@ struct Objective<'a> {
     gp: &'a GaussianProcess,
     x: &'a View<'a, f64>,
     y: &'a View<'a, f64>,
-    bounds: Box,
+    bounds: SearchBox,
     scale: f64,
     last: Mutex<Option<(Vec<f64>, super::LogLikelihood)>>,
     error: &'a Mutex<Option<GpError>>,
@@ -378,7 +378,7 @@ impl GaussianProcess {
         } else {
             Err(GpError::NotConverged {
                 iterations,
-                best: std::boxed::Box::new(tuned),
+                best: Box::new(tuned),
             })
         }
     }
@@ -391,7 +391,7 @@ impl GaussianProcess {
         y: &View<'_, f64>,
         tuning: &Tuning,
         per_dimension: bool,
-    ) -> Result<(Box, Vec<f64>), GpError> {
+    ) -> Result<(SearchBox, Vec<f64>), GpError> {
         let median = median_distances(x, per_dimension);
         let var = target_variance(y);
         let mut lo = Vec::new();
@@ -438,7 +438,7 @@ impl GaussianProcess {
         let start = (0..start.len())
             .map(|q| start[q].clamp(lo[q], hi[q]))
             .collect();
-        Ok((Box { lo, hi }, start))
+        Ok((SearchBox { lo, hi }, start))
     }
 }
 
