@@ -7,8 +7,10 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// Modules kept in a [`GpuEnv::cache_dir`](crate::GpuEnv::cache_dir) (the most recently used; one
-/// per formula and flags).
+/// Modules kept in a [`GpuEnv::cache_dir`](crate::GpuEnv::cache_dir) at least (the most recently
+/// used; one per formula and flags). A build of more formulas keeps twice its own count: a limit
+/// below a build's count would evict each module before the next build asks for it (the modules
+/// are used in the same order every time), and nothing would ever hit.
 pub const CACHE_KEEP: usize = 256;
 
 /// What a PTX was made from: the module's hash and length, the compiler, its release and its
@@ -64,7 +66,7 @@ impl SharedCache<'_> {
     }
 
     /// Keeps `ptx`, made from `stamp` (best effort, atomic: a copy under a unique name, renamed
-    /// into place), then prunes the cache to [`CACHE_KEEP`] modules.
+    /// into place). [`prune`](Self::prune) once the build's modules are all in.
     pub(crate) fn store(&self, stamp: &Stamp, ptx: &Path) {
         let c = self.entry(stamp);
         let tmp = c.with_extension(format!("tmp{}", std::process::id()));
@@ -74,7 +76,12 @@ impl SharedCache<'_> {
         if !stored {
             let _ = fs::remove_file(&tmp);
         }
-        prune(c.parent().unwrap_or(Path::new(".")), CACHE_KEEP);
+    }
+
+    /// Removes all but the most recently used modules: [`CACHE_KEEP`], or twice the `modules`
+    /// of the build that just used the cache if more.
+    pub(crate) fn prune(&self, modules: usize) {
+        prune(self.0, CACHE_KEEP.max(2 * modules));
     }
 }
 

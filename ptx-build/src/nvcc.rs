@@ -93,6 +93,9 @@ pub fn compile_all(env: &GpuEnv, dir: &Path) -> Result<PtxOutcome, PtxError> {
             .flat_map(|h| h.join().expect("an nvcc worker panicked"))
             .collect()
     });
+    if let Some(c) = env.cache_dir.as_deref() {
+        SharedCache(c).prune(stems.len());
+    }
     let mut cached = true;
     for r in results {
         match r {
@@ -381,11 +384,25 @@ printf '.version 9.0\n.target sm_80\n// from %s\n' "$(cat keops.cu)" > "$out"
             "one module per (source, flags)"
         );
         // The cache keeps the most recently used modules only.
-        for i in 0..CACHE_KEEP {
+        for i in 0..CACHE_KEEP + 4 {
             fs::write(other.join("keops.cu"), format!("module {i}")).unwrap();
-            compile_ptx(&cache, &other).unwrap();
+            compile_all(&cache, &other).unwrap();
         }
         assert_eq!(cached(&d.join("cache")), CACHE_KEEP);
+        // A build of more modules than that keeps them all: its next run compiles nothing.
+        let many = CACHE_KEEP + 9;
+        let build = |name: &str| {
+            let dir = d.join(name);
+            fs::create_dir_all(&dir).unwrap();
+            for i in 0..many {
+                fs::write(dir.join(format!("m{i}.cu")), format!("big module {i}")).unwrap();
+            }
+            compile_all(&cache, &dir).unwrap()
+        };
+        assert!(!build("big").cached);
+        let before = runs();
+        assert!(build("big-again").cached);
+        assert_eq!(runs(), before);
         fs::remove_dir_all(&d).unwrap();
     }
 
