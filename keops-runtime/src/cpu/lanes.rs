@@ -213,8 +213,9 @@ where
     }
 }
 
-/// Columns of `v` per pass over the reduction index: a product with more columns recomputes the
-/// kernel once per group of this many.
+/// Columns of `v` whose sums a product keeps in registers at once (with the kernel's value and
+/// `v`'s entry: within AVX2's 16 vector registers); more columns take several passes over a
+/// tile's kernel values, which are evaluated once.
 const COLUMNS: usize = 8;
 
 /// One block of output rows of a product: the reduction indices of `direct` add to the rows
@@ -291,7 +292,9 @@ where
 }
 
 /// One pack of rows of a product over the reduction indices `rs` (one tile): adds
-/// `sum_r K(o, r) v[r, c]` to `st[l * nv + c]` for the pack's `st.len() / nv` rows `o`.
+/// `sum_r K(o, r) v[r, c]` to `st[l * nv + c]` for the pack's `st.len() / nv` rows `o`. With
+/// several columns, the tile's kernel values are evaluated once, kept (`TILE` packs, in L1),
+/// and read once per group of columns, whose sums stay in registers.
 #[inline(always)]
 fn pack_product<T, K, N>(
     k: &K,
@@ -315,23 +318,48 @@ fn pack_product<T, K, N>(
         }
         return;
     }
-    let lanes = st.len() / nv;
-    for c0 in (0..nv).step_by(COLUMNS) {
-        let nc = COLUMNS.min(nv - c0);
-        let mut a = [N::ZERO; COLUMNS];
-        for r in r0..r1 {
-            let kr = k.eval_lanes(prep, r).first();
-            let vr = &v[r * nv + c0..r * nv + c0 + nc];
-            for (a, &vr) in a.iter_mut().zip(vr) {
-                *a = kr.mul_add(N::splat(vr), *a);
-            }
-        }
-        for l in 0..lanes {
-            for (c, a) in a.iter().enumerate().take(nc) {
-                st[l * nv + c0 + c] += a.lane(l).to_f64();
-            }
+    let mut kt = [N::ZERO; TILE];
+    let kt = &mut kt[..r1 - r0];
+    for (kr, r) in kt.iter_mut().zip(r0..r1) {
+        *kr = k.eval_lanes(prep, r).first();
+    }
+    let v = &v[r0 * nv..r1 * nv];
+    let mut c0 = 0;
+    while c0 < nv {
+        // Groups of COLUMNS, then of 4, 2 and 1: fixed sizes, so that the sums stay in registers.
+        c0 += match nv - c0 {
+            left if left >= COLUMNS => column_group::<T, N, COLUMNS>(kt, v, nv, c0, st),
+            left if left >= 4 => column_group::<T, N, 4>(kt, v, nv, c0, st),
+            left if left >= 2 => column_group::<T, N, 2>(kt, v, nv, c0, st),
+            _ => column_group::<T, N, 1>(kt, v, nv, c0, st),
+        };
+    }
+}
+
+/// Columns `c0..c0 + C` of a pack's product over one tile, from its kernel values `kt` (one
+/// pack per reduction index) and the tile's rows of `v` (`nv` per row): adds each row's sums to
+/// `st[l * nv + c]`. Returns `C`.
+#[inline(always)]
+fn column_group<T: Real, N: Num<Elem = T>, const C: usize>(
+    kt: &[N],
+    v: &[T],
+    nv: usize,
+    c0: usize,
+    st: &mut [f64],
+) -> usize {
+    let mut a = [N::ZERO; C];
+    for (kr, vr) in kt.iter().zip(v.chunks_exact(nv)) {
+        let vr: &[T; C] = vr[c0..c0 + C].try_into().expect("C columns");
+        for c in 0..C {
+            a[c] = kr.mul_add(N::splat(vr[c]), a[c]);
         }
     }
+    for (l, row) in st.chunks_exact_mut(nv).enumerate() {
+        for c in 0..C {
+            row[c0 + c] += a[c].lane(l).to_f64();
+        }
+    }
+    C
 }
 
 /// One full pack of rows `i` (values `vi`) against the later rows `rs` of a symmetric product:
