@@ -40,9 +40,10 @@ pub use ranges::cluster::{BlockSparse, ClusterError, Permutation};
 pub use ranges::{BlockSparsity, KeopsRanges, Ranges, RangesError};
 pub use simd::{set_simd_level, simd_level, SimdLevel};
 pub use solve::{
-    batched_cg, BatchedSolve, Callback, ConjugateGradient, Jacobi, Landmarks, LinearOperator,
-    NumericallySingular, Nystrom, NystromPreconditioner, Preconditioner, PreconditionerFallback,
-    Preconditioning, Progress, Solution, SolveError, Termination, Tridiagonal,
+    batched_cg, sample_indices, BatchedSolve, Callback, ConjugateGradient, Jacobi, Landmarks,
+    LinearOperator, NumericallySingular, Nystrom, NystromPreconditioner, Preconditioner,
+    PreconditionerFallback, Preconditioning, Progress, Solution, SolveError, Termination,
+    Tridiagonal,
 };
 
 /// The CUDA backend (feature `cuda`): runs a bound formula's generated kernels on an NVIDIA GPU

@@ -8,7 +8,7 @@ use super::tree::Tree;
 use super::{random_signed, ExactReason, Hierarchical, HierarchicalError, HierarchicalInfo};
 use crate::bound::check_operand_shape;
 use crate::ranges::cluster::gather;
-use crate::solve::sample;
+use crate::solve::sample_indices;
 use crate::{
     BoundKernel, ConjugateGradient, IntoView, KeopsError, KernelMatrix, Landmarks, LinearOperator,
     Nystrom, ProductOut, Ranges, Real, Rows, Solution, SolveError, View,
@@ -155,7 +155,7 @@ impl<T: Real, B: BoundKernel<T>> HierarchicalMatrix<T, B> {
         let nv = v.dim();
         let mut approx = vec![0.0; self.nrows() * nv];
         self.product(v.as_slice(), nv, &mut approx);
-        let picked = sample(self.nrows(), rows.max(1), seed);
+        let picked = sample_indices(self.nrows(), rows.max(1), seed);
         let exact = self.exact_rows(&picked, v.as_slice(), nv)?;
         Ok(relative_error(&picked, &approx, &exact, nv))
     }
@@ -239,7 +239,7 @@ impl<T: Real, B: BoundKernel<T>> HierarchicalMatrix<T, B> {
             });
         }
         let nv = b.dim();
-        let rows = sample(self.nrows(), self.check_rows, self.seed ^ 0x5eed);
+        let rows = sample_indices(self.nrows(), self.check_rows, self.seed ^ 0x5eed);
         let ka = self.exact_rows(&rows, a.as_slice(), nv)?;
         let mut worst: f64 = 0.0;
         for c in 0..nv {
@@ -321,7 +321,7 @@ impl<T: Real> Plan<T> {
             .map(|_| T::from_f64(random_signed(&mut state)))
             .collect();
         let approx = self.product_sorted(&v, 1);
-        let picked = sample(n, rows, seed ^ 0xc0ffee);
+        let picked = sample_indices(n, rows, seed ^ 0xc0ffee);
         let d = self.tree.d;
         let exact = exact_rows(
             bound,

@@ -39,7 +39,8 @@ pub use control::{Callback, NumericallySingular, PreconditionerFallback, Progres
 pub(crate) use iteration::{conjugate_gradient, CgOutcome, CgStart, CgVectors};
 pub use jacobi::Jacobi;
 pub use mbcg::{batched_cg, BatchedSolve, Tridiagonal};
-pub(crate) use nystrom::{sample, splitmix64};
+pub use nystrom::sample_indices;
+pub(crate) use nystrom::splitmix64;
 pub use nystrom::{Landmarks, Nystrom, NystromPreconditioner};
 
 use std::time::Duration;

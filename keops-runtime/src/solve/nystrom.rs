@@ -18,6 +18,8 @@ use std::sync::Mutex;
 use nalgebra::{DMatrix, DMatrixViewMut};
 use rayon::prelude::*;
 
+mod estimates;
+
 use super::basis::{columns, entry, gram, sub_rows, with_basis, Basis, Entry, ROWS};
 use crate::{KeopsError, LinearOperator, Preconditioner, Real};
 
@@ -162,16 +164,7 @@ impl Nystrom {
         op: &A,
         alpha: f64,
     ) -> Result<NystromPreconditioner, KeopsError> {
-        let n = op.nrows();
-        if op.ncols() != n {
-            return Err(KeopsError::NotSquare {
-                rows: n,
-                cols: op.ncols(),
-            });
-        }
-        if !(alpha > 0.0 && alpha.is_finite()) {
-            return Err(KeopsError::NystromAlpha { alpha });
-        }
+        let n = square(op, alpha)?;
         let m_max = self.max_rank(n)?;
         let f32_data = T::NAME == "f32";
         // Only the operator's entries are fetched here (generic code, instantiated per operator
@@ -186,7 +179,7 @@ impl Nystrom {
                 assemble(n, alpha, Basis::new(l, f32_data), pivots, false, f32_data)
             }
             Landmarks::SampledGreedy { rows, seed } => {
-                let subset = sample(n, rows.max(1), seed);
+                let subset = sample_indices(n, rows.max(1), seed);
                 let mut d = vec![0.0; n];
                 op.diagonal(&mut d)?;
                 let ds = subset.iter().map(|&i| d[i]).collect();
@@ -206,12 +199,63 @@ impl Nystrom {
                 assemble(n, alpha, c, landmarks, true, f32_data)
             }
             Landmarks::Uniform { seed } => {
-                let landmarks = sample(n, m_max, seed);
+                let landmarks = sample_indices(n, m_max, seed);
                 let c = columns(op, &landmarks, f32_data)?;
                 assemble(n, alpha, c, landmarks, true, f32_data)
             }
         }
     }
+
+    /// Builds the preconditioner of `alpha I + A` on these landmarks (distinct indices below
+    /// `n`, at most the memory budget's rank), whatever [`landmarks`](Self::landmarks) says:
+    /// for operators that should share them, such as the kernel matrices of a hyperparameter
+    /// fit (landmarks that move with the hyperparameters would make estimates built on the
+    /// preconditioner jump), or ranks that must agree. Take them from an earlier
+    /// [`NystromPreconditioner::landmarks`].
+    pub fn build_on<T: Real, A: LinearOperator<T> + ?Sized>(
+        &self,
+        op: &A,
+        alpha: f64,
+        landmarks: &[usize],
+    ) -> Result<NystromPreconditioner, KeopsError> {
+        let n = square(op, alpha)?;
+        let rank = |reason: String| KeopsError::NystromRank {
+            rank: landmarks.len(),
+            reason,
+        };
+        let budget = self.budget_rank(n);
+        if landmarks.len() > budget {
+            return Err(rank(format!(
+                "the memory budget allows rank {budget} for {n} points"
+            )));
+        }
+        let mut sorted = landmarks.to_vec();
+        sorted.sort_unstable();
+        if let Some(&p) = sorted.iter().find(|&&p| p >= n) {
+            return Err(rank(format!("landmark {p} is not one of the {n} points")));
+        }
+        if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
+            return Err(rank(format!("landmark {} is given twice", w[0])));
+        }
+        let f32_data = T::NAME == "f32";
+        let c = columns(op, landmarks, f32_data)?;
+        assemble(n, alpha, c, landmarks.to_vec(), true, f32_data)
+    }
+}
+
+/// The size of `op`, checked square, and `alpha` checked positive and finite.
+fn square<T: Real, A: LinearOperator<T> + ?Sized>(op: &A, alpha: f64) -> Result<usize, KeopsError> {
+    let n = op.nrows();
+    if op.ncols() != n {
+        return Err(KeopsError::NotSquare {
+            rows: n,
+            cols: op.ncols(),
+        });
+    }
+    if !(alpha > 0.0 && alpha.is_finite()) {
+        return Err(KeopsError::NystromAlpha { alpha });
+    }
+    Ok(n)
 }
 
 /// The preconditioner from its basis (`n x m`, column-major): `C` for uniform landmarks (`W =
@@ -257,8 +301,15 @@ fn auto_rank(n: usize) -> usize {
 }
 
 /// `m` distinct indices of `0..n` (all of them when `m >= n`), uniformly, sorted: a partial
-/// Fisher-Yates shuffle driven by splitmix64.
-pub(crate) fn sample(n: usize, m: usize, seed: u64) -> Vec<usize> {
+/// Fisher-Yates shuffle driven by splitmix64, the same for a seed on every machine (uniform
+/// landmarks, the hierarchical operator's sampled checks, a Gaussian process' fitting subset).
+///
+/// ```
+/// let rows = keops_runtime::sample_indices(10, 3, 7);
+/// assert_eq!(rows.len(), 3);
+/// assert!(rows.windows(2).all(|w| w[0] < w[1]) && rows[2] < 10);
+/// ```
+pub fn sample_indices(n: usize, m: usize, seed: u64) -> Vec<usize> {
     let mut state = seed;
     let mut next = || splitmix64(&mut state);
     let mut idx: Vec<usize> = (0..n).collect();
@@ -280,26 +331,6 @@ pub(crate) fn splitmix64(state: &mut u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
-}
-
-/// A splitmix64 state for stream `t` of the generator seeded with `seed`.
-fn stream(seed: u64, t: u64) -> u64 {
-    let mut s = seed ^ t.wrapping_mul(0xD1B5_4A32_D192_ED03);
-    splitmix64(&mut s)
-}
-
-/// Standard normal draws into `out` from the splitmix64 state `state` (Box-Muller).
-fn normals(out: &mut [f64], mut state: u64) {
-    let unit = |s: &mut u64| (splitmix64(s) >> 11) as f64 / (1u64 << 53) as f64;
-    for pair in out.chunks_mut(2) {
-        // 1 - u in (0, 1]: the logarithm stays finite.
-        let radius = (-2.0 * (1.0 - unit(&mut state)).ln()).sqrt();
-        let angle = std::f64::consts::TAU * unit(&mut state);
-        pair[0] = radius * angle.cos();
-        if let Some(v) = pair.get_mut(1) {
-            *v = radius * angle.sin();
-        }
-    }
 }
 
 /// Column `p` of `A` into a buffer of its `n` rows.
@@ -463,81 +494,6 @@ impl NystromPreconditioner {
         self.basis.bytes() + 8 * self.core.len()
     }
 
-    /// `log det M` of the `M` that [`apply`](Preconditioner::apply) inverts:
-    /// `(n - m) ln alpha + ln det(alpha W + C^T C) - ln det W` (`W = I` for greedy landmarks;
-    /// both with the jitter their factorisations needed), the part of `log det(alpha I + A)`
-    /// that a stochastic Lanczos quadrature of `M^-1/2 (alpha I + A) M^-1/2` leaves out
-    /// ([`batched_cg`]).
-    ///
-    /// Exact up to rounding for greedy landmarks. Sampled ones need a well-conditioned `W =
-    /// A[S, S]` (landmarks not much closer than the kernel's width): with a numerically singular
-    /// `W` the ratio `det(alpha W + C^T C) / det W` is decided by rounding. NaN when `W` cannot
-    /// be factored even with jitter (an operator that is not positive semidefinite).
-    ///
-    /// [`batched_cg`]: crate::batched_cg
-    pub fn log_det(&self) -> f64 {
-        let (n, m) = (self.n, self.landmarks.len());
-        let ln_det = |l: &DMatrix<f64>| 2.0 * l.diagonal().iter().map(|d| d.ln()).sum::<f64>();
-        match self.inner_factor() {
-            Ok(h) => (n - m) as f64 * self.alpha.ln() + ln_det(&self.core) - ln_det(&h),
-            Err(_) => f64::NAN,
-        }
-    }
-
-    /// `k` independent draws `z ~ N(0, M)`, `(n, k)` row-major, the same for the same seed
-    /// whatever the number of threads: the probes of a stochastic Lanczos quadrature, for which
-    /// `M^-1/2 z` is standard normal. `z = sqrt(alpha) g + C R^-T h` with `g`, `h` standard
-    /// normal and `R` the lower Cholesky factor of `W` (`W = I` for greedy landmarks; with the
-    /// jitter of [`log_det`](Self::log_det)), so that `cov(z) = alpha I + C W^-1 C^T = M`.
-    ///
-    /// # Panics
-    ///
-    /// When `W` cannot be factored even with jitter (an operator that is not positive
-    /// semidefinite).
-    pub fn sample(&self, k: usize, seed: u64) -> Vec<f64> {
-        let (n, m) = (self.n, self.landmarks.len());
-        if k == 0 {
-            return Vec::new();
-        }
-        // y = R^-T h, (m, k) row-major; -C y is drawn as C y is (a centred Gaussian).
-        let mut y = vec![0.0; m * k];
-        normals(&mut y, stream(seed, 0));
-        if m > 0 {
-            let r = self.inner_factor().expect(
-                "the landmarks' W does not factor: the operator is not positive semidefinite",
-            );
-            let mut yv = DMatrixViewMut::from_slice_with_strides_mut(&mut y, m, k, k, 1);
-            r.tr_solve_lower_triangular_mut(&mut yv);
-        }
-        let scale = self.alpha.sqrt();
-        let mut z = vec![0.0; n * k];
-        // One generator per block of rows: reproducible whatever the threads.
-        z.par_chunks_mut(ROWS * k).enumerate().for_each(|(t, o)| {
-            normals(o, stream(seed, t as u64 + 1));
-            o.iter_mut().for_each(|v| *v *= scale);
-            with_basis!(&self.basis, |b| sub_rows(b, n, t * ROWS, &y, k, o));
-        });
-        z
-    }
-
-    /// The lower Cholesky factor of `H = W + (jitter / alpha) I` (`W = I` for greedy landmarks,
-    /// `C[S, :]` for sampled ones): `M = alpha I + C H^-1 C^T` is what `apply` inverts.
-    fn inner_factor(&self) -> Result<DMatrix<f64>, KeopsError> {
-        let (n, m) = (self.n, self.landmarks.len());
-        let mut h = if self.uniform {
-            let s = &self.landmarks;
-            DMatrix::from_fn(m, m, |a, b| {
-                with_basis!(&self.basis, |c| entry(c, b * n + s[a]))
-            })
-        } else {
-            DMatrix::identity(m, m)
-        };
-        for i in 0..m {
-            h[(i, i)] += self.jitter / self.alpha;
-        }
-        Ok(factor(h, matches!(self.basis, Basis::F32(_)))?.0)
-    }
-
     fn apply_with(&self, r: &[f64], k: usize, out: &mut [f64], w: &mut Vec<f64>) {
         with_basis!(&self.basis, |b| self.apply_basis(b, r, k, out, w))
     }
@@ -620,12 +576,12 @@ mod tests {
 
     #[test]
     fn sample_is_distinct_sorted_and_reproducible() {
-        let s = sample(1000, 100, 7);
+        let s = sample_indices(1000, 100, 7);
         assert_eq!(s.len(), 100);
         assert!(s.windows(2).all(|w| w[0] < w[1]));
-        assert_eq!(s, sample(1000, 100, 7));
-        assert_ne!(s, sample(1000, 100, 8));
-        assert_eq!(sample(5, 10, 1), vec![0, 1, 2, 3, 4]);
+        assert_eq!(s, sample_indices(1000, 100, 7));
+        assert_ne!(s, sample_indices(1000, 100, 8));
+        assert_eq!(sample_indices(5, 10, 1), vec![0, 1, 2, 3, 4]);
     }
 
     #[test]

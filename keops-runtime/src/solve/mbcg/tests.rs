@@ -331,6 +331,27 @@ fn log_det_is_that_of_the_preconditioner_applied() {
 }
 
 #[test]
+fn trace_inverse_is_that_of_the_preconditioner_applied() {
+    let check = |pre: &NystromPreconditioner| {
+        let exact = dense_inverse(Some(pre), N).trace();
+        let err = (pre.trace_inverse() - exact).abs();
+        assert!(
+            err < 1e-9 * exact,
+            "{} {exact} {pre:?}",
+            pre.trace_inverse()
+        );
+    };
+    preconditioners(&Dense::<f64>::gaussian(N))
+        .iter()
+        .flatten()
+        .for_each(check);
+    preconditioners(&Dense::<f32>::gaussian(N))
+        .iter()
+        .flatten()
+        .for_each(check);
+}
+
+#[test]
 fn samples_have_covariance_m_and_are_reproducible() {
     let draws = 40_000;
     for pre in preconditioners(&Dense::<f64>::gaussian(N)).iter().flatten() {
