@@ -8,7 +8,7 @@ use super::error::GpError;
 use super::kernel::{scaled, Kernel, Lengthscale};
 use super::kernels::bind_kernel;
 use super::likelihood::{interleave, profile_means, split, Data, Hyper, LogLikelihood};
-use super::stochastic;
+use super::stochastic::{self, SharedLandmarks};
 
 /// By default, up to this many points [`Estimator::Auto`] and [`GaussianProcess::fit`] use the dense exact
 /// path (a Cholesky factor of `K + noise I`: `n^3 / 3` flops and `8 n^2` bytes); above it, the
@@ -150,12 +150,23 @@ impl GaussianProcess {
         y: impl IntoView<'y, f64>,
     ) -> Result<LogLikelihood, GpError> {
         let (x, y) = (x.into_view(), y.into_view());
-        let data = self.data(&x, &y)?;
+        self.likelihood(&x, &y, None)
+    }
+
+    /// [`log_marginal_likelihood`](Self::log_marginal_likelihood), the stochastic estimator's
+    /// preconditioner on the `shared` landmarks if given (a fit's).
+    pub(crate) fn likelihood(
+        &self,
+        x: &View<'_, f64>,
+        y: &View<'_, f64>,
+        shared: Option<&SharedLandmarks>,
+    ) -> Result<LogLikelihood, GpError> {
+        let data = self.data(x, y)?;
         let h = self.hyper(x.dim())?;
         let terms = match self.resolved_estimator(x.rows()) {
             Estimator::Stochastic { probes, seed } => {
                 let tolerance = self.tolerance.max(STOCHASTIC_TOLERANCE);
-                stochastic::terms(&h, &data, probes, seed, tolerance)?
+                stochastic::terms(&h, &data, probes, seed, tolerance, shared)?
             }
             _ => dense::terms(&h, &data)?,
         };
@@ -166,8 +177,8 @@ impl GaussianProcess {
         Ok(ll)
     }
 
-    /// The estimator [`Estimator::Auto`] stands for at `n` points.
-    pub(crate) fn resolved_estimator(&self, n: usize) -> Estimator {
+    /// The estimator this process uses at `n` points ([`Estimator::Auto`] resolved).
+    pub fn resolved_estimator(&self, n: usize) -> Estimator {
         match self.estimator {
             Estimator::Auto if n <= self.dense_max => Estimator::Exact,
             Estimator::Auto => Estimator::Stochastic {

@@ -4,8 +4,11 @@
 //! - `log det K^ = log det M + log det(M^-1/2 K^ M^-1/2)`: the first exactly, the second by
 //!   stochastic Lanczos quadrature, `E[|M^-1/2 z|^2 e1^T log(T_z) e1]` with the tridiagonal
 //!   `T_z` the probe's CG coefficients define;
-//! - `tr(K^-1 X) = E[(M^-1 z)^T X K^-1 z]` for `X = I` and the lengthscale derivatives, whose
-//!   products come from the compiler's `grad` of the kernel.
+//! - `tr(K^-1 X) = E[(M^-1 z)^T X K^-1 z]` for the lengthscale derivatives `X`, whose products
+//!   come from the compiler's `grad` of the kernel; for `X = I`, `tr(M^-1)` exactly plus
+//!   `E[(M^-1 z)^T (K^-1 z - M^-1 z)]` (what `M` misses: a much smaller variance).
+
+use std::sync::Mutex;
 
 use keops_runtime::{batched_cg, Landmarks, Nystrom, NystromPreconditioner, Preconditioner, View};
 
@@ -17,18 +20,26 @@ use super::likelihood::{interleave, profile_means, split, Data, Hyper, Terms};
 /// Iterations of a probe's solve at most (the tridiagonal's size).
 const MAX_ITERATIONS: usize = 1000;
 
-/// Every term of the log marginal likelihood and its gradient, estimated.
+/// The landmarks of the preconditioners of one hyperparameter fit: chosen greedily at its first
+/// evaluation, then kept, so that the estimates are smooth functions of the hyperparameters
+/// (greedy landmarks move with them, and the estimates jump by their sampling error).
+#[derive(Debug, Default)]
+pub(crate) struct SharedLandmarks(Mutex<Option<Vec<usize>>>);
+
+/// Every term of the log marginal likelihood and its gradient, estimated; on the `shared`
+/// landmarks if given.
 pub(crate) fn terms(
     h: &Hyper,
     d: &Data<'_>,
     probes: usize,
     seed: u64,
     tolerance: f64,
+    shared: Option<&SharedLandmarks>,
 ) -> Result<Terms, GpError> {
     let xs = scaled(d.x, &h.lengthscales)?;
     let n = xs.rows();
     let km = bind_kernel(h.family, h.variance, xs.clone(), xs.clone())?;
-    let m = preconditioner(&km, h.noise)?;
+    let m = preconditioner(&km, h.noise, shared)?;
     let probes = probes.max(1);
     let z = m.sample(probes, seed);
     // Columns: the targets, the ones (constant mean), then the probes.
@@ -56,7 +67,9 @@ pub(crate) fn terms(
             .map(|c| solved.initial_rz[c] * solved.tridiagonals[c].quadrature(f64::ln))
             .sum::<f64>()
             / pf;
-    let trace_inverse = w.iter().zip(&u).map(|(w, u)| dot(w, u)).sum::<f64>() / pf;
+    // tr(M^-1) exactly, the probes only for what M misses: E[w^T (K^-1 z - w)].
+    let correction: f64 = w.iter().zip(&u).map(|(w, u)| dot(w, u) - dot(w, w)).sum();
+    let trace_inverse = m.trace_inverse() + correction / pf;
     let (trace_lengthscale, data_lengthscale) = lengthscale_terms(h, &xs, &w, &u, &x)?;
     Ok(Terms {
         n,
@@ -71,20 +84,32 @@ pub(crate) fn terms(
     })
 }
 
-/// Nyström with greedy landmarks and the automatic rank (exact log determinant and sampling);
-/// the scaled identity `noise I` when the kernel gives it nothing (or it cannot be built).
+/// Nyström with greedy landmarks and the automatic rank (exact log determinant and sampling),
+/// or on the `shared` ones once chosen; the scaled identity `noise I` when the kernel gives it
+/// nothing (or it cannot be built).
 fn preconditioner(
     km: &super::DynKernelMatrix<f64>,
     noise: f64,
+    shared: Option<&SharedLandmarks>,
 ) -> Result<NystromPreconditioner, GpError> {
     let nystrom = Nystrom::new().landmarks(Landmarks::Greedy);
-    match nystrom.build(km, noise) {
-        Ok(m) => Ok(m),
-        Err(_) => Ok(Nystrom::new()
+    let mut kept = shared.map(|s| s.0.lock().expect("not poisoned"));
+    if let Some(Some(landmarks)) = kept.as_deref() {
+        if let Ok(m) = nystrom.build_on(km, noise, landmarks) {
+            return Ok(m);
+        }
+    }
+    let m = match nystrom.build(km, noise) {
+        Ok(m) => m,
+        Err(_) => Nystrom::new()
             .landmarks(Landmarks::Greedy)
             .rank(0)
-            .build(km, noise)?),
+            .build(km, noise)?,
+    };
+    if let Some(kept) = kept.as_deref_mut() {
+        *kept = Some(m.landmarks().to_vec());
     }
+    Ok(m)
 }
 
 /// The estimates of `tr(K^-1 G)` and `sum_c a_c^T G a_c` for each lengthscale derivative `G`:

@@ -70,3 +70,57 @@ fn recovers_lengthscale_and_noise() {
         );
     }
 }
+
+/// The matrix-free fit (stochastic estimates above `dense_max`, here lowered to 100): it starts
+/// from the exact fit of 500 of the points and stops at its estimates' noise; its hyperparameters
+/// are close to the exact fit's on all the points, in few evaluations of the full data.
+#[test]
+fn stochastic_fit_lands_near_the_exact_one() {
+    let truth = GaussianProcess::new(Kernel::new(Family::Gaussian, 0.1)).noise(0.01);
+    let mut rng = Rng::named("gp stochastic fit", 0);
+    let (x, y) = sample(&truth, &mut rng, 803, 40.0 * 0.1);
+    let start = GaussianProcess::new(Kernel::new(Family::Gaussian, 1.0));
+    let exact = start
+        .fit_hyperparameters(&x, &y, &Tuning::default())
+        .unwrap();
+    let stochastic = start
+        .clone()
+        .dense_max(100)
+        .fit_hyperparameters(&x, &y, &Tuning::default())
+        .unwrap();
+    let (e, s) = (&exact.process, &stochastic.process);
+    let (Lengthscale::Isotropic(le), Lengthscale::Isotropic(ls)) =
+        (&e.kernel.lengthscale, &s.kernel.lengthscale)
+    else {
+        panic!("an isotropic start stays isotropic")
+    };
+    eprintln!(
+        "exact: l {le}, v {}, noise {}, {} evaluations; stochastic: l {ls}, v {}, noise {}, {} \
+         evaluations",
+        e.kernel.variance,
+        e.noise,
+        exact.evaluations,
+        s.kernel.variance,
+        s.noise,
+        stochastic.evaluations
+    );
+    assert!((ls / le - 1.0).abs() < 0.05, "lengthscale {ls} for {le}");
+    assert!(
+        (s.noise / e.noise - 1.0).abs() < 0.05,
+        "noise {} for {}",
+        s.noise,
+        e.noise
+    );
+    assert!(
+        stochastic.evaluations <= 20,
+        "{} evaluations",
+        stochastic.evaluations
+    );
+    // The exact likelihood at the stochastic fit is within the estimates' noise of the optimum.
+    let at = reference_lml(s, &x, 1, &y, 1);
+    assert!(
+        at > exact.log_likelihood - 1e-3 * 803.0,
+        "{at} for {}",
+        exact.log_likelihood
+    );
+}
