@@ -52,6 +52,7 @@
 
 extern crate self as keops;
 
+#[cfg(feature = "gp")]
 pub mod gp;
 
 pub use keops_macros::kernel;
