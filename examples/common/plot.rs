@@ -1,5 +1,6 @@
-//! The kriging example's two figures, drawn like the KeOps tutorial's matplotlib ones with
-//! `plotters` on an in-memory RGB bitmap, text in the bundled DejaVu Sans (examples/assets), and
+//! The kriging example's figures (the tutorial's two, and with `--fit` a map of the posterior
+//! standard deviation), drawn like the KeOps tutorial's matplotlib ones with `plotters` on an
+//! in-memory RGB bitmap, text in the bundled DejaVu Sans (examples/assets), and
 //! written as PNG by the `png` crate.
 
 use std::error::Error;
@@ -121,10 +122,22 @@ fn clip_y(pts: &[(f64, f64)], lo: f64, hi: f64) -> Vec<Vec<(f64, f64)>> {
 
 /// Figure 1 of the tutorial: the noisy samples `(x, b)` as small dots and the fitted mean
 /// `(t, mean)` as a red curve, on `[0, 1] x [0, 1]` (800 x 600 pixels, matplotlib's 8 x 6 inches).
-pub fn plot_1d(path: &Path, x: &[f64], b: &[f64], t: &[f64], mean: &[f64]) -> Result<()> {
+/// With `std` (a Gaussian process' posterior standard deviation at `t`), the band `mean +- 2 std`
+/// is shaded under the samples and the curve.
+pub fn plot_1d(
+    path: &Path,
+    x: &[f64],
+    b: &[f64],
+    t: &[f64],
+    mean: &[f64],
+    std: Option<&[f64]>,
+) -> Result<()> {
     render(path, (800, 600), |root| {
         let mut chart = unit_square(root)?;
         let unit = 0.0..=1.0;
+        if let Some(std) = std {
+            chart.draw_series(std::iter::once(band(t, mean, std)))?;
+        }
         chart.draw_series(
             x.iter()
                 .zip(b)
@@ -137,6 +150,18 @@ pub fn plot_1d(path: &Path, x: &[f64], b: &[f64], t: &[f64], mean: &[f64]) -> Re
         }
         frame(&mut chart)
     })
+}
+
+/// The band `mean +- 2 std` over `t` as one polygon (the upper edge forwards, the lower one
+/// back), cut to the figure's `0 <= y <= 1` (each vertex clamped: exact up to the sampling).
+fn band(t: &[f64], mean: &[f64], std: &[f64]) -> Polygon<(f64, f64)> {
+    let edge = |k: usize, sign: f64| (t[k], (mean[k] + sign * 2.0 * std[k]).clamp(0.0, 1.0));
+    let upper = (0..t.len()).map(|k| edge(k, 1.0));
+    let lower = (0..t.len()).rev().map(|k| edge(k, -1.0));
+    Polygon::new(
+        upper.chain(lower).collect::<Vec<_>>(),
+        RED.mix(0.2).filled(),
+    )
 }
 
 /// matplotlib's "coolwarm" (Moreland's CoolWarmFloat33): 33 control points at k / 32.
@@ -174,6 +199,18 @@ const COOLWARM: [[f64; 3]; 33] = [
     [0.795631745, 0.24128379, 0.220525627],
     [0.752534934, 0.157246067, 0.184115123],
     [0.705673158, 0.01555616, 0.150232812],
+];
+
+/// matplotlib's "viridis" at k / 7 (the control points of plotters' `ViridisRGB`).
+const VIRIDIS: [[f64; 3]; 8] = [
+    [68.0 / 255.0, 1.0 / 255.0, 84.0 / 255.0],
+    [70.0 / 255.0, 50.0 / 255.0, 127.0 / 255.0],
+    [54.0 / 255.0, 92.0 / 255.0, 141.0 / 255.0],
+    [39.0 / 255.0, 127.0 / 255.0, 143.0 / 255.0],
+    [31.0 / 255.0, 162.0 / 255.0, 136.0 / 255.0],
+    [74.0 / 255.0, 194.0 / 255.0, 110.0 / 255.0],
+    [160.0 / 255.0, 219.0 / 255.0, 57.0 / 255.0],
+    [254.0 / 255.0, 232.0 / 255.0, 37.0 / 255.0],
 ];
 
 /// matplotlib's "bwr": blue, white, red.
@@ -219,6 +256,31 @@ fn bilinear(field: &[f64], n: usize, u: f64, v: f64) -> f64 {
         + (at(i + 1, j) * (1.0 - wv) + at(i + 1, j + 1) * wv) * wu
 }
 
+/// Paints the chart's plotting area with `field` (an `n x n` grid, see [`plot_2d`]) through
+/// `cmap`, `lo` and `hi` at its ends: one pixel at a time, at each pixel's centre.
+fn paint(
+    root: &DrawingArea<BitMapBackend, Shift>,
+    chart: &ChartContext<'_, BitMapBackend<'_>, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    field: &[f64],
+    n: usize,
+    cmap: &[[f64; 3]],
+    (lo, hi): (f64, f64),
+) -> Result<()> {
+    let area = chart.plotting_area();
+    let (px, py) = area.get_pixel_range();
+    let (w, h) = ((px.end - px.start) as f64, (py.end - py.start) as f64);
+    for yp in py.clone() {
+        // Pixel rows go down, y goes up.
+        let v = 1.0 - ((yp - py.start) as f64 + 0.5) / h;
+        for xp in px.clone() {
+            let u = ((xp - px.start) as f64 + 0.5) / w;
+            let value = bilinear(field, n, u, v);
+            root.draw_pixel((xp, yp), &colormap(cmap, (value - lo) / (hi - lo)))?;
+        }
+    }
+    Ok(())
+}
+
 /// Figure 2 of the tutorial: the predicted field in the background (coolwarm) and the samples on
 /// top, coloured by their values `b` (bwr), on `[0, 1]^2` with x horizontal and y upwards
 /// (800 x 800 pixels).
@@ -229,23 +291,7 @@ pub fn plot_2d(path: &Path, points: &[[f64; 2]], b: &[f64], field: &[f64], n: us
     assert!(n >= 2 && field.len() == n * n, "field must be n x n");
     render(path, (800, 800), |root| {
         let mut chart = unit_square(root)?;
-        // The background, one pixel at a time, at each pixel's centre.
-        let (fmin, fmax) = range(field);
-        let area = chart.plotting_area();
-        let (px, py) = area.get_pixel_range();
-        let (w, h) = ((px.end - px.start) as f64, (py.end - py.start) as f64);
-        for yp in py.clone() {
-            // Pixel rows go down, y goes up.
-            let v = 1.0 - ((yp - py.start) as f64 + 0.5) / h;
-            for xp in px.clone() {
-                let u = ((xp - px.start) as f64 + 0.5) / w;
-                let value = bilinear(field, n, u, v);
-                root.draw_pixel(
-                    (xp, yp),
-                    &colormap(&COOLWARM, (value - fmin) / (fmax - fmin)),
-                )?;
-            }
-        }
+        paint(root, &chart, field, n, &COOLWARM, range(field))?;
         let (bmin, bmax) = range(b);
         let unit = 0.0..=1.0;
         chart.draw_series(
@@ -260,4 +306,57 @@ pub fn plot_2d(path: &Path, points: &[[f64; 2]], b: &[f64], field: &[f64], n: us
         )?;
         frame(&mut chart)
     })
+}
+
+/// A map of a Gaussian process' posterior standard deviation: `field` on the grid of
+/// [`plot_2d`] (viridis, its smallest value dark), with a colour bar on the right
+/// (900 x 800 pixels).
+pub fn plot_std(path: &Path, field: &[f64], n: usize) -> Result<()> {
+    assert!(n >= 2 && field.len() == n * n, "field must be n x n");
+    render(path, (900, 800), |root| {
+        let (left, right) = root.split_horizontally(800);
+        let mut chart = unit_square(&left)?;
+        let (lo, hi) = range(field);
+        paint(&left, &chart, field, n, &VIRIDIS, (lo, hi))?;
+        frame(&mut chart)?;
+        colour_bar(&right, &VIRIDIS, (lo, hi))
+    })
+}
+
+/// A vertical colour bar for `cmap` from `lo` (bottom) to `hi`, ticks on its right, aligned with
+/// the plotting area of [`unit_square`].
+fn colour_bar(
+    area: &DrawingArea<BitMapBackend, Shift>,
+    cmap: &[[f64; 3]],
+    (lo, hi): (f64, f64),
+) -> Result<()> {
+    let mut bar = ChartBuilder::on(area)
+        .margin(12)
+        .margin_left(0)
+        .x_label_area_size(32)
+        .right_y_label_area_size(60)
+        .build_cartesian_2d(0f64..1f64, lo..hi)?;
+    const STEPS: usize = 256;
+    let step = (hi - lo) / STEPS as f64;
+    bar.draw_series((0..STEPS).map(|k| {
+        let y = lo + k as f64 * step;
+        let c = colormap(cmap, (k as f64 + 0.5) / STEPS as f64);
+        Rectangle::new([(0.0, y), (1.0, y + step)], c.filled())
+    }))?;
+    // Enough decimals to tell the ticks (about a sixth of the range apart) from each other.
+    let decimals = (1.0 - ((hi - lo) / 6.0).log10().floor()).clamp(0.0, 12.0) as usize;
+    // Two spaces apart from the bar.
+    let fmt = |v: &f64| format!("  {v:.decimals$}");
+    bar.configure_mesh()
+        .disable_mesh()
+        .disable_x_axis()
+        .y_labels(6)
+        .y_label_formatter(&fmt)
+        .label_style((FAMILY, 14))
+        .draw()?;
+    bar.plotting_area().draw(&Rectangle::new(
+        [(0.0, lo), (1.0, hi)],
+        BLACK.stroke_width(1),
+    ))?;
+    Ok(())
 }

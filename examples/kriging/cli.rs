@@ -11,11 +11,12 @@ use crate::Failure;
 const EXIT_CODES: &str = "\
 EXIT CODES:
     0  success (also a solve stopped short of --tol with --accept-unconverged: a warning on stderr)
-    1  a result could not be written (figures, --save-a, --save-pred)
+    1  a result could not be written (figures, --save-a, --save-pred, --save-var)
     2  invalid flags or input data (files, shapes, NaN or infinite values, paths that clash)
     3  the conjugate gradient stopped short of --tol (iteration cap or stagnation): nothing written
     4  the run needs more memory than the machine has available (the message says how much)
-    5  the solve broke down numerically (the operator or the preconditioner lost positivity)";
+    5  the solve broke down numerically (the operator or the preconditioner lost positivity),
+       or the hyperparameter fit (--fit) failed";
 
 /// Kernel interpolation (kriging): solve (alpha I + K_xx) a = b by conjugate gradient, predict
 /// K_tx a.
@@ -27,6 +28,13 @@ EXIT CODES:
 /// or (n,), B (n, k) or (n,), T (m, d); float32 or float64 .npy files (little-endian, C order).
 /// The solve runs in X's precision and writes A (n, k) = the coefficients, then P (m, k) = K_tx a,
 /// in that precision.
+///
+/// Gaussian-process regression: --fit first estimates the hyperparameters by maximising the log
+/// marginal likelihood (the model: signal variance times the kernel of --kernel, whose
+/// lengthscale is the tool's sigma, plus the noise variance on the diagonal; zero mean unless
+/// --mean constant), prints them, then conditions and predicts with them. --save-var writes the
+/// posterior variance at --t. The demo with --fit draws the 1D mean with a band of +-2 posterior
+/// standard deviations and maps the 2D posterior standard deviation (DIR/kriging_2d_std.png).
 #[derive(Debug, Parser)]
 #[command(name = "kriging", after_help = EXIT_CODES, after_long_help = EXIT_CODES)]
 pub struct Args {
@@ -36,7 +44,7 @@ pub struct Args {
     /// Run only the 1D or the 2D problem [default: both]
     #[arg(long, value_enum, value_name = "1|2", help_heading = "Demo")]
     pub dim: Option<Dim>,
-    /// Compute in f64 instead of f32
+    /// Compute in f64 instead of f32 (--fit always computes in f64)
     #[arg(long, help_heading = "Demo")]
     pub f64: bool,
     /// Where the PNGs go (created) [default: target/kriging]
@@ -57,6 +65,28 @@ pub struct Args {
     /// Where to write the prediction K_tx a, shape (m, k)
     #[arg(long, value_name = "P.npy", help_heading = "Your data")]
     pub save_pred: Option<PathBuf>,
+    /// Where to write the posterior variance at --t, shape (m,)
+    ///
+    /// The variance of the Gaussian process at each point of T (of f, the noise not included),
+    /// the same for every column of B, in X's precision. With --fit, of the fitted process;
+    /// without, of the tool's own: the kernel of --kernel with lengthscale --sigma, signal
+    /// variance 1 and noise variance --alpha, whose posterior mean is the tool's prediction.
+    #[arg(long, value_name = "VAR.npy", help_heading = "Your data")]
+    pub save_var: Option<PathBuf>,
+    /// Fit the hyperparameters by maximum likelihood, then condition and predict with them
+    ///
+    /// Estimates the lengthscale, the signal variance, the noise variance (and the constant
+    /// mean with --mean constant) of the kernel of --kernel by maximising the log marginal
+    /// likelihood (exact up to 2,000 points, a stochastic estimate above), prints them, the log
+    /// marginal likelihood and the fitting time, then conditions the process on the data and
+    /// predicts with it: in f64, with the library's own solver (not --sigma, --alpha nor the
+    /// conjugate gradient's flags). The columns of B share the hyperparameters.
+    #[arg(long, help_heading = "Gaussian process")]
+    pub fit: bool,
+    /// The prior mean of the values, with --fit: zero, or a constant per column of B fitted
+    /// with the hyperparameters [default: zero]
+    #[arg(long, value_enum, value_name = "M", help_heading = "Gaussian process")]
+    pub mean: Option<Mean>,
     /// The kernel [default: gaussian; the demo's 2D problem: laplacian]
     #[arg(long, value_enum, ignore_case = true)]
     pub kernel: Option<Kernel>,
@@ -136,6 +166,15 @@ pub enum Kernel {
     /// exp(-|x-y| / sigma)
     #[value(aliases = ["laplace", "exponential"])]
     Laplacian,
+}
+
+/// The Gaussian process' prior mean.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mean {
+    /// Zero
+    Zero,
+    /// A constant per output, estimated with the hyperparameters
+    Constant,
 }
 
 /// The preconditioners.
@@ -273,6 +312,7 @@ impl Args {
                  hierarchical or --product auto",
             );
         }
+        self.check_gp()?;
         if self.x.is_some() {
             self.check_data()
         } else {
@@ -302,7 +342,56 @@ impl Args {
         if self.save_pred.is_some() && self.t.is_none() {
             return input("--save-pred needs --t T.npy, the points to predict at");
         }
+        if self.save_var.is_some() && self.t.is_none() {
+            return input("--save-var needs --t T.npy, the points to compute the variance at");
+        }
+        if self.save_var.is_some() && !self.fit && self.alpha == Some(0.0) {
+            return input(
+                "--save-var without --fit needs --alpha > 0: alpha is the noise variance of \
+                 the Gaussian process whose posterior variance it writes",
+            );
+        }
         Ok(())
+    }
+
+    /// The rules of `--fit` and `--mean`: the fit estimates what `--sigma` and `--alpha` set and
+    /// conditions with its own solver, so the tool's solve flags would be silently ignored.
+    fn check_gp(&self) -> Result<(), Failure> {
+        if !self.fit {
+            if self.mean == Some(Mean::Constant) {
+                return input(
+                    "--mean constant needs --fit: the tool's own solve has a zero mean (and \
+                     the posterior variance does not depend on the mean)",
+                );
+            }
+            return Ok(());
+        }
+        if self.sigma.is_some() {
+            return input(
+                "--fit estimates the lengthscale (the tool's sigma) itself: drop --sigma",
+            );
+        }
+        if self.alpha.is_some() {
+            return input(
+                "--fit estimates the noise variance (the tool's alpha) itself: drop --alpha",
+            );
+        }
+        let solve = [
+            (self.tol.is_some(), "--tol"),
+            (self.max_iter.is_some(), "--max-iter"),
+            (self.accept_unconverged, "--accept-unconverged"),
+            (self.precond.is_some(), "--precond"),
+            (self.rank.is_some(), "--rank"),
+            (self.product.is_some(), "--product"),
+            (self.product_tol.is_some(), "--product-tol"),
+        ];
+        match solve.iter().find(|(given, _)| *given) {
+            Some((_, flag)) => input(format!(
+                "{flag} sets the tool's conjugate gradient solve, which --fit does not use (the \
+                 Gaussian process conditions with its own solver): drop {flag}"
+            )),
+            None => Ok(()),
+        }
     }
 
     fn check_demo(&self) -> Result<(), Failure> {
@@ -311,6 +400,7 @@ impl Args {
             (self.t.is_some(), "--t"),
             (self.save_a.is_some(), "--save-a"),
             (self.save_pred.is_some(), "--save-pred"),
+            (self.save_var.is_some(), "--save-var"),
         ];
         match data.iter().find(|(given, _)| *given) {
             Some((_, flag)) => input(format!("{flag} needs --x X.npy")),

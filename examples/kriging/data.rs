@@ -1,7 +1,9 @@
 //! A run on the user's `.npy` files: every check first (paths, memory, shapes, finite values),
-//! then the solve, the coefficients written, the prediction, and its file.
+//! then the solve (with `--fit`, the hyperparameters' fit and the Gaussian process' posterior),
+//! the coefficients written, the prediction, its file, and the posterior variance's.
 
 use std::path::Path;
+use std::time::Instant;
 
 use keops::prelude::*;
 
@@ -9,7 +11,8 @@ use crate::cli::Product;
 use crate::cli::{Args, Kernel};
 use crate::memory::{self, Need};
 use crate::{
-    fit, hierarchical_params, npy, paths, report_prediction, report_solve, solver, Failure, Problem,
+    fit, gpr, hierarchical_params, npy, paths, report_prediction, report_solve, solver, thousands,
+    Failure, Problem,
 };
 
 /// Sizes of a run: `n` points of dimension `d`, `k` value columns, `m` prediction points.
@@ -20,7 +23,8 @@ struct Shape {
     m: usize,
 }
 
-/// Runs `--x X.npy --b B.npy [--t T.npy] --save-a A.npy [--save-pred P.npy]`.
+/// Runs `--x X.npy --b B.npy [--t T.npy] --save-a A.npy [--save-pred P.npy] [--save-var V.npy]
+/// [--fit]`.
 pub fn run(args: &Args) -> Result<(), Failure> {
     paths::check(args)?;
     let inputs = [("--x", &args.x), ("--b", &args.b), ("--t", &args.t)];
@@ -44,9 +48,12 @@ pub fn run(args: &Args) -> Result<(), Failure> {
             check_finite(flag, name, a)?;
         }
     }
-    match x.data {
-        npy::Data::F32(_) => solve::<f32>(args, x, b, t, &shape),
-        npy::Data::F64(_) => solve::<f64>(args, x, b, t, &shape),
+    let single = matches!(x.data, npy::Data::F32(_));
+    match (single, args.fit) {
+        (true, false) => solve::<f32>(args, x, b, t, &shape),
+        (true, true) => fitted::<f32>(args, x, b, t, &shape),
+        (false, false) => solve::<f64>(args, x, b, t, &shape),
+        (false, true) => fitted::<f64>(args, x, b, t, &shape),
     }
 }
 
@@ -158,16 +165,113 @@ fn values<T: Real>(a: &npy::Array) -> Vec<T> {
 
 /// Writes `rows` as a `.npy` file and says so.
 fn save<T: Real + npy::Element>(flag: &str, path: &Path, rows: &Rows<T>) -> Result<(), Failure> {
-    npy::write(path, &[rows.rows(), rows.dim()], rows.as_slice())
+    write(flag, path, &[rows.rows(), rows.dim()], rows.as_slice())
+}
+
+/// Writes f64 `values` in the precision `T` with `shape` as a `.npy` file and says so.
+fn save_as<T: Real + npy::Element>(
+    flag: &str,
+    path: &Path,
+    values: &[f64],
+    shape: &[usize],
+) -> Result<(), Failure> {
+    let cast: Vec<T> = values.iter().map(|&v| T::from_f64(v)).collect();
+    write(flag, path, shape, &cast)
+}
+
+/// Writes `values` with `shape` as a `.npy` file and says so (`Wrote P.npy (m x k, f32)`).
+fn write<T: Real + npy::Element>(
+    flag: &str,
+    path: &Path,
+    shape: &[usize],
+    values: &[T],
+) -> Result<(), Failure> {
+    npy::write(path, shape, values)
         .map_err(|e| Failure::Output(format!("{flag} {}: {e}", path.display())))?;
+    let shape: Vec<String> = shape.iter().map(usize::to_string).collect();
     say!(
-        "Wrote {} ({} x {}, {})",
+        "Wrote {} ({}, {})",
         path.display(),
-        rows.rows(),
-        rows.dim(),
+        shape.join(" x "),
         T::NAME
     );
     Ok(())
+}
+
+/// The Gaussian process' memory on top of the arrays as read.
+fn gp_need(s: &Shape, read: &[&npy::Array]) -> Need {
+    let mut need = gpr::need(s.n, s.d, s.k, s.m);
+    need.inputs += read.iter().map(|a| a.data.len() as f64 * 8.0).sum::<f64>();
+    need
+}
+
+/// `--fit`: the hyperparameters fitted on X and B (the columns of B share them), the posterior
+/// with them, and its coefficients, mean (the constant mean included) and variance written in
+/// X's precision `T`.
+fn fitted<T: Real + npy::Element>(
+    args: &Args,
+    x: &npy::Array,
+    b: &npy::Array,
+    t: Option<&npy::Array>,
+    s: &Shape,
+) -> Result<(), Failure> {
+    let read: Vec<&npy::Array> = [Some(x), Some(b), t].into_iter().flatten().collect();
+    gp_need(s, &read).check()?;
+    let (xv, bv) = (x.data.to_f64(), b.data.to_f64());
+    let tv = t.map(|t| t.data.to_f64());
+    let (xw, bw) = (View::new(&xv, s.d)?, View::new(&bv, s.k)?);
+    let gp = gpr::fit(args.kernel.unwrap_or(Kernel::Gaussian), args.mean, &xw, &bw)?;
+    let start = Instant::now();
+    let posterior = gpr::condition(&gp, &xw, &bw)?;
+    say!(
+        "Time to condition the Gaussian process on {} samples: {:.5}s",
+        thousands(s.n),
+        start.elapsed().as_secs_f64()
+    );
+    if let Some(path) = &args.save_a {
+        let a: Vec<f64> = (0..s.n)
+            .flat_map(|i| (0..s.k).map(move |c| (i, c)))
+            .map(|(i, c)| posterior.coefficients(c)[i])
+            .collect();
+        save_as::<T>("--save-a", path, &a, &[s.n, s.k])?;
+    }
+    let Some(tv) = &tv else { return Ok(()) };
+    let tw = View::new(tv, s.d)?;
+    let start = Instant::now();
+    let pred = posterior.predict(tw.reborrow()).map_err(gpr::failure)?;
+    report_prediction(s.m, start.elapsed().as_secs_f64());
+    if let Some(path) = &args.save_pred {
+        save_as::<T>("--save-pred", path, pred.as_slice(), &[s.m, s.k])?;
+    }
+    if let Some(path) = &args.save_var {
+        let var = gpr::variance(&posterior, s.n, &tw)?;
+        save_as::<T>("--save-var", path, &var, &[s.m])?;
+    }
+    Ok(())
+}
+
+/// `--save-var` without `--fit`: the posterior variance at T of the tool's own Gaussian process
+/// (the kernel of `--kernel` with lengthscale sigma, signal variance 1, noise variance alpha),
+/// whose posterior mean is the tool's prediction.
+fn tool_variance<T: Real + npy::Element>(
+    args: &Args,
+    path: &Path,
+    x: &npy::Array,
+    t: &npy::Array,
+    s: &Shape,
+) -> Result<(), Failure> {
+    let (xv, tv) = (x.data.to_f64(), t.data.to_f64());
+    let (xw, tw) = (View::new(&xv, s.d)?, View::new(&tv, s.d)?);
+    let gp = gpr::tool_process(
+        args.kernel.unwrap_or(Kernel::Gaussian),
+        args.sigma.unwrap_or(0.1),
+        args.alpha.unwrap_or(1.0),
+    );
+    // The variance does not depend on the values: conditioning on zeros skips B's solves.
+    let zeros = vec![0.0; s.n];
+    let posterior = gpr::condition(&gp, &xw, &View::new(&zeros, 1)?)?;
+    let var = gpr::variance(&posterior, s.n, &tw)?;
+    save_as::<T>("--save-var", path, &var, &[s.m])
 }
 
 fn solve<T: Real + npy::Element>(
@@ -178,7 +282,15 @@ fn solve<T: Real + npy::Element>(
     s: &Shape,
 ) -> Result<(), Failure> {
     let read: Vec<&npy::Array> = [Some(x), Some(b), t].into_iter().flatten().collect();
-    let need = need::<T>(args, s, &read);
+    let mut need = need::<T>(args, s, &read);
+    if args.save_var.is_some() {
+        // The Gaussian process of the variance, alive with the rest of the run.
+        let gp = gpr::need(s.n, s.d, 1, s.m);
+        need.inputs += gp.inputs;
+        need.solver += gp.solver;
+        need.preconditioner += gp.preconditioner;
+        need.prediction += gp.prediction;
+    }
     need.check()?;
     let (xv, bv) = (values::<T>(x), values::<T>(b));
     let tv = t.map(values::<T>);
@@ -205,8 +317,11 @@ fn solve<T: Real + npy::Element>(
         return Ok(());
     };
     report_prediction(s.m, seconds);
-    match &args.save_pred {
-        Some(p) => save("--save-pred", p, &pred),
-        None => Ok(()),
+    if let Some(p) = &args.save_pred {
+        save("--save-pred", p, &pred)?;
+    }
+    match (&args.save_var, t) {
+        (Some(path), Some(t)) => tool_variance::<T>(args, path, x, t, s),
+        _ => Ok(()),
     }
 }

@@ -1,7 +1,10 @@
 //! The tutorial on its random data: 1D (Gaussian kernel, alpha 1) and 2D (Laplacian kernel,
-//! alpha 10), N = 10,000 by default, and its two figures.
+//! alpha 10), N = 10,000 by default, and its two figures. With `--fit`, a Gaussian process with
+//! fitted hyperparameters instead: the 1D figure with a band of +-2 posterior standard
+//! deviations, and a third figure, the 2D posterior standard deviation.
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use keops::prelude::*;
 
@@ -10,7 +13,8 @@ use crate::cli::{Args, Kernel};
 use crate::common::tutorial_data;
 use crate::memory::{self, Need};
 use crate::{
-    fit, hierarchical_params, plot, report_prediction, report_solve, solver, Failure, Problem,
+    fit, gpr, hierarchical_params, plot, report_prediction, report_solve, solver, thousands,
+    Failure, Problem,
 };
 
 /// The 2D demo predicts on a `GRID x GRID` grid of the unit square.
@@ -40,7 +44,9 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     std::fs::create_dir_all(&out)
         .map_err(|e| Failure::Output(format!("cannot create {}: {e}", out.display())))?;
     for dim in dims {
-        if args.f64 {
+        if args.fit {
+            fitted(args, dim, n, &out)?;
+        } else if args.f64 {
             problem::<f64>(args, dim, n, &out)?;
         } else {
             problem::<f32>(args, dim, n, &out)?;
@@ -51,14 +57,29 @@ pub fn run(args: &Args) -> Result<(), Failure> {
 
 /// The memory of one problem: `n` points of dimension `dim` (in f64, then in the precision).
 fn need(args: &Args, n: usize, dim: usize) -> Need {
+    if args.fit {
+        let mut need = gpr::need(n, dim, 1, targets_len(dim));
+        // The tutorial's data as generated.
+        need.inputs += 8.0 * n as f64 * (dim + 1) as f64;
+        return need;
+    }
     let size = if args.f64 { 8 } else { 4 };
-    let m = if dim == 1 { LINE } else { GRID * GRID };
+    let m = targets_len(dim);
     let values = n as f64 * (dim + 1) as f64 + (m * dim) as f64;
     Need {
         inputs: values * (8 + size) as f64,
         solver: memory::solver(n, 1, size),
         preconditioner: memory::preconditioner(args.precond, args.rank, n),
         prediction: memory::prediction(m, 1, size),
+    }
+}
+
+/// The number of prediction points of the problem in `dim`.
+fn targets_len(dim: usize) -> usize {
+    if dim == 1 {
+        LINE
+    } else {
+        GRID * GRID
     }
 }
 
@@ -110,10 +131,45 @@ fn problem<T: Real>(args: &Args, dim: usize, n: usize, out: &Path) -> Result<(),
     };
     report_prediction(t.len() / dim, seconds);
     let mean: Vec<f64> = pred.as_slice().iter().map(|v| v.to_f64()).collect();
-    draw(dim, out, &x, &b, &t, &mean)
+    draw(dim, out, &x, &b, &t, &mean, None)
 }
 
-/// The tutorial's figure for `dim`, written to `out/kriging_{dim}d.png`.
+/// One problem of the tutorial with a Gaussian process: the hyperparameters fitted (the kernel
+/// of `--kernel`, or the problem's), the posterior mean and variance at the prediction points,
+/// and the figures: in 1D the mean with a band of +-2 standard deviations, in 2D the mean and a
+/// map of the standard deviation.
+fn fitted(args: &Args, dim: usize, n: usize, out: &Path) -> Result<(), Failure> {
+    let (x, b) = tutorial_data(dim, n);
+    let kernel = args.kernel.unwrap_or(if dim == 1 {
+        Kernel::Gaussian
+    } else {
+        Kernel::Laplacian
+    });
+    let t = targets(dim);
+    let (xv, bv, tv) = (View::new(&x, dim)?, View::new(&b, 1)?, View::new(&t, dim)?);
+    let gp = gpr::fit(kernel, args.mean, &xv, &bv)?;
+    let start = Instant::now();
+    let posterior = gpr::condition(&gp, &xv, &bv)?;
+    let mean = posterior.predict(tv.reborrow()).map_err(gpr::failure)?;
+    say!(
+        "Time to condition on {} samples and predict at {} points: {:.5}s",
+        thousands(n),
+        thousands(tv.rows()),
+        start.elapsed().as_secs_f64()
+    );
+    let var = gpr::variance(&posterior, n, &tv)?;
+    let std: Vec<f64> = var.iter().map(|v| v.sqrt()).collect();
+    draw(dim, out, &x, &b, &t, mean.as_slice(), Some(&std))?;
+    if dim == 2 {
+        let path = out.join("kriging_2d_std.png");
+        plot::plot_std(&path, &std, GRID).map_err(|e| drawing(&path, e))?;
+        say!("Wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// The tutorial's figure for `dim`, written to `out/kriging_{dim}d.png`; in 1D with the band
+/// `mean +- 2 std` where `std` is given.
 fn draw(
     dim: usize,
     out: &Path,
@@ -121,15 +177,21 @@ fn draw(
     b: &[f64],
     t: &[f64],
     mean: &[f64],
+    std: Option<&[f64]>,
 ) -> Result<(), Failure> {
     let path = out.join(format!("kriging_{dim}d.png"));
     let drawn = if dim == 1 {
-        plot::plot_1d(&path, x, b, t, mean)
+        plot::plot_1d(&path, x, b, t, mean, std)
     } else {
         let points: Vec<[f64; 2]> = x.chunks_exact(2).map(|p| [p[0], p[1]]).collect();
         plot::plot_2d(&path, &points, b, mean, GRID)
     };
-    drawn.map_err(|e| Failure::Output(format!("cannot draw {}: {e}", path.display())))?;
+    drawn.map_err(|e| drawing(&path, e))?;
     say!("Wrote {}", path.display());
     Ok(())
+}
+
+/// A figure that could not be drawn or written.
+fn drawing(path: &Path, e: Box<dyn std::error::Error>) -> Failure {
+    Failure::Output(format!("cannot draw {}: {e}", path.display()))
 }

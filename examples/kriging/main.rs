@@ -7,9 +7,12 @@
 //! cargo run --release --example kriging -- --dim 2 --n 50000 --f64 --out figures
 //! cargo run --release --example kriging -- --dim 2 --n 100000 --product hierarchical
 //! cargo run --release --example kriging -- --x X.npy --b B.npy --t T.npy --save-a A.npy --save-pred P.npy
+//! cargo run --release --example kriging -- --fit        # Gaussian-process regression
+//! cargo run --release --example kriging -- --fit --mean constant --x X.npy --b B.npy --t T.npy \
+//!     --save-a A.npy --save-pred P.npy --save-var V.npy
 //! ```
 //! Run with `--help` for every flag and the exit codes. The demo writes `kriging_1d.png` and
-//! `kriging_2d.png`.
+//! `kriging_2d.png`, and with `--fit` `kriging_2d_std.png` (the posterior standard deviation).
 
 #[allow(dead_code)] // best_of is for the benchmarks
 #[path = "../common/mod.rs"]
@@ -31,6 +34,7 @@ macro_rules! say {
 mod cli;
 mod data;
 mod demo;
+mod gpr;
 mod memory;
 mod paths;
 mod progress;

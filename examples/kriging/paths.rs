@@ -19,7 +19,11 @@ fn given<'a>(list: &[(&'static str, &'a Option<PathBuf>)]) -> Vec<File<'a>> {
 /// The flag and path of every file given: inputs, then outputs.
 fn files(args: &Args) -> (Vec<File<'_>>, Vec<File<'_>>) {
     let inputs = given(&[("--x", &args.x), ("--b", &args.b), ("--t", &args.t)]);
-    let outputs = given(&[("--save-a", &args.save_a), ("--save-pred", &args.save_pred)]);
+    let outputs = given(&[
+        ("--save-a", &args.save_a),
+        ("--save-pred", &args.save_pred),
+        ("--save-var", &args.save_var),
+    ]);
     (inputs, outputs)
 }
 

@@ -4,7 +4,7 @@
 //! `cargo test` builds the example next to this test's binary; `cargo test --test kriging_cli`
 //! alone does not (and may find an older one): `cargo build --example kriging` first.
 
-#[path = "../examples/common/npy.rs"]
+#[path = "../../examples/common/npy.rs"]
 mod npy;
 
 use std::collections::BTreeMap;
@@ -136,6 +136,9 @@ fn help_lists_the_flags_and_the_exit_codes() {
         "EXIT CODES",
         "3  the conjugate gradient stopped short",
         "4  the run needs more memory",
+        "--fit",
+        "--mean <M>",
+        "--save-var <VAR.npy>",
     ] {
         assert!(help.contains(want), "--help lacks {want:?}:\n{help}");
     }
@@ -585,28 +588,26 @@ fn invalid_product_flags_are_refused() {
         let args = with(&demo, &["--product-tol", tol]);
         refused(&dir, &args, 2, "must be a number in (0, 1)");
     }
-    refused(
-        &dir,
-        &with(&demo, &["--product-tol", "1e-6x"]),
-        2,
-        "cannot read '1e-6x' as a number",
-    );
-    refused(
-        &dir,
-        &with(&demo, &["--product-tol", "0,5"]),
-        2,
-        "has a comma",
-    );
-    refused(
-        &dir,
-        &with(&demo, &["--product", "fast"]),
-        2,
-        "invalid value 'fast'",
-    );
-    refused(
-        &dir,
-        &with(&demo, &["--product", "exact", "--product-tol", "1e-3"]),
-        2,
-        "--product-tol is for hierarchical products",
-    );
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["--product-tol", "1e-6x"],
+            "cannot read '1e-6x' as a number",
+        ),
+        (&["--product-tol", "0,5"], "has a comma"),
+        (&["--product", "fast"], "invalid value 'fast'"),
+        (
+            &["--product", "exact", "--product-tol", "1e-3"],
+            "--product-tol is for hierarchical products",
+        ),
+    ];
+    refused_all(&dir, &demo, &cases);
 }
+
+/// [`refused`] with exit code 2 for each `(flags, message)`, the flags after `base`.
+fn refused_all(dir: &Path, base: &[&str], cases: &[(&[&str], &str)]) {
+    for (flags, message) in cases {
+        refused(dir, &with(base, flags), 2, message);
+    }
+}
+
+mod gp;
