@@ -9,7 +9,7 @@ use super::{entry, factor, splitmix64, sub_rows, with_basis, Basis, NystromPreco
 use crate::KeopsError;
 
 impl NystromPreconditioner {
-    /// `log det M` of the `M` that [`apply`](Preconditioner::apply) inverts:
+    /// `log det M` of the `M` that [`apply`](crate::Preconditioner::apply) inverts:
     /// `(n - m) ln alpha + ln det(alpha W + C^T C) - ln det W` (`W = I` for greedy landmarks;
     /// both with the jitter their factorisations needed), the part of `log det(alpha I + A)`
     /// that a stochastic Lanczos quadrature of `M^-1/2 (alpha I + A) M^-1/2` leaves out
