@@ -193,17 +193,12 @@ fn sklearn() -> Result<(), Box<dyn std::error::Error>> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = root.join("target/gp-sklearn");
     std::fs::create_dir_all(&dir)?;
-    let setup = Command::new("bash")
-        .arg(root.join(".ci/sklearn.sh"))
-        .output()?;
-    if !setup.status.success() {
-        return Err(format!(
-            ".ci/sklearn.sh failed: {}",
-            String::from_utf8_lossy(&setup.stderr).trim()
-        )
-        .into());
-    }
-    let python = String::from_utf8(setup.stdout)?.trim().to_string();
+    let python = stdout_of(
+        Command::new("bash").arg(root.join(".ci/sklearn.sh")),
+        ".ci/sklearn.sh",
+    )?
+    .trim()
+    .to_string();
     let tutorial = tutorial_data(1, SKLEARN_N);
     let mut all = true;
     for family in [Family::Gaussian, Family::Matern52] {
@@ -245,20 +240,14 @@ fn compare(
     );
     npy::write(&x_path, &[n, 1], x)?;
     npy::write(&y_path, &[n], y)?;
-    let run = Command::new(python)
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/gp_sklearn.py"))
-        .arg(&x_path)
-        .arg(&y_path)
-        .args(["--kernel", family.name()])
-        .output()?;
-    if !run.status.success() {
-        return Err(format!(
-            "benches/gp_sklearn.py failed: {}",
-            String::from_utf8_lossy(&run.stderr).trim()
-        )
-        .into());
-    }
-    let line = String::from_utf8(run.stdout)?;
+    let line = stdout_of(
+        Command::new(python)
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/gp_sklearn.py"))
+            .arg(&x_path)
+            .arg(&y_path)
+            .args(["--kernel", family.name()]),
+        "benches/gp_sklearn.py",
+    )?;
     let report: serde_json::Value = serde_json::from_str(&line)?;
     let number = |key: &str| {
         report[key]
@@ -325,4 +314,14 @@ fn compare(
         if better { "yes" } else { "no" }
     );
     Ok(better)
+}
+
+/// The standard output of `command` (`name` in the error), which must succeed.
+fn stdout_of(command: &mut Command, name: &str) -> Result<String, Box<dyn std::error::Error>> {
+    let run = command.output()?;
+    if !run.status.success() {
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        return Err(format!("{name} failed: {}", stderr.trim()).into());
+    }
+    Ok(String::from_utf8(run.stdout)?)
 }

@@ -285,11 +285,7 @@ fn solve<T: Real + npy::Element>(
     let mut need = need::<T>(args, s, &read);
     if args.save_var.is_some() {
         // The Gaussian process of the variance, alive with the rest of the run.
-        let gp = gpr::need(s.n, s.d, 1, s.m);
-        need.inputs += gp.inputs;
-        need.solver += gp.solver;
-        need.preconditioner += gp.preconditioner;
-        need.prediction += gp.prediction;
+        need += gpr::need(s.n, s.d, 1, s.m);
     }
     need.check()?;
     let (xv, bv) = (values::<T>(x), values::<T>(b));

@@ -21,6 +21,16 @@ pub struct Need {
     pub prediction: f64,
 }
 
+/// The parts of two runs alive at once.
+impl std::ops::AddAssign for Need {
+    fn add_assign(&mut self, other: Need) {
+        self.inputs += other.inputs;
+        self.solver += other.solver;
+        self.preconditioner += other.preconditioner;
+        self.prediction += other.prediction;
+    }
+}
+
 impl Need {
     fn total(&self) -> f64 {
         self.inputs + self.solver + self.preconditioner + self.prediction

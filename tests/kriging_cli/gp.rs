@@ -26,9 +26,7 @@ fn fit_on_the_demo_prints_the_hyperparameters_and_draws_three_figures() {
     let args = [
         "--fit", "--mean", "constant", "--n", "100", "--out", "figures",
     ];
-    let out = run(&dir, &args);
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let (stdout, stderr) = succeeded(&dir, &args);
     assert!(stderr.is_empty(), "{stderr}");
     for (dim, kernel) in [(1, "gaussian"), (2, "laplacian")] {
         let header = format!(
@@ -64,9 +62,8 @@ fn fit_on_the_demo_prints_the_hyperparameters_and_draws_three_figures() {
     }
     // Without --fit, the demo draws no standard deviation.
     let plain = folder("fit_demo_plain");
-    let out = run(&plain, &["--n", "50", "--dim", "2", "--out", "figures"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(!text(&out.stdout).contains("Fitted"));
+    let (stdout, _) = succeeded(&plain, &["--n", "50", "--dim", "2", "--out", "figures"]);
+    assert!(!stdout.contains("Fitted"));
     assert!(!plain.join("figures/kriging_2d_std.png").exists());
 }
 
@@ -117,9 +114,7 @@ fn fit_on_your_data_writes_coefficients_mean_and_variance() {
             "V.npy",
         ],
     );
-    let out = run(&dir, &args);
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let (stdout, _) = succeeded(&dir, &args);
     let l = fitted(&stdout, "Fitted lengthscale: ").expect("a lengthscale")[0];
     let v = fitted(&stdout, "Fitted signal variance: ").expect("a signal variance")[0];
     let noise = fitted(&stdout, "Fitted noise variance: ").expect("a noise variance")[0];
@@ -195,9 +190,7 @@ fn save_var_without_fit_is_the_tool_s_own_process() {
             "V.npy",
         ],
     );
-    let out = run(&dir, &args);
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let (stdout, _) = succeeded(&dir, &args);
     assert!(stdout.contains("Conjugate gradient"), "{stdout}");
     assert!(!stdout.contains("Fitted"), "{stdout}");
     let var = npy::read(dir.join("V.npy")).expect("V.npy");

@@ -67,6 +67,19 @@ fn run(dir: &Path, args: &[&str]) -> Output {
         .expect("the kriging binary runs")
 }
 
+/// Runs the tool in `dir` with `args`, checks that it exits with 0, and returns its stdout and
+/// stderr.
+fn succeeded(dir: &Path, args: &[&str]) -> (String, String) {
+    let out = run(dir, args);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "kriging {args:?}\n{stdout}{stderr}"
+    );
+    (stdout, stderr)
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
